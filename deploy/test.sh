@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Installs what the tests need and runs the whole suite. SQLite always; PostgreSQL too when
+# INTERPEOPLE_TEST_DATABASE_URL is set (every instance-backed test then runs on both).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash deploy/bootstrap.sh test
+exec .venv/bin/python -m pytest -n "${INTERPEOPLE_TEST_WORKERS:-auto}" -q "$@"

@@ -1,0 +1,1 @@
+"""ActivityPub protocol: signatures, fetching, inbox handling, delivery and vocabulary."""

@@ -1,0 +1,96 @@
+"""The federation context: settings, database, HTTP client and caches one instance shares."""
+from __future__ import annotations
+
+import asyncio
+import logging
+from urllib.parse import urldefrag
+
+import aiohttp
+from bovine.crypto.types import CryptographicSecret
+from sqlalchemy import select
+
+from federation.fetch import AP_ACCEPT, AP_TYPES, FetchError, check_url, new_client_session, parse_json_document, read_limited
+from federation.keys import secret_for
+from federation.settings import Settings
+from federation.signatures import sign_request
+from federation.urls import INSTANCE_ACTOR, Urls
+from models import Actor, Database, Key
+
+log = logging.getLogger(__name__)
+
+
+class Federation:
+    """Everything protocol code needs about the running instance, created once per process."""
+
+    def __init__(self, settings: Settings, db: Database):
+        self.settings = settings
+        self.db = db
+        self.urls = Urls(settings.base_url)
+        self._http: aiohttp.ClientSession | None = None
+        self._instance_secret: CryptographicSecret | None = None
+        self.deliveries_queued = asyncio.Event()
+
+    @property
+    def allow_private(self) -> bool:
+        return self.settings.local_testing
+
+    @property
+    def http(self) -> aiohttp.ClientSession:
+        if self._http is None or self._http.closed:
+            self._http = new_client_session(self.allow_private, self.settings.fetch_timeout)
+        return self._http
+
+    async def close(self) -> None:
+        if self._http is not None:
+            await self._http.close()
+
+    async def secret_of(self, actor_id: int, kind: str = "rsa") -> CryptographicSecret:
+        async with self.db.session() as session:
+            key = await session.scalar(
+                select(Key).where(Key.actor_id == actor_id, Key.kind == kind, Key.private.is_not(None))
+                .order_by(Key.id.desc()).limit(1)
+            )
+        if key is None:
+            raise LookupError(f"actor {actor_id} has no private {kind} key")
+        return secret_for(key.uri, key.private, kind)
+
+    async def instance_secret(self) -> CryptographicSecret:
+        if self._instance_secret is None:
+            async with self.db.session() as session:
+                actor_id = await session.scalar(
+                    select(Actor.id).where(Actor.local.is_(True), Actor.username == INSTANCE_ACTOR)
+                )
+            if actor_id is None:
+                raise LookupError("instance actor missing: was `interpeople init` run?")
+            self._instance_secret = await self.secret_of(actor_id)
+        return self._instance_secret
+
+    async def fetch(self, url: str, accept: str = AP_ACCEPT, signed: bool = True) -> tuple[bytes, str]:
+        """GET url within the limits (size, time, address); returns body and content type."""
+        check_url(url, self.allow_private)
+        headers = {"accept": accept}
+        if signed:
+            headers = sign_request("get", url, await self.instance_secret(), accept=accept)
+        try:
+            async with self.http.get(url, headers=headers, allow_redirects=True, max_redirects=3) as response:
+                if response.status >= 400:
+                    raise FetchError(f"{url} answered {response.status}", response.status)
+                body = await read_limited(response, self.settings.max_fetch_bytes)
+                return body, response.headers.get("content-type", "")
+        except FetchError:
+            raise
+        except asyncio.TimeoutError:
+            raise FetchError(f"{url} did not answer within {self.settings.fetch_timeout:.0f}s") from None
+        except (aiohttp.ClientError, OSError) as error:
+            raise FetchError(f"cannot reach {url}: {error}") from None
+
+    async def fetch_document(self, url: str) -> dict:
+        """An ActivityPub document, whose id must be the URL asked for (without fragment)."""
+        url = urldefrag(url)[0]
+        body, content_type = await self.fetch(url)
+        if not content_type.split(";")[0].strip().lower() in AP_TYPES:
+            raise FetchError(f"{url} is not an ActivityPub document ({content_type or 'no content type'})")
+        document = parse_json_document(body, url)
+        if document.get("id") != url:
+            raise FetchError(f"{url} returned a document whose id is {document.get('id')!r}")
+        return document

@@ -1,0 +1,267 @@
+"""Durable delivery: claims queued rows, signs and POSTs them, records the outcome, retries with backoff."""
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import random
+from collections import defaultdict
+from dataclasses import dataclass
+
+import aiohttp
+from sqlalchemy import and_, bindparam, select, update
+
+from federation.context import Federation
+from federation.fetch import FetchError, check_url
+from federation.signatures import sign_request
+from federation.vocabulary import AP_CONTENT_TYPE
+from models import Activity, Delivery, utcnow
+from models.delivery import PENDING, DeliveryState, check_transition, sources_of
+
+log = logging.getLogger(__name__)
+S = DeliveryState
+
+
+@dataclass
+class Claimed:
+    id: int
+    activity_id: int
+    signer_id: int
+    inbox: str
+    host: str
+    attempts: int
+    created_at: dt.datetime
+
+
+@dataclass
+class Outcome:
+    id: int
+    state: DeliveryState
+    attempts: int
+    next_attempt_at: dt.datetime
+    error: str | None
+
+
+def classify(status: int | None, error: str | None) -> str:
+    """'delivered', 'retry' (network trouble, 5xx, 429) or 'fail' (other 4xx: the peer refuses)."""
+    if status is not None and 200 <= status < 300:
+        return "delivered"
+    if status is None or status == 429 or status >= 500 or status == 408:
+        return "retry"
+    return "fail"
+
+
+class DeliveryWorker:
+    """Sends queued deliveries. Several workers (processes) may share a PostgreSQL queue."""
+
+    def __init__(self, fed: Federation):
+        self.fed = fed
+        self.settings = fed.settings
+        self._host_slots: dict[str, asyncio.Semaphore] = defaultdict(
+            lambda: asyncio.Semaphore(self.settings.delivery_per_host))
+        self._claimed_per_host: dict[str, int] = defaultdict(int)
+        self._in_flight: set[asyncio.Task] = set()
+        self._outcomes: list[Outcome] = []
+        self._flush_lock = asyncio.Lock()
+        self._bodies: dict[int, bytes] = {}
+
+    # ------------------------------------------------------------ claiming
+
+    async def recover_expired_leases(self) -> int:
+        """Rows a crashed worker had claimed go back to the queue."""
+        check_transition(S.delivering.value, S.retrying)
+        async with self.fed.db.session() as session:
+            result = await session.execute(
+                update(Delivery)
+                .where(Delivery.state == S.delivering.value, Delivery.lease_until < utcnow())
+                .values(state=S.retrying.value, lease_until=None, next_attempt_at=utcnow(), updated_at=utcnow())
+            )
+            return result.rowcount or 0
+
+    async def claim(self, limit: int, only_ids: list[int] | None = None) -> list[Claimed]:
+        now = utcnow()
+        lease = now + dt.timedelta(seconds=self.settings.delivery_timeout + 30)
+        saturated = [h for h, n in self._claimed_per_host.items() if n >= self.settings.delivery_per_host]
+        candidates = select(Delivery.id).where(Delivery.state.in_(sources_of(S.delivering)))
+        if only_ids is not None:
+            candidates = candidates.where(Delivery.id.in_(only_ids))
+        else:
+            candidates = candidates.where(Delivery.next_attempt_at <= now)
+            if saturated:
+                candidates = candidates.where(Delivery.host.not_in(saturated))
+        candidates = candidates.order_by(Delivery.next_attempt_at, Delivery.id).limit(limit)
+        if not self.fed.db.is_sqlite:
+            candidates = candidates.with_for_update(skip_locked=True)
+        async with self.fed.db.session() as session:
+            rows = (await session.execute(
+                update(Delivery)
+                .where(Delivery.id.in_(candidates.scalar_subquery()))
+                .values(state=S.delivering.value, lease_until=lease, updated_at=now)
+                .returning(Delivery.id, Delivery.activity_id, Delivery.signer_id, Delivery.inbox, Delivery.host,
+                           Delivery.attempts, Delivery.created_at)
+            )).all()
+        claimed = [Claimed(*row) for row in rows]
+        for item in claimed:
+            self._claimed_per_host[item.host] += 1
+        return claimed
+
+    # ------------------------------------------------------------ sending
+
+    async def _body(self, activity_id: int) -> bytes:
+        body = self._bodies.get(activity_id)
+        if body is None:
+            async with self.fed.db.session() as session:
+                payload = await session.scalar(select(Activity.payload).where(Activity.id == activity_id))
+            body = (payload or "").encode("utf-8")
+            if len(self._bodies) > 256:
+                self._bodies.clear()
+            self._bodies[activity_id] = body
+        return body
+
+    async def send(self, item: Claimed) -> Outcome:
+        """One POST, signed by the activity's actor; never raises."""
+        status, error = None, None
+        try:
+            check_url(item.inbox, self.fed.allow_private)
+            body = await self._body(item.activity_id)
+            secret = await self.fed.secret_of(item.signer_id)
+            headers = sign_request("post", item.inbox, secret, body)
+            headers["content-type"] = AP_CONTENT_TYPE
+            async with self._host_slots[item.host]:
+                async with self.fed.http.post(
+                    item.inbox, data=body, headers=headers, allow_redirects=False,
+                    timeout=aiohttp.ClientTimeout(total=self.settings.delivery_timeout),
+                ) as response:
+                    status = response.status
+                    if status >= 300:
+                        error = f"HTTP {status}: {(await response.content.read(300)).decode('utf-8', 'replace')}"
+        except FetchError as refused:
+            status, error = 400, str(refused)  # an inbox we must never call: give up at once
+        except asyncio.TimeoutError:
+            error = f"no answer within {self.settings.delivery_timeout:.0f}s"
+        except (aiohttp.ClientError, OSError) as failure:
+            error = f"cannot connect: {failure}"
+        except Exception as failure:  # a bug must not lose the row: retry it later
+            log.exception("delivery %s failed unexpectedly", item.id)
+            error = f"internal error: {failure!r}"
+        return self._outcome(item, status, error)
+
+    def _outcome(self, item: Claimed, status: int | None, error: str | None) -> Outcome:
+        attempts = item.attempts + 1
+        now = utcnow()
+        verdict = classify(status, error)
+        if verdict == "delivered":
+            return Outcome(item.id, S.delivered, attempts, now, None)
+        age = (now - item.created_at).total_seconds()
+        if verdict == "fail" or age > self.settings.delivery_give_up_after:
+            return Outcome(item.id, S.failed, attempts, now, error)
+        delay = min(self.settings.delivery_retry_base * 2 ** (attempts - 1), self.settings.delivery_retry_max)
+        delay *= random.uniform(0.85, 1.15)
+        return Outcome(item.id, S.retrying, attempts, now + dt.timedelta(seconds=delay), error)
+
+    async def record(self, outcomes: list[Outcome]) -> None:
+        """Writes outcomes in one transaction; a row moves only along the allowed transitions."""
+        if not outcomes:
+            return
+        by_state: dict[DeliveryState, list[Outcome]] = defaultdict(list)
+        for outcome in outcomes:
+            by_state[outcome.state].append(outcome)
+        now = utcnow()
+        async with self.fed.db.session() as session:
+            for state, group in by_state.items():
+                statement = (
+                    update(Delivery.__table__)
+                    .where(and_(Delivery.__table__.c.id == bindparam("b_id"),
+                                Delivery.__table__.c.state.in_(sources_of(state))))
+                    .values(state=state.value, attempts=bindparam("b_attempts"),
+                            next_attempt_at=bindparam("b_next"), last_error=bindparam("b_error"),
+                            lease_until=None, updated_at=now)
+                )
+                conn = await session.connection()
+                await conn.execute(statement, [
+                    {"b_id": o.id, "b_attempts": o.attempts, "b_next": o.next_attempt_at, "b_error": o.error}
+                    for o in group
+                ])
+
+    # ------------------------------------------------------------ loops
+
+    async def deliver_ids(self, ids: list[int]) -> list[Outcome]:
+        """Delivers the given rows now (the CLI uses this for an immediate answer)."""
+        claimed = await self.claim(len(ids), only_ids=ids)
+        outcomes = await asyncio.gather(*(self.send(item) for item in claimed))
+        await self.record(list(outcomes))
+        for item in claimed:
+            self._claimed_per_host[item.host] -= 1
+        return list(outcomes)
+
+    async def _run_one(self, item: Claimed) -> None:
+        try:
+            outcome = await self.send(item)
+            self._outcomes.append(outcome)
+        finally:
+            self._claimed_per_host[item.host] -= 1
+            if self._claimed_per_host[item.host] <= 0:
+                del self._claimed_per_host[item.host]
+
+    async def _flush(self) -> None:
+        async with self._flush_lock:
+            outcomes, self._outcomes = self._outcomes, []
+            try:
+                await self.record(outcomes)
+            except Exception:
+                log.exception("could not record %d delivery outcomes; their leases will expire", len(outcomes))
+
+    async def run_once(self) -> int:
+        """Claims what is due and starts sending it; returns how many rows were claimed."""
+        room = self.settings.delivery_concurrency * 4 - len(self._in_flight)
+        if room <= 0:
+            return 0
+        claimed = await self.claim(min(room, 512))
+        for item in claimed:
+            task = asyncio.create_task(self._run_one(item))
+            self._in_flight.add(task)
+            task.add_done_callback(self._in_flight.discard)
+        return len(claimed)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """The worker loop: until stop is set, deliver what is due and record outcomes."""
+        await self.recover_expired_leases()
+        last_recovery = asyncio.get_running_loop().time()
+        while not stop.is_set():
+            try:
+                claimed = await self.run_once()
+                await asyncio.sleep(0)
+                if self._outcomes:
+                    await self._flush()
+                now = asyncio.get_running_loop().time()
+                if now - last_recovery > 30:
+                    await self.recover_expired_leases()
+                    last_recovery = now
+                if claimed == 0 and not self._outcomes:
+                    await self._wait(stop)
+            except Exception:
+                log.exception("delivery loop error; continuing")
+                await asyncio.sleep(1)
+        await self.drain()
+
+    async def _wait(self, stop: asyncio.Event) -> None:
+        """Sleeps until work is queued here, a send finishes, stop, or the poll interval passes."""
+        self.fed.deliveries_queued.clear()
+        waiters = [asyncio.create_task(self.fed.deliveries_queued.wait()), asyncio.create_task(stop.wait())]
+        if self._in_flight:
+            waiters.append(asyncio.create_task(asyncio.wait(set(self._in_flight), return_when=asyncio.FIRST_COMPLETED)))
+        done, pending = await asyncio.wait(waiters, timeout=self.settings.delivery_poll_interval,
+                                           return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+
+    async def drain(self) -> None:
+        if self._in_flight:
+            await asyncio.wait(set(self._in_flight), timeout=self.settings.delivery_timeout)
+        await self._flush()
+
+
+async def pending_count(fed: Federation) -> int:
+    from sqlalchemy import func
+    async with fed.db.session() as session:
+        return await session.scalar(select(func.count()).select_from(Delivery).where(Delivery.state.in_(PENDING))) or 0

@@ -1,0 +1,94 @@
+"""Outgoing HTTP: signed GETs of ActivityPub documents, with size, time and address limits."""
+from __future__ import annotations
+
+import ipaddress
+import json
+import socket
+from urllib.parse import urlsplit
+
+import aiohttp
+from aiohttp.abc import AbstractResolver
+from aiohttp.resolver import DefaultResolver
+
+AP_ACCEPT = 'application/activity+json, application/ld+json; profile="https://www.w3.org/ns/activitystreams"'
+AP_TYPES = ("application/activity+json", "application/ld+json")
+USER_AGENT = "Interpeople/0.1 (+https://codeberg.org/interpeople)"
+
+
+class FetchError(Exception):
+    """A fetch that failed; `status` is the peer's HTTP status when there was one."""
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status
+
+
+def address_allowed(address: str, allow_private: bool) -> bool:
+    ip = ipaddress.ip_address(address)
+    if allow_private:
+        return True
+    return ip.is_global and not ip.is_multicast
+
+
+class GuardedResolver(AbstractResolver):
+    """Drops private, loopback and link-local answers unless the instance is in local-testing mode.
+
+    Checking at resolution time (not before) closes the DNS-rebinding gap.
+    """
+
+    def __init__(self, allow_private: bool):
+        self._inner = DefaultResolver()
+        self._allow_private = allow_private
+
+    async def resolve(self, host: str, port: int = 0, family: int = socket.AF_INET):
+        answers = await self._inner.resolve(host, port, family)
+        allowed = [a for a in answers if address_allowed(a["host"], self._allow_private)]
+        if not allowed:
+            raise OSError(f"{host} resolves only to private or reserved addresses")
+        return allowed
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+
+def check_url(url: str, allow_private: bool) -> None:
+    """Refuses URLs we must never fetch: other schemes, plain HTTP off loopback, private IP literals."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise FetchError(f"not an http(s) URL: {url}")
+    if parts.scheme == "http" and not allow_private:
+        raise FetchError(f"plain http is refused outside local-testing mode: {url}")
+    try:
+        literal = ipaddress.ip_address(parts.hostname)
+    except ValueError:
+        return
+    if not address_allowed(str(literal), allow_private):
+        raise FetchError(f"refusing to fetch a private address: {url}")
+
+
+def new_client_session(allow_private: bool, timeout: float) -> aiohttp.ClientSession:
+    connector = aiohttp.TCPConnector(resolver=GuardedResolver(allow_private), limit=256, limit_per_host=8)
+    return aiohttp.ClientSession(
+        connector=connector,
+        timeout=aiohttp.ClientTimeout(total=timeout),
+        headers={"User-Agent": USER_AGENT},
+    )
+
+
+async def read_limited(response: aiohttp.ClientResponse, limit: int) -> bytes:
+    if response.content_length is not None and response.content_length > limit:
+        raise FetchError(f"response from {response.url} is larger than {limit} bytes")
+    body = await response.content.read(limit + 1)
+    if len(body) > limit:
+        raise FetchError(f"response from {response.url} is larger than {limit} bytes")
+    return body
+
+
+def parse_json_document(body: bytes, url: str) -> dict:
+    try:
+        document = json.loads(body)
+    except ValueError:
+        raise FetchError(f"{url} did not return JSON") from None
+    if not isinstance(document, dict):
+        raise FetchError(f"{url} did not return a JSON object")
+    return document

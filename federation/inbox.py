@@ -1,0 +1,388 @@
+"""Receiving activities: signature and authorship checks, deduplication, and dispatch to handlers."""
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import Awaitable, Callable
+from urllib.parse import urlsplit
+
+from sqlalchemy import delete, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from federation.actors import ActorError, KeyCache, get_actor, store_actor_document
+from federation.content import sanitize_html
+from federation.context import Federation
+from federation.outbox import add_to_timelines, local_follower_ids, reply_to_follow
+from federation.proofs import verify_single_proof
+from federation.signatures import SignatureError, verify_request
+from federation.vocabulary import ACTOR_TYPES, PUBLIC_ALIASES, audience_of, dumps, id_of
+from models import Activity, Actor, Follow, FollowState, Object, TimelineEntry, utcnow
+
+log = logging.getLogger(__name__)
+
+
+class InboxError(Exception):
+    """An activity we refuse; `status` is the HTTP answer."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass
+class Incoming:
+    """One verified activity being applied, inside the transaction that stores it."""
+
+    fed: Federation
+    session: AsyncSession
+    document: dict
+    actor: Actor
+    recipient: Actor | None
+    activity: Activity
+    prepared: dict = field(default_factory=dict)
+    queued_deliveries: bool = False
+
+    @property
+    def object(self):
+        return self.document.get("object")
+
+    @property
+    def object_id(self) -> str | None:
+        return id_of(self.document.get("object"))
+
+
+Handler = Callable[[Incoming], Awaitable[None]]
+Preparer = Callable[[Federation, dict, Actor], Awaitable[dict]]
+_handlers: dict[tuple[str, str | None], Handler] = {}
+_preparers: dict[str, Preparer] = {}
+
+
+def handles(activity_type: str, object_type: str | None = None):
+    """Registers a handler for an activity type, optionally only for one object type."""
+    def register(fn: Handler) -> Handler:
+        _handlers[(activity_type, object_type)] = fn
+        return fn
+    return register
+
+
+def prepares(activity_type: str):
+    """Registers network work (fetches) done before the storing transaction opens."""
+    def register(fn: Preparer) -> Preparer:
+        _preparers[activity_type] = fn
+        return fn
+    return register
+
+
+async def object_type_of(session: AsyncSession, value) -> str | None:
+    """The type of an activity's object, embedded or known to us by id."""
+    if isinstance(value, dict):
+        return value.get("type") if isinstance(value.get("type"), str) else None
+    if not isinstance(value, str):
+        return None
+    found = await session.scalar(select(Object.type).where(Object.uri == value))
+    if found:
+        return found
+    return await session.scalar(select(Activity.type).where(Activity.uri == value))
+
+
+def _host(uri: str | None) -> str:
+    return urlsplit(uri or "").netloc.lower()
+
+
+class Inbox:
+    """The inbox of one instance (shared and per actor)."""
+
+    def __init__(self, fed: Federation):
+        self.fed = fed
+        self.keys = KeyCache(fed)
+
+    async def receive(self, method: str, path_qs: str, headers, body: bytes, recipient: Actor | None = None) -> tuple[int, str]:
+        try:
+            return await self._receive(method, path_qs, headers, body, recipient)
+        except InboxError as error:
+            log.info("inbox refused (%d): %s", error.status, error.message)
+            return error.status, error.message
+
+    async def _receive(self, method, path_qs, headers, body, recipient) -> tuple[int, str]:
+        document = self._parse(body)
+        try:
+            signer = await verify_request(
+                method, path_qs, headers, body, self.keys.lookup,
+                self.fed.settings.signature_max_age, self.fed.settings.signature_max_future,
+            )
+        except SignatureError as error:
+            raise InboxError(error.status, str(error)) from None
+        actor_uri = id_of(document["actor"])
+        await self._check_authorship(document, actor_uri, signer)
+        async with self.fed.db.session() as session:
+            if await session.scalar(select(Activity.id).where(Activity.uri == document["id"])):
+                return 202, "already received"
+        try:
+            actor = await get_actor(self.fed, actor_uri)
+        except ActorError as error:
+            raise InboxError(401, str(error)) from None
+        return await self.apply(document, actor, recipient)
+
+    def _parse(self, body: bytes) -> dict:
+        if len(body) > self.fed.settings.max_inbox_bytes:
+            raise InboxError(413, "payload too large")
+        try:
+            document = json.loads(body)
+        except ValueError:
+            raise InboxError(400, "body is not JSON") from None
+        if not isinstance(document, dict):
+            raise InboxError(400, "body is not a JSON object")
+        for name in ("id", "type", "actor"):
+            if not (isinstance(document.get(name), str) or (name == "actor" and id_of(document.get(name)))):
+                raise InboxError(400, f"activity has no {name}")
+        return document
+
+    async def _check_authorship(self, document: dict, actor_uri: str, signer: str) -> None:
+        """An actor acts only for itself: it signed the request, or the activity carries its proof."""
+        if signer == actor_uri and _host(document["id"]) == _host(actor_uri):
+            return
+        if "proof" in document and await verify_single_proof(document, self.keys.lookup) == actor_uri:
+            return
+        if signer != actor_uri:
+            raise InboxError(403, f"signed by {signer}, but the activity's actor is {actor_uri}")
+        raise InboxError(403, "activity id is not on the actor's host")
+
+    async def apply(self, document: dict, actor: Actor, recipient: Actor | None) -> tuple[int, str]:
+        """Stores the activity once and applies its effects, all in one transaction."""
+        prepared = {}
+        preparer = _preparers.get(document["type"])
+        if preparer is not None:
+            prepared = await preparer(self.fed, document, actor)
+        async with self.fed.db.session() as session:
+            activity = await self._store(session, document, actor)
+            if activity is None:
+                return 202, "already received"
+            incoming = Incoming(self.fed, session, document, actor, recipient, activity, prepared)
+            object_type = await object_type_of(session, document.get("object"))
+            handler = _handlers.get((document["type"], object_type)) or _handlers.get((document["type"], None))
+            if handler is not None:
+                await handler(incoming)  # an InboxError rolls everything back
+        if incoming.queued_deliveries:
+            self.fed.deliveries_queued.set()
+        return 202, "accepted"
+
+    async def _store(self, session: AsyncSession, document: dict, actor: Actor) -> Activity | None:
+        insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+        values = {"uri": document["id"], "type": document["type"], "actor_id": actor.id, "local": False,
+                  "object_uri": id_of(document.get("object")), "payload": dumps(document), "created_at": utcnow()}
+        new_id = await session.scalar(
+            insert(Activity).values(**values).on_conflict_do_nothing(index_elements=["uri"]).returning(Activity.id)
+        )
+        return None if new_id is None else await session.get(Activity, new_id)
+
+
+# ---------------------------------------------------------------- handlers
+
+
+async def _recipients_for(incoming: Incoming, document: dict) -> set[int]:
+    """Local actors who should see what this actor sent: followers (if addressed) and named actors."""
+    session, actor = incoming.session, incoming.actor
+    audience = audience_of(document) | audience_of(incoming.document)
+    owners: set[int] = set()
+    if audience & PUBLIC_ALIASES or (actor.followers_url and actor.followers_url in audience):
+        owners |= await local_follower_ids(session, actor.id)
+    local_uris = [uri for uri in audience if incoming.fed.urls.is_local(uri)]
+    if local_uris:
+        owners |= set((await session.scalars(select(Actor.id).where(Actor.uri.in_(local_uris), Actor.local.is_(True)))).all())
+    if incoming.recipient is not None:
+        owners.add(incoming.recipient.id)
+    return owners
+
+
+def _published(document: dict):
+    from datetime import datetime, timezone
+    value = document.get("published")
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(timezone.utc)
+        except ValueError:
+            pass
+    return utcnow()
+
+
+async def store_remote_object(session: AsyncSession, document: dict, author: Actor) -> Object:
+    """Stores (or refreshes) a remote object whose author has been checked."""
+    obj = await session.scalar(select(Object).where(Object.uri == document["id"]))
+    if obj is None:
+        obj = Object(uri=document["id"], local=False, published=_published(document))
+        session.add(obj)
+    obj.type = document.get("type") or "Object"
+    obj.attributed_to_id = author.id
+    obj.name = document.get("name") if isinstance(document.get("name"), str) else None
+    obj.summary = sanitize_html(document["summary"]) if isinstance(document.get("summary"), str) else None
+    obj.content = sanitize_html(document["content"]) if isinstance(document.get("content"), str) else None
+    obj.in_reply_to = id_of(document.get("inReplyTo"))
+    obj.context = id_of(document.get("context")) or id_of(document.get("audience"))
+    obj.public = bool(audience_of(document) & PUBLIC_ALIASES)
+    obj.document = {**document, "content": obj.content} if obj.content is not None else document
+    await session.flush()
+    return obj
+
+
+def check_authored_by(document: dict, actor: Actor) -> None:
+    author = id_of(document.get("attributedTo"))
+    if author != actor.uri:
+        raise InboxError(403, f"{actor.uri} cannot act on an object attributed to {author}")
+    if _host(document.get("id")) != _host(actor.uri):
+        raise InboxError(403, "object id is not on its author's host")
+
+
+@handles("Create")
+async def on_create(incoming: Incoming) -> None:
+    obj = incoming.object
+    if not isinstance(obj, dict) or not isinstance(obj.get("id"), str):
+        raise InboxError(400, "Create must embed its object")
+    check_authored_by(obj, incoming.actor)
+    stored = await store_remote_object(incoming.session, obj, incoming.actor)
+    owners = await _recipients_for(incoming, obj)
+    await add_to_timelines(incoming.session, stored, incoming.actor, owners, incoming.activity.id)
+
+
+@handles("Update")
+async def on_update(incoming: Incoming) -> None:
+    obj = incoming.object
+    if not isinstance(obj, dict) or not isinstance(obj.get("id"), str):
+        raise InboxError(400, "Update must embed its object")
+    if obj["id"] == incoming.actor.uri and obj.get("type") in ACTOR_TYPES:
+        try:
+            await store_actor_document(incoming.session, obj)
+        except ActorError as error:
+            raise InboxError(400, str(error)) from None
+        return
+    existing = await incoming.session.scalar(select(Object).where(Object.uri == obj["id"]))
+    if existing is not None and existing.attributed_to_id != incoming.actor.id:
+        raise InboxError(403, "only the author may update an object")
+    check_authored_by(obj, incoming.actor)
+    if existing is not None:
+        await store_remote_object(incoming.session, obj, incoming.actor)
+        existing.updated = utcnow()
+
+
+@handles("Delete")
+async def on_delete(incoming: Incoming) -> None:
+    session, actor, target = incoming.session, incoming.actor, incoming.object_id
+    if target is None:
+        raise InboxError(400, "Delete has no object")
+    if target == actor.uri:
+        await session.execute(delete(Follow).where((Follow.follower_id == actor.id) | (Follow.followee_id == actor.id)))
+        return
+    existing = await session.scalar(select(Object).where(Object.uri == target))
+    if existing is None:
+        return
+    if existing.attributed_to_id != actor.id:
+        raise InboxError(403, "only the author may delete an object")
+    existing.deleted_at = utcnow()
+    existing.content = None
+    existing.document = {"id": existing.uri, "type": "Tombstone", "formerType": existing.type}
+    await session.execute(delete(TimelineEntry).where(TimelineEntry.object_id == existing.id))
+
+
+@handles("Follow")
+async def on_follow(incoming: Incoming) -> None:
+    session, actor = incoming.session, incoming.actor
+    target = await session.scalar(select(Actor).where(Actor.uri == incoming.object_id, Actor.local.is_(True)))
+    if target is None:
+        raise InboxError(404, f"no local actor {incoming.object_id}")
+    follow = await session.scalar(select(Follow).where(Follow.follower_id == actor.id, Follow.followee_id == target.id))
+    if follow is None:
+        follow = Follow(follower_id=actor.id, followee_id=target.id, activity_uri=incoming.document["id"])
+        session.add(follow)
+    follow.activity_uri = incoming.document["id"]
+    follow.state = FollowState.accepted.value if target.auto_accept else FollowState.pending.value
+    await session.flush()
+    if target.auto_accept:
+        await reply_to_follow(session, incoming.fed, target, actor, incoming.document, accept=True)
+        incoming.queued_deliveries = True
+
+
+async def _our_follow(incoming: Incoming) -> Follow | None:
+    """The Follow of ours that an Accept or Reject answers, matched by id (as Mastodon does)."""
+    session, obj = incoming.session, incoming.object
+    follow = await session.scalar(select(Follow).where(Follow.activity_uri == incoming.object_id))
+    if follow is None and isinstance(obj, dict) and obj.get("type") == "Follow":
+        follower = await session.scalar(select(Actor).where(Actor.uri == id_of(obj.get("actor")), Actor.local.is_(True)))
+        if follower is not None:
+            follow = await session.scalar(select(Follow).where(
+                Follow.follower_id == follower.id, Follow.followee_id == incoming.actor.id))
+    if follow is not None and follow.followee_id != incoming.actor.id:
+        raise InboxError(403, "only the followed actor may answer a Follow")
+    return follow
+
+
+@handles("Accept", "Follow")
+async def on_accept_follow(incoming: Incoming) -> None:
+    follow = await _our_follow(incoming)
+    if follow is not None:
+        follow.state = FollowState.accepted.value
+
+
+@handles("Reject", "Follow")
+async def on_reject_follow(incoming: Incoming) -> None:
+    follow = await _our_follow(incoming)
+    if follow is not None:
+        follow.state = FollowState.rejected.value
+
+
+@handles("Undo")
+async def on_undo(incoming: Incoming) -> None:
+    session, actor, obj = incoming.session, incoming.actor, incoming.object
+    undone = await session.scalar(select(Activity).where(Activity.uri == incoming.object_id))
+    if undone is not None and undone.actor_id != actor.id:
+        raise InboxError(403, "only an activity's actor may undo it")
+    if isinstance(obj, dict) and id_of(obj.get("actor")) not in (None, actor.uri):
+        raise InboxError(403, "only an activity's actor may undo it")
+    undone_type = (obj.get("type") if isinstance(obj, dict) else None) or (undone.type if undone else None)
+    if undone_type == "Follow":
+        target_uri = id_of(obj.get("object")) if isinstance(obj, dict) else undone.object_uri
+        await session.execute(delete(Follow).where(
+            Follow.follower_id == actor.id,
+            (Follow.activity_uri == incoming.object_id)
+            | Follow.followee_id.in_(select(Actor.id).where(Actor.uri == target_uri)),
+        ))
+    elif undone_type == "Announce" and undone is not None:
+        await session.execute(delete(TimelineEntry).where(TimelineEntry.activity_id == undone.id))
+
+
+@prepares("Announce")
+async def fetch_announced(fed: Federation, document: dict, actor: Actor) -> dict:
+    """Fetches the announced object (and its author) unless we know it already."""
+    obj = document.get("object")
+    uri = id_of(obj)
+    if not uri:
+        raise InboxError(400, "Announce has no object")
+    async with fed.db.session() as session:
+        if await session.scalar(select(Object.id).where(Object.uri == uri)):
+            return {}
+    if fed.urls.is_local(uri):
+        return {}
+    try:
+        fetched = await fed.fetch_document(uri)
+        author = await get_actor(fed, id_of(fetched.get("attributedTo")) or "")
+    except Exception as error:  # an unreachable object leaves the Announce stored, nothing more
+        log.info("cannot fetch announced %s: %s", uri, error)
+        return {}
+    return {"object": fetched, "author_uri": author.uri}
+
+
+@handles("Announce")
+async def on_announce(incoming: Incoming) -> None:
+    session = incoming.session
+    obj = await session.scalar(select(Object).where(Object.uri == incoming.object_id))
+    fetched = incoming.prepared.get("object")
+    if obj is None and fetched is not None:
+        author = await session.scalar(select(Actor).where(Actor.uri == incoming.prepared["author_uri"]))
+        check_authored_by(fetched, author)
+        obj = await store_remote_object(session, fetched, author)
+    if obj is None or obj.deleted_at is not None:
+        return
+    owners = await _recipients_for(incoming, incoming.document)
+    await add_to_timelines(session, obj, incoming.actor, owners, incoming.activity.id)

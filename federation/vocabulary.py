@@ -1,0 +1,57 @@
+"""ActivityStreams vocabulary: contexts, addressing constants and small accessors."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+AS = "https://www.w3.org/ns/activitystreams"
+SECURITY = "https://w3id.org/security/v1"
+MULTIKEY = "https://w3id.org/security/multikey/v1"
+DATA_INTEGRITY = "https://w3id.org/security/data-integrity/v2"
+PUBLIC = "https://www.w3.org/ns/activitystreams#Public"
+PUBLIC_ALIASES = frozenset({PUBLIC, "as:Public", "Public"})
+ACTOR_CONTEXT = [AS, SECURITY, MULTIKEY]
+AP_CONTENT_TYPE = "application/activity+json"
+LD_CONTENT_TYPE = 'application/ld+json; profile="https://www.w3.org/ns/activitystreams"'
+ACTOR_TYPES = frozenset({"Person", "Group", "Organization", "Service", "Application"})
+
+
+def id_of(value: Any) -> str | None:
+    """The id of a reference that may be a string or an embedded object."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        found = value.get("id")
+        return found if isinstance(found, str) else None
+    return None
+
+
+def as_list(value: Any) -> list:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def audience_of(document: dict) -> set[str]:
+    """Every id named in to, cc, bto, bcc and audience."""
+    found: set[str] = set()
+    for field in ("to", "cc", "bto", "bcc", "audience"):
+        for item in as_list(document.get(field)):
+            item_id = id_of(item)
+            if item_id:
+                found.add(item_id)
+    return found
+
+
+def is_public(document: dict) -> bool:
+    return bool(audience_of(document) & PUBLIC_ALIASES)
+
+
+def dumps(document: dict) -> str:
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+
+
+def wants_activity_json(accept: str) -> bool:
+    """True when an Accept header asks for ActivityPub JSON rather than a page."""
+    accept = accept.lower()
+    return "application/activity+json" in accept or "application/ld+json" in accept

@@ -1,0 +1,1 @@
+"""The Interpeople web server, its routes and the command line."""

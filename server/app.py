@@ -1,0 +1,79 @@
+"""Builds the aiohttp application and runs it together with the delivery worker."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import zlib
+from pathlib import Path
+
+import jinja2
+from aiohttp import web
+
+from federation.context import Federation
+from federation.delivery import DeliveryWorker
+from federation.inbox import Inbox
+from models.migrate import upgrade
+from server.keys import FED, INBOX, TEMPLATES
+from server.routes import ROUTE_MODULES
+
+log = logging.getLogger(__name__)
+TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates"
+
+
+@web.middleware
+async def errors_middleware(request: web.Request, handler):
+    try:
+        return await handler(request)
+    except web.HTTPException:
+        raise
+    except Exception:
+        log.exception("error handling %s %s", request.method, request.path)
+        return web.json_response({"error": "internal server error"}, status=500)
+
+
+def hue(text: str) -> int:
+    """A stable colour for an actor's initial, so people recognise each other at a glance."""
+    return zlib.crc32(text.encode("utf-8")) % 360
+
+
+def templates() -> jinja2.Environment:
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATE_DIR), autoescape=True)
+    env.globals["hue"] = hue
+    return env
+
+
+def build_app(fed: Federation) -> web.Application:
+    app = web.Application(client_max_size=fed.settings.max_inbox_bytes, middlewares=[errors_middleware])
+    app[FED] = fed
+    app[INBOX] = Inbox(fed)
+    app[TEMPLATES] = templates()
+    for module in ROUTE_MODULES:
+        module.setup(app)
+    return app
+
+
+async def serve(fed: Federation, host: str, port: int, stop: asyncio.Event | None = None) -> None:
+    """Runs the web server and the delivery worker in this process until stop (or a signal)."""
+    await upgrade(fed.db)
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):
+            pass
+    app = build_app(fed)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port, reuse_address=True)
+    await site.start()
+    log.info("Interpeople serving %s on %s:%d", fed.settings.base_url, host, port)
+    print(f"Interpeople is serving {fed.settings.base_url} (listening on {host}:{port})", flush=True)
+    worker = DeliveryWorker(fed)
+    worker_task = asyncio.create_task(worker.run(stop))
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+        await worker_task

@@ -1,0 +1,123 @@
+"""Actor documents and profiles, their collections, and local objects and activities."""
+from __future__ import annotations
+
+import json
+
+from aiohttp import web
+from sqlalchemy import func, select
+
+from federation.actors import actor_document
+from federation.collections import PAGE_SIZE, ordered_collection, ordered_page
+from federation.urls import INSTANCE_ACTOR
+from models import Activity, Actor, Follow, FollowState, Object
+from server.keys import FED
+from server.routes.common import activity_json, page_number, render, wants_json
+
+
+async def _local_actor(request: web.Request, name: str | None = None) -> Actor:
+    fed = request.app[FED]
+    name = name or request.match_info["name"]
+    async with fed.db.session() as session:
+        actor = await session.scalar(select(Actor).where(Actor.local.is_(True), Actor.username == name))
+    if actor is None:
+        if wants_json(request):
+            raise web.HTTPNotFound(text=json.dumps({"error": f"no actor {name}"}), content_type="application/json")
+        raise web.HTTPNotFound(text=f"No movement or member called {name} here.")
+    return actor
+
+
+async def actor(request: web.Request) -> web.Response:
+    fed = request.app[FED]
+    found = await _local_actor(request)
+    async with fed.db.session() as session:
+        if wants_json(request):
+            return activity_json(await actor_document(session, fed, found), request=request)
+        followers = await session.scalar(select(func.count()).select_from(Follow).where(
+            Follow.followee_id == found.id, Follow.state == FollowState.accepted.value)) or 0
+        following = await session.scalar(select(func.count()).select_from(Follow).where(
+            Follow.follower_id == found.id, Follow.state == FollowState.accepted.value)) or 0
+        posts = (await session.scalars(
+            select(Object).where(Object.attributed_to_id == found.id, Object.deleted_at.is_(None))
+            .order_by(Object.published.desc()).limit(20))).all()
+        movement = await session.get(Actor, found.movement_id) if found.movement_id else None
+        members = (await session.scalars(select(Actor).where(Actor.movement_id == found.id).order_by(Actor.username))).all()
+    return render(request, "actor.html", actor=found, host=fed.settings.host, followers=followers,
+                  following=following, posts=posts, movement=movement, members=members)
+
+
+async def instance_actor(request: web.Request) -> web.Response:
+    fed = request.app[FED]
+    found = await _local_actor(request, INSTANCE_ACTOR)
+    async with fed.db.session() as session:
+        return activity_json(await actor_document(session, fed, found), request=request)
+
+
+async def _paged(request: web.Request, collection_id: str, count_query, items_query, to_item) -> web.Response:
+    fed = request.app[FED]
+    page = page_number(request)
+    async with fed.db.session() as session:
+        total = await session.scalar(count_query) or 0
+        if page is None:
+            return activity_json(ordered_collection(collection_id, total), request=request)
+        rows = (await session.execute(items_query.limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE))).all()
+    return activity_json(ordered_page(collection_id, page, [to_item(r) for r in rows], total), request=request)
+
+
+async def outbox(request: web.Request) -> web.Response:
+    found = await _local_actor(request)
+    where = (Activity.actor_id == found.id, Activity.local.is_(True), Activity.type.in_(("Create", "Announce")))
+    return await _paged(
+        request, found.outbox,
+        select(func.count()).select_from(Activity).where(*where),
+        select(Activity.payload).where(*where).order_by(Activity.id.desc()),
+        lambda row: json.loads(row.payload),
+    )
+
+
+def _follow_collection(direction: str):
+    async def handler(request: web.Request) -> web.Response:
+        found = await _local_actor(request)
+        mine, theirs = (Follow.followee_id, Follow.follower_id) if direction == "followers" else (Follow.follower_id, Follow.followee_id)
+        where = (mine == found.id, Follow.state == FollowState.accepted.value)
+        return await _paged(
+            request, found.followers_url if direction == "followers" else found.following_url,
+            select(func.count()).select_from(Follow).where(*where),
+            select(Actor.uri).join(Follow, theirs == Actor.id).where(*where).order_by(Follow.id.desc()),
+            lambda row: row.uri,
+        )
+    return handler
+
+
+async def local_object(request: web.Request) -> web.Response:
+    fed = request.app[FED]
+    uri = f"{fed.settings.base_url}/objects/{request.match_info['id']}"
+    async with fed.db.session() as session:
+        obj = await session.scalar(select(Object).where(Object.uri == uri, Object.local.is_(True)))
+        author = await session.get(Actor, obj.attributed_to_id) if obj is not None and obj.attributed_to_id else None
+    if obj is None:
+        raise web.HTTPNotFound(text="no such object")
+    if obj.deleted_at is not None:
+        return activity_json({"@context": "https://www.w3.org/ns/activitystreams", **obj.document}, status=410)
+    if wants_json(request):
+        return activity_json({"@context": "https://www.w3.org/ns/activitystreams", **obj.document}, request=request)
+    return render(request, "object.html", obj=obj, author=author)
+
+
+async def local_activity(request: web.Request) -> web.Response:
+    fed = request.app[FED]
+    uri = f"{fed.settings.base_url}/activities/{request.match_info['id']}"
+    async with fed.db.session() as session:
+        found = await session.scalar(select(Activity).where(Activity.uri == uri, Activity.local.is_(True)))
+    if found is None:
+        raise web.HTTPNotFound(text="no such activity")
+    return activity_json(json.loads(found.payload), request=request)
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_get("/actor", instance_actor)
+    app.router.add_get("/actors/{name}", actor)
+    app.router.add_get("/actors/{name}/outbox", outbox)
+    app.router.add_get("/actors/{name}/followers", _follow_collection("followers"))
+    app.router.add_get("/actors/{name}/following", _follow_collection("following"))
+    app.router.add_get("/objects/{id}", local_object)
+    app.router.add_get("/activities/{id}", local_activity)

@@ -1,0 +1,40 @@
+"""Helpers shared by the route modules: JSON-LD answers, pages, content negotiation."""
+from __future__ import annotations
+
+import json
+
+from aiohttp import web
+
+from federation.vocabulary import AP_CONTENT_TYPE, LD_CONTENT_TYPE, wants_activity_json
+from server.keys import TEMPLATES
+
+
+def activity_json(document: dict, status: int = 200, request: web.Request | None = None) -> web.Response:
+    """An ActivityPub document, labelled the way the client asked (activity+json or ld+json)."""
+    content_type = AP_CONTENT_TYPE
+    if request is not None and "application/ld+json" in request.headers.get("accept", "") \
+            and "application/activity+json" not in request.headers.get("accept", ""):
+        content_type = LD_CONTENT_TYPE
+    return web.Response(
+        body=json.dumps(document, ensure_ascii=False).encode("utf-8"), status=status,
+        headers={"Content-Type": content_type, "Vary": "Accept"},
+    )
+
+
+def wants_json(request: web.Request) -> bool:
+    return wants_activity_json(request.headers.get("accept", ""))
+
+
+def render(request: web.Request, template: str, status: int = 200, **context) -> web.Response:
+    html = request.app[TEMPLATES].get_template(template).render(**context)
+    return web.Response(text=html, status=status, content_type="text/html", headers={"Vary": "Accept"})
+
+
+def page_number(request: web.Request) -> int | None:
+    raw = request.query.get("page")
+    if raw is None:
+        return None
+    try:
+        return max(1, int(raw))
+    except ValueError:
+        raise web.HTTPBadRequest(text="page must be a number") from None

@@ -1,0 +1,48 @@
+"""POST endpoints of the shared inbox and each local actor's inbox."""
+from __future__ import annotations
+
+from aiohttp import web
+from sqlalchemy import select
+
+from federation.urls import INSTANCE_ACTOR
+from models import Actor
+from server.keys import FED, INBOX
+
+
+async def _read_body(request: web.Request) -> bytes:
+    limit = request.app[FED].settings.max_inbox_bytes
+    if request.content_length is not None and request.content_length > limit:
+        raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=request.content_length)
+    body = await request.content.read(limit + 1)
+    if len(body) > limit:
+        raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=len(body))
+    return body
+
+
+async def _answer(request: web.Request, recipient: Actor | None) -> web.Response:
+    body = await _read_body(request)
+    status, message = await request.app[INBOX].receive(
+        request.method, request.raw_path, request.headers, body, recipient)
+    if status >= 400:
+        return web.json_response({"error": message}, status=status)
+    return web.json_response({"status": message}, status=status)
+
+
+async def shared_inbox(request: web.Request) -> web.Response:
+    return await _answer(request, None)
+
+
+async def actor_inbox(request: web.Request) -> web.Response:
+    fed = request.app[FED]
+    name = request.match_info.get("name", INSTANCE_ACTOR)
+    async with fed.db.session() as session:
+        actor = await session.scalar(select(Actor).where(Actor.local.is_(True), Actor.username == name))
+    if actor is None:
+        return web.json_response({"error": f"no actor {name} here"}, status=404)
+    return await _answer(request, actor)
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_post("/inbox", shared_inbox)
+    app.router.add_post("/actor/inbox", shared_inbox)
+    app.router.add_post("/actors/{name}/inbox", actor_inbox)

@@ -1,0 +1,21 @@
+"""Shared fixtures: real instances on loopback ports, on SQLite and (when configured) PostgreSQL."""
+import os
+
+import pytest
+
+from tests.harness import PG_ENV, InstanceFactory
+
+BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get(PG_ENV) else [])
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request) -> str:
+    return request.param
+
+
+@pytest.fixture
+def instances(tmp_path, backend):
+    """Start instances with instances.new(); all are stopped (and their databases dropped) after the test."""
+    factory = InstanceFactory(tmp_path, backend)
+    yield factory
+    factory.close()

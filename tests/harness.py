@@ -1,0 +1,221 @@
+"""Real instances for tests: each one an `interpeople serve` process on a loopback port."""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import tomllib
+import uuid
+from pathlib import Path
+
+import requests
+import tomli_w
+
+from server.cli import main as cli_main
+
+ROOT = Path(__file__).resolve().parent.parent
+PG_ENV = "INTERPEOPLE_TEST_DATABASE_URL"
+FAST_SETTINGS = {"delivery_poll_interval": 0.1, "delivery_retry_base": 0.3, "delivery_retry_max": 2.0}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(check, timeout: float = 15.0, interval: float = 0.1, what: str = "condition"):
+    """Polls check() until it returns something truthy; fails the test after timeout."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last value: {last!r})")
+
+
+class CliResult:
+    def __init__(self, code: int, out: str, err: str):
+        self.code, self.out, self.err = code, out, err
+
+    @property
+    def lines(self) -> list[dict]:
+        return [json.loads(line) for line in self.out.splitlines() if line.strip()]
+
+    def __repr__(self) -> str:
+        return f"CliResult(code={self.code}, out={self.out!r}, err={self.err!r})"
+
+
+class PostgresDatabases:
+    """A fresh PostgreSQL database per instance, dropped at the end."""
+
+    def __init__(self, base_url: str):
+        self.base_url = base_url
+        self.created: list[str] = []
+
+    def _admin(self, sql: str) -> None:
+        import asyncpg
+
+        async def run():
+            url = self.base_url.replace("postgresql+asyncpg://", "postgresql://")
+            conn = await asyncpg.connect(url)
+            try:
+                await conn.execute(sql)
+            finally:
+                await conn.close()
+        asyncio.run(run())
+
+    def create(self) -> str:
+        name = f"ip_test_{uuid.uuid4().hex[:12]}"
+        self._admin(f'CREATE DATABASE "{name}"')
+        self.created.append(name)
+        return self.base_url.rsplit("/", 1)[0] + "/" + name
+
+    def drop_all(self) -> None:
+        for name in self.created:
+            with contextlib.suppress(Exception):
+                self._admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        self.created.clear()
+
+
+class Instance:
+    """One Interpeople instance: its folder, its CLI, and its `serve` process."""
+
+    def __init__(self, data: Path, port: int, database_url: str | None):
+        self.data = data
+        self.port = port
+        self.base_url = f"http://127.0.0.1:{port}"
+        self.host = f"127.0.0.1:{port}"
+        self.database_url = database_url
+        self.process: subprocess.Popen | None = None
+        self.log_path = data.parent / f"{data.name}.log"
+
+    # -- CLI, in-process: the very code the console script runs
+    def cli(self, *args: str, stdin: str = "", check: bool = True) -> CliResult:
+        out, err = io.StringIO(), io.StringIO()
+        old_stdin = sys.stdin
+        sys.stdin = io.StringIO(stdin)
+        try:
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                try:
+                    code = cli_main(["--data", str(self.data), *args])
+                except SystemExit as exit_:
+                    code = exit_.code if isinstance(exit_.code, int) else 2
+        finally:
+            sys.stdin = old_stdin
+        result = CliResult(code, out.getvalue(), err.getvalue())
+        if check and code != 0:
+            raise AssertionError(f"interpeople {' '.join(args)} failed: {result}")
+        return result
+
+    def init(self, **settings) -> None:
+        args = ["init", "--base-url", self.base_url]
+        if self.database_url:
+            args += ["--database-url", self.database_url]
+        self.cli(*args)
+        self.configure(**{**FAST_SETTINGS, **settings})
+
+    def configure(self, **settings) -> None:
+        """Changes config.toml (takes effect at the next start)."""
+        path = self.data / "config.toml"
+        values = tomllib.loads(path.read_text())
+        values.update(settings)
+        path.write_text(tomli_w.dumps(values))
+
+    # -- the server process
+    def start(self, timeout: float = 20.0) -> "Instance":
+        log = open(self.log_path, "ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "server.cli", "--data", str(self.data), "serve"],
+            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"instance {self.base_url} exited: {self.log_path.read_text()[-2000:]}")
+            try:
+                if requests.get(self.url("/.well-known/nodeinfo"), timeout=1).status_code == 200:
+                    return self
+            except requests.RequestException:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(f"instance {self.base_url} did not start: {self.log_path.read_text()[-2000:]}")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+    def kill(self) -> None:
+        """A crash: no clean shutdown."""
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        self.process = None
+
+    # -- HTTP
+    def url(self, path: str) -> str:
+        return self.base_url + path
+
+    def get_json(self, path_or_url: str, **kwargs) -> requests.Response:
+        url = path_or_url if path_or_url.startswith("http") else self.url(path_or_url)
+        return requests.get(url, headers={"Accept": "application/activity+json"}, timeout=10, **kwargs)
+
+    # -- conveniences used across stories
+    def movement(self, slug: str, name: str | None = None) -> str:
+        return self.cli("movement", "create", slug, "--name", name or slug.title()).out.strip()
+
+    def member(self, username: str, movement: str, role: str = "member", password: str = "correct horse") -> str:
+        return self.cli("member", "create", username, "--movement", movement, "--role", role,
+                        stdin=password + "\n").out.strip()
+
+    def handle(self, name: str) -> str:
+        return f"{name}@{self.host}"
+
+    def timeline(self, actor: str) -> list[dict]:
+        return self.cli("timeline", actor, "--json").lines
+
+    def following_state(self, actor: str, target_uri: str) -> str | None:
+        for row in self.cli("following", actor, "--json").lines:
+            if row["id"] == target_uri:
+                return row["state"]
+        return None
+
+    def deliveries(self) -> list[dict]:
+        return self.cli("deliveries", "--json").lines
+
+
+class InstanceFactory:
+    def __init__(self, tmp_path: Path, backend: str):
+        self.tmp_path = tmp_path
+        self.backend = backend
+        self.instances: list[Instance] = []
+        self.pg = PostgresDatabases(os.environ[PG_ENV]) if backend == "postgresql" else None
+
+    def new(self, name: str = "i", start: bool = True, **settings) -> Instance:
+        database_url = self.pg.create() if self.pg else None
+        instance = Instance(self.tmp_path / f"{name}{len(self.instances)}", free_port(), database_url)
+        instance.init(**settings)
+        self.instances.append(instance)
+        if start:
+            instance.start()
+        return instance
+
+    def close(self) -> None:
+        for instance in self.instances:
+            instance.stop()
+        if self.pg:
+            self.pg.drop_all()
