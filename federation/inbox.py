@@ -58,6 +58,7 @@ class Incoming:
 Handler = Callable[[Incoming], Awaitable[None]]
 Preparer = Callable[[Federation, dict, Actor], Awaitable[dict]]
 _handlers: dict[tuple[str, str | None], Handler] = {}
+_observers: dict[str, list[Handler]] = {}
 _preparers: dict[str, Preparer] = {}
 
 
@@ -65,6 +66,19 @@ def handles(activity_type: str, object_type: str | None = None):
     """Registers a handler for an activity type, optionally only for one object type."""
     def register(fn: Handler) -> Handler:
         _handlers[(activity_type, object_type)] = fn
+        return fn
+    return register
+
+
+def observes(activity_type: str):
+    """Registers a function run after the handler of that activity type, in the same transaction.
+
+    Feature modules (forum spaces, agreements, notifications) use this to react to activities
+    without changing the core handlers; raising InboxError refuses the whole activity.
+    Use "*" to observe every type.
+    """
+    def register(fn: Handler) -> Handler:
+        _observers.setdefault(activity_type, []).append(fn)
         return fn
     return register
 
@@ -166,6 +180,8 @@ class Inbox:
             handler = _handlers.get((document["type"], object_type)) or _handlers.get((document["type"], None))
             if handler is not None:
                 await handler(incoming)  # an InboxError rolls everything back
+            for observer in _observers.get(document["type"], []) + _observers.get("*", []):
+                await observer(incoming)
         if incoming.queued_deliveries:
             self.fed.deliveries_queued.set()
         return 202, "accepted"

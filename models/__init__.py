@@ -10,3 +10,6 @@ __all__ = [
     "Base", "Database", "utcnow", "Actor", "Key", "Follow", "FollowState", "Object",
     "Activity", "TimelineEntry", "Delivery", "DeliveryState", "Setting",
 ]
+
+# Feature models register their tables on Base.metadata when imported.
+from models import agreement, space, oauth  # noqa: E402,F401

@@ -27,9 +27,11 @@ from models.migrate import upgrade
 from server.config import ConfigError, config_path, default_database_url, open_instance, write_settings
 from server.passwords import hash_password
 
+from server.commands import agreements as agreement_commands, spaces as space_commands
+
 PROG = "interpeople"
-# Each feature module may add subcommands: add_commands(subparsers) and a `run` coroutine per command.
-COMMAND_MODULES: list = []
+# Feature modules add subcommands with add_commands(subparsers); each sets `run` to a coroutine(args).
+COMMAND_MODULES = [agreement_commands, space_commands]
 
 
 class CliError(Exception):

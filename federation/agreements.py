@@ -1,0 +1,1 @@
+"""Proposals, versions, signatures and agreements (placeholder until that feature lands)."""

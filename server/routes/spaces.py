@@ -1,0 +1,6 @@
+"""Routes of the spaces feature (placeholder until it lands)."""
+from aiohttp import web
+
+
+def setup(app: web.Application) -> None:
+    pass
