@@ -1,5 +1,240 @@
-"""CLI commands of the spaces feature (placeholder until it lands)."""
+"""CLI commands of forum spaces: space create|join|post|threads|moderate|list, and reply."""
+from __future__ import annotations
+
+import json
+import sys
+
+from sqlalchemy import select
+
+from federation.actors import ActorError, parse_handle, resolve_handle
+from federation.space_posting import join_space, publish, reply
+from federation.spaces import (
+    SpaceError, SpaceView, create_space, local_space_by_slug, may_moderate, moderate_ban, moderate_lock, moderate_remove,
+    post_by_uri, space_of_actor,
+)
+from federation.urls import INSTANCE_ACTOR
+from models import Actor, Follow, FollowState, Object
+from models.actor import local_actor
+from models.space import Space, SpacePost
+from server.config import open_instance
+
+
+def _error(message: str) -> Exception:
+    from server.cli import CliError  # the CLI imports this module first
+    return CliError(message)
+
+
+def _iso(moment) -> str | None:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment else None
+
+
+async def _local(session, name: str) -> Actor:
+    actor = await local_actor(session, name)
+    if actor is None or actor.username == INSTANCE_ACTOR:
+        raise _error(f"no local movement or member called {name!r}")
+    if await space_of_actor(session, actor) is not None:
+        raise _error(f"{name!r} is a space, not a movement or member")
+    return actor
+
+
+async def _space_actor(fed, handle: str, fetch: bool = True) -> Actor:
+    """A space by handle: local by slug, remote from what we know (or WebFinger when allowed)."""
+    name, host = parse_handle(handle if "@" in handle else f"{handle}@{fed.settings.host}")
+    async with fed.db.session() as session:
+        if host == fed.settings.host.lower():
+            view = await local_space_by_slug(session, name)
+            if view is None:
+                raise _error(f"no space called {name!r} on this instance")
+            return view.actor
+        known = await session.scalar(select(Actor).where(Actor.username == name, Actor.host == host))
+    if known is None and not fetch:
+        raise _error(f"this instance knows no space {name}@{host}")
+    actor = known or await resolve_handle(fed, handle)
+    if actor.type != "Group":
+        raise _error(f"{handle} is not a space (it is a {actor.type})")
+    return actor
+
+
+def _space_failure(error: SpaceError) -> Exception:
+    return _error(error.message)
+
+
+async def cmd_space_create(args) -> None:
+    async with open_instance(args.data) as fed:
+        movements = [await resolve_handle(fed, h) for h in args.members_only or []]
+        for movement in movements:
+            if movement.type != "Group":
+                raise _error(f"{movement.handle} is not a movement")
+        async with fed.db.session() as session:
+            owner = await _local(session, args.movement)
+            moderators = [await _local(session, name) for name in args.moderator or []]
+            try:
+                view = await create_space(session, fed, args.slug, args.name, owner, args.description, args.rules,
+                                          [await session.get(Actor, m.id) for m in movements], moderators)
+            except SpaceError as error:
+                raise _space_failure(error) from None
+        print(view.actor.uri)
+
+
+async def cmd_space_join(args) -> None:
+    async with open_instance(args.data) as fed:
+        async with fed.db.session() as session:
+            member = await _local(session, args.actor)
+        space_actor = await _space_actor(fed, args.space)
+        try:
+            state = await join_space(fed, member, space_actor)
+        except SpaceError as error:
+            raise _space_failure(error) from None
+        print(f"{args.actor} joined {space_actor.uri} ({state})")
+
+
+def _text(value: str) -> str:
+    return sys.stdin.read() if value == "-" else value
+
+
+async def cmd_space_post(args) -> None:
+    async with open_instance(args.data) as fed:
+        async with fed.db.session() as session:
+            author = await _local(session, args.actor)
+        space_actor = await _space_actor(fed, args.space)
+        try:
+            obj = await publish(fed, author, space_actor, _text(args.text), title=args.title)
+        except SpaceError as error:
+            raise _space_failure(error) from None
+        print(obj.uri)
+
+
+async def cmd_reply(args) -> None:
+    async with open_instance(args.data) as fed:
+        async with fed.db.session() as session:
+            author = await _local(session, args.actor)
+        try:
+            obj = await reply(fed, author, args.object_url, _text(args.text))
+        except SpaceError as error:
+            raise _space_failure(error) from None
+        print(obj.uri)
+
+
+async def thread_rows(session, space: Space) -> list[dict]:
+    rows = (await session.execute(
+        select(SpacePost, Object, Actor.uri.label("author"))
+        .join(Object, Object.id == SpacePost.object_id).outerjoin(Actor, Actor.id == SpacePost.author_id)
+        .where(SpacePost.space_id == space.id, SpacePost.is_thread.is_(True), SpacePost.removed_at.is_(None))
+        .order_by(SpacePost.last_activity_at.desc(), SpacePost.id.desc())
+    )).all()
+    return [{"id": o.uri, "name": o.name, "attributedTo": author, "replies": p.reply_count,
+             "updated": _iso(p.last_activity_at), "published": _iso(o.published), "locked": p.locked}
+            for p, o, author in rows]
+
+
+async def cmd_space_threads(args) -> None:
+    async with open_instance(args.data) as fed:
+        space_actor = await _space_actor(fed, args.space, fetch=False)
+        async with fed.db.session() as session:
+            space = await space_of_actor(session, space_actor)
+            rows = await thread_rows(session, space) if space is not None else []
+    for row in rows:
+        print(json.dumps(row, ensure_ascii=False) if args.json else
+              f"{row['updated']}  {row['replies']:>4} replies  {row['name']}  ({row['id']})"
+              + ("  [locked]" if row["locked"] else ""))
+
+
+async def cmd_space_moderate(args) -> None:
+    async with open_instance(args.data) as fed:
+        space_actor = await _space_actor(fed, args.space, fetch=False)
+        target_actor = None
+        if args.action == "ban":
+            target_actor = await resolve_handle(fed, args.target) if "@" in args.target and "://" not in args.target \
+                else await _actor_by_uri(fed, args.target)
+        async with fed.db.session() as session:
+            space = await space_of_actor(session, space_actor)
+            if space is None or not space.local:
+                raise _error("only spaces hosted here can be moderated here")
+            view = SpaceView(space, await session.get(Actor, space_actor.id))
+            moderator = await _local(session, args.as_)
+            if not await may_moderate(session, space, moderator):
+                raise _error(f"{args.as_} is not a moderator of {space_actor.username}")
+            if args.action == "ban":
+                activity = await moderate_ban(session, fed, view, await session.get(Actor, target_actor.id), args.reason)
+            else:
+                post = await post_by_uri(session, args.target)
+                if post is None or post.space_id != space.id:
+                    raise _error(f"{args.target} is not a post of this space")
+                action = moderate_remove if args.action == "remove" else moderate_lock
+                activity = await action(session, fed, view, post, args.reason)
+        print(activity.uri)
+
+
+async def _actor_by_uri(fed, uri: str) -> Actor:
+    from federation.actors import get_actor
+    try:
+        return await get_actor(fed, uri)
+    except ActorError as error:
+        raise _error(str(error)) from None
+
+
+async def cmd_space_list(args) -> None:
+    async with open_instance(args.data) as fed:
+        async with fed.db.session() as session:
+            followed = select(Follow.followee_id).join(Actor, Actor.id == Follow.follower_id).where(
+                Actor.local.is_(True), Follow.state == FollowState.accepted.value)
+            rows = (await session.execute(
+                select(Space, Actor).join(Actor, Actor.id == Space.actor_id)
+                .where(Space.local.is_(True) | Space.actor_id.in_(followed)).order_by(Actor.host, Actor.username)
+            )).all()
+    for space, actor in rows:
+        row = {"id": actor.uri, "handle": actor.handle, "name": actor.name, "local": space.local,
+               "visibility": space.visibility}
+        print(json.dumps(row, ensure_ascii=False) if args.json else f"{actor.handle:40} {row['visibility']:8} {actor.name}")
 
 
 def add_commands(sub) -> None:
-    pass
+    space = sub.add_parser("space", help="forum spaces: create, join, post, list threads, moderate")
+    actions = space.add_subparsers(dest="action", required=True)
+
+    p = actions.add_parser("create", help="create a space owned by a local movement; prints its actor URL")
+    p.add_argument("slug")
+    p.add_argument("--name", required=True)
+    p.add_argument("--movement", required=True, help="the local movement that owns the space")
+    p.add_argument("--members-only", action="append", metavar="MOVEMENT_HANDLE",
+                   help="only members of this movement (and the owner's) may join and post; repeatable")
+    p.add_argument("--description", help="what the space is for (Markdown)")
+    p.add_argument("--rules", help="the space's rules (Markdown)")
+    p.add_argument("--moderator", action="append", metavar="MEMBER",
+                   help="a local member who moderates (the owner's admins always do); repeatable")
+    p.set_defaults(run=cmd_space_create)
+
+    p = actions.add_parser("join", help="a local actor follows a space (local or remote)")
+    p.add_argument("actor")
+    p.add_argument("space", metavar="SPACE_HANDLE")
+    p.set_defaults(run=cmd_space_join)
+
+    p = actions.add_parser("post", help="open a thread in a space; prints the thread's URL")
+    p.add_argument("actor")
+    p.add_argument("space", metavar="SPACE_HANDLE")
+    p.add_argument("--title", required=True)
+    p.add_argument("text", help="Markdown, or - to read stdin")
+    p.set_defaults(run=cmd_space_post)
+
+    p = actions.add_parser("threads", help="a space's threads as this instance knows them, most active first")
+    p.add_argument("space", metavar="SPACE_HANDLE")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=cmd_space_threads)
+
+    p = actions.add_parser("moderate", help="remove a post, lock a thread or ban an actor (moderators)")
+    p.add_argument("space", metavar="SPACE_HANDLE")
+    p.add_argument("--as", dest="as_", required=True, metavar="MEMBER")
+    p.add_argument("action", choices=("remove", "lock", "ban"))
+    p.add_argument("target", help="post URL (remove, lock) or actor handle/URL (ban)")
+    p.add_argument("--reason")
+    p.set_defaults(run=cmd_space_moderate)
+
+    p = actions.add_parser("list", help="spaces hosted here and spaces local actors follow")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=cmd_space_list)
+
+    p = sub.add_parser("reply", help="reply to a post (inside its space when it has one); prints the reply's URL")
+    p.add_argument("actor")
+    p.add_argument("object_url")
+    p.add_argument("text", help="Markdown, or - to read stdin")
+    p.set_defaults(run=cmd_reply)

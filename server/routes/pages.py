@@ -6,6 +6,7 @@ from sqlalchemy import func, select
 
 from federation.urls import INSTANCE_ACTOR
 from models import Actor, Follow, FollowState
+from models.space import Space
 from server.keys import FED
 from server.routes.common import render
 
@@ -14,7 +15,8 @@ async def home(request: web.Request) -> web.Response:
     fed = request.app[FED]
     async with fed.db.session() as session:
         movements = (await session.scalars(select(Actor).where(
-            Actor.local.is_(True), Actor.type == "Group", Actor.username != INSTANCE_ACTOR).order_by(Actor.username))).all()
+            Actor.local.is_(True), Actor.type == "Group", Actor.username != INSTANCE_ACTOR,
+            Actor.id.not_in(select(Space.actor_id))).order_by(Actor.username))).all()
         counts = dict((await session.execute(
             select(Follow.followee_id, func.count()).where(Follow.state == FollowState.accepted.value)
             .group_by(Follow.followee_id))).all())

@@ -1,0 +1,251 @@
+"""Inbox hooks of forum spaces: a local space checks and Announces what it receives; followers of a
+remote space index what it Announces and apply its moderation."""
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import select
+
+from federation.context import Federation
+from federation.inbox import (
+    InboxError, Incoming, check_authored_by, fetch_announced, handles, observes, on_delete, prepares,
+    store_remote_object,
+)
+from federation.outbox import add_to_timelines, local_follower_ids
+from federation.spaces import (
+    POST_TYPES, SpaceError, SpaceView, accept_change, accept_post, addressed_local_spaces, apply_remote_moderation,
+    check_may_join, ensure_remote_space, fetch_ancestors, fetch_post, host_of, index_post, known_or_fetched_author,
+    post_by_uri, record_report, remove_post, space_of_actor, space_view_of_post,
+)
+from federation.vocabulary import audience_of, id_of
+from models import Actor, Object
+from models.space import Space
+
+log = logging.getLogger(__name__)
+
+
+def refused(error: SpaceError) -> InboxError:
+    return InboxError(error.status, error.message)
+
+
+async def _store_fetched(incoming: Incoming, document: dict, author_uri: str | None, space: Space | None,
+                         space_uri: str | None) -> Object | None:
+    """Stores a post fetched from its origin (authorship checked) and indexes it when it names the space."""
+    session = incoming.session
+    existing = await session.scalar(select(Object).where(Object.uri == document["id"]))
+    if existing is not None and existing.local:
+        obj = existing
+    else:
+        author = await session.scalar(select(Actor).where(Actor.uri == author_uri)) if author_uri else None
+        if author is None:
+            return None
+        check_authored_by(document, author)
+        obj = await store_remote_object(session, document, author)
+    if space is not None and space_uri in audience_of(obj.document):
+        await index_post(session, space, obj)
+    return obj
+
+
+async def _store_ancestors(incoming: Incoming, space: Space | None, space_uri: str | None) -> None:
+    for document, author_uri in incoming.prepared.get("ancestors", []):
+        await _store_fetched(incoming, document, author_uri, space, space_uri)
+
+
+# ---------------------------------------------------------------- a local space at work
+
+
+@prepares("Create")
+async def backfill_for_space(fed: Federation, document: dict, actor: Actor) -> dict:
+    """A reply to a local space whose thread we lack: fetch the thread first (outside the transaction)."""
+    obj = document.get("object")
+    if not isinstance(obj, dict) or not id_of(obj.get("inReplyTo")):
+        return {}
+    if not any(fed.urls.is_local(uri) for uri in audience_of(obj) | audience_of(document)):
+        return {}
+    return {"ancestors": await fetch_ancestors(fed, obj)}
+
+
+@observes("Create")
+async def space_takes_post(incoming: Incoming) -> None:
+    obj_doc = incoming.object
+    if not isinstance(obj_doc, dict) or obj_doc.get("type") not in POST_TYPES:
+        return
+    views = await addressed_local_spaces(incoming.session, incoming.fed, obj_doc, incoming.document)
+    if not views:
+        return
+    obj = await incoming.session.scalar(select(Object).where(Object.uri == obj_doc["id"]))
+    for view in views:
+        await _store_ancestors(incoming, view.space, view.actor.uri)
+        try:
+            await accept_post(incoming.session, incoming.fed, view, incoming.document, obj, incoming.actor)
+        except SpaceError as error:
+            raise refused(error) from None
+    incoming.queued_deliveries = True
+
+
+async def _relay_change(incoming: Incoming, object_uri: str | None) -> None:
+    post = await post_by_uri(incoming.session, object_uri or "")
+    if post is None:
+        return
+    view = await space_view_of_post(incoming.session, post)
+    if not view.space.local:
+        return
+    try:
+        await accept_change(incoming.session, incoming.fed, view, incoming.document, incoming.actor, post)
+    except SpaceError as error:
+        raise refused(error) from None
+    incoming.queued_deliveries = True
+
+
+@observes("Update")
+async def space_relays_update(incoming: Incoming) -> None:
+    if isinstance(incoming.object, dict):
+        await _relay_change(incoming, incoming.object_id)
+
+
+@observes("Delete")
+async def space_relays_delete(incoming: Incoming) -> None:
+    if incoming.actor.type != "Group" or await space_of_actor(incoming.session, incoming.actor) is None:
+        await _relay_change(incoming, incoming.object_id)
+
+
+@observes("Like")
+async def space_relays_like(incoming: Incoming) -> None:
+    await _relay_change(incoming, incoming.object_id)
+
+
+@observes("Follow")
+async def space_checks_follower(incoming: Incoming) -> None:
+    target = await incoming.session.scalar(select(Actor).where(Actor.uri == incoming.object_id, Actor.local.is_(True)))
+    space = await space_of_actor(incoming.session, target) if target is not None else None
+    if space is None or not space.local:
+        return
+    try:
+        await check_may_join(incoming.session, space, incoming.actor)
+    except SpaceError as error:
+        raise refused(error) from None
+
+
+@handles("Flag")
+async def space_takes_report(incoming: Incoming) -> None:
+    session = incoming.session
+    views = await addressed_local_spaces(session, incoming.fed, incoming.document)
+    if not views and incoming.recipient is not None:
+        space = await space_of_actor(session, incoming.recipient)
+        views = [SpaceView(space, incoming.recipient)] if space is not None and space.local else []
+    if not views:
+        for uri in [id_of(o) for o in (incoming.object if isinstance(incoming.object, list) else [incoming.object])]:
+            post = await post_by_uri(session, uri or "")
+            if post is not None:
+                view = await space_view_of_post(session, post)
+                views = [view] if view.space.local else []
+                break
+    for view in views[:1]:
+        await record_report(session, view, incoming.actor, incoming.document)
+
+
+# ---------------------------------------------------------------- following a remote space
+
+
+async def _prepare_post(fed: Federation, obj_doc: dict, space_actor: Actor) -> dict:
+    """The announced post as its origin serves it (or as embedded, when the space hosts its author)."""
+    uri = id_of(obj_doc)
+    if not uri or fed.urls.is_local(uri):
+        return {}
+    if host_of(uri) == host_of(space_actor.uri):
+        document, author_uri = obj_doc, await known_or_fetched_author(fed, obj_doc)
+    else:
+        fetched = await fetch_post(fed, uri)
+        if fetched is None:
+            return {}
+        document, author_uri = fetched
+    return {"post": document, "author_uri": author_uri, "ancestors": await fetch_ancestors(fed, document)}
+
+
+@prepares("Announce")
+async def prepare_announce(fed: Federation, document: dict, actor: Actor) -> dict:
+    inner = document.get("object")
+    if isinstance(inner, dict) and inner.get("type") in ("Create", "Update") and isinstance(inner.get("object"), dict):
+        return await _prepare_post(fed, inner["object"], actor) if actor.type == "Group" else {}
+    if isinstance(inner, dict) and "actor" in inner:
+        return {}  # Announce{Delete|Like|Undo}: nothing to fetch
+    prepared = await fetch_announced(fed, document, actor)
+    if actor.type == "Group" and "object" in prepared:
+        prepared["ancestors"] = await fetch_ancestors(fed, prepared["object"])
+    return prepared
+
+
+async def _remote_space(incoming: Incoming) -> Space | None:
+    actor = incoming.actor
+    if actor.type != "Group" or actor.local:
+        return None
+    return await ensure_remote_space(incoming.session, actor)
+
+
+@handles("Announce", "Create")
+@handles("Announce", "Update")
+async def on_space_announces_post(incoming: Incoming) -> None:
+    space = await _remote_space(incoming)
+    inner = incoming.object
+    if space is None:
+        return  # Mastodon ignores Announce{Create} from people too
+    obj_doc = inner["object"] if isinstance(inner.get("object"), dict) else None
+    if obj_doc is None or obj_doc.get("type") not in POST_TYPES:
+        return
+    await _store_ancestors(incoming, space, incoming.actor.uri)
+    if "post" in incoming.prepared:
+        obj = await _store_fetched(incoming, incoming.prepared["post"], incoming.prepared.get("author_uri"),
+                                   space, incoming.actor.uri)
+    else:  # our own post, coming back
+        obj = await incoming.session.scalar(select(Object).where(Object.uri == obj_doc.get("id")))
+        if obj is not None and incoming.actor.uri in audience_of(obj.document):
+            await index_post(incoming.session, space, obj)
+    if obj is not None and inner.get("type") == "Create" and obj.deleted_at is None:
+        owners = await local_follower_ids(incoming.session, incoming.actor.id)
+        await add_to_timelines(incoming.session, obj, incoming.actor, owners, incoming.activity.id)
+
+
+@handles("Announce", "Delete")
+async def on_space_announces_delete(incoming: Incoming) -> None:
+    space = await _remote_space(incoming)
+    inner = incoming.object
+    if space is None or not isinstance(inner, dict):
+        return
+    post = await post_by_uri(incoming.session, id_of(inner.get("object")) or "")
+    if post is not None and post.space_id == space.id:
+        await remove_post(incoming.session, post)
+
+
+@observes("Announce")
+async def index_announced_post(incoming: Incoming) -> None:
+    """Announce{post id} from a remote space (the Mastodon-friendly form) also lands in the index."""
+    if isinstance(incoming.object, dict) and "actor" in incoming.object:
+        return
+    space = await _remote_space(incoming)
+    if space is None:
+        return
+    await _store_ancestors(incoming, space, incoming.actor.uri)
+    obj = await incoming.session.scalar(select(Object).where(Object.uri == incoming.object_id))
+    if obj is not None and obj.deleted_at is None and incoming.actor.uri in audience_of(obj.document):
+        await index_post(incoming.session, space, obj)
+
+
+# ---------------------------------------------------------------- moderation by a remote space
+
+
+@handles("Delete", "Note")
+@handles("Delete", "Page")
+@handles("Delete", "Article")
+async def on_delete_post(incoming: Incoming) -> None:
+    if incoming.actor.type == "Group" and await apply_remote_moderation(incoming.session, incoming.actor, incoming.document):
+        return
+    await on_delete(incoming)
+
+
+@handles("Lock")
+@handles("Lock", "Page")
+@handles("Lock", "Note")
+@handles("Block")
+async def on_space_moderation(incoming: Incoming) -> None:
+    if incoming.actor.type == "Group":
+        await apply_remote_moderation(incoming.session, incoming.actor, incoming.document)
