@@ -80,7 +80,7 @@ class DeliveryWorker:
 
     async def claim(self, limit: int, only_ids: list[int] | None = None) -> list[Claimed]:
         now = utcnow()
-        lease = now + dt.timedelta(seconds=self.settings.delivery_timeout + 30)
+        lease = now + dt.timedelta(seconds=self.settings.delivery_timeout + self.settings.delivery_lease_margin)
         saturated = [h for h, n in self._claimed_per_host.items() if n >= self.settings.delivery_per_host]
         candidates = select(Delivery.id).where(Delivery.state.in_(sources_of(S.delivering)))
         if only_ids is not None:
@@ -234,7 +234,7 @@ class DeliveryWorker:
                 if self._outcomes:
                     await self._flush()
                 now = asyncio.get_running_loop().time()
-                if now - last_recovery > 30:
+                if now - last_recovery > min(30.0, self.settings.delivery_lease_margin):
                     await self.recover_expired_leases()
                     last_recovery = now
                 if claimed == 0 and not self._outcomes:
