@@ -30,6 +30,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def http_ok(url: str) -> bool:
+    try:
+        return requests.get(url, timeout=1).ok
+    except requests.RequestException:
+        return False
+
+
 def wait_for(check, timeout: float = 15.0, interval: float = 0.1, what: str = "condition"):
     """Polls check() until it returns something truthy; fails the test after timeout."""
     deadline = time.monotonic() + timeout

@@ -86,3 +86,24 @@ def test_a_refused_follow_is_reported_and_not_kept(instances):
         assert a.cli("following", "landrights", "--json").lines == []
     finally:
         peer.stop()
+
+
+def test_a_post_goes_once_to_each_server_using_shared_inboxes(instances):
+    a = instances.new("a")
+    landrights = a.movement("landrights")
+    mastodon_like = FakePeer("ana", "ben", shared_inbox=True).start()
+    small = FakePeer("cleo").start()
+    try:
+        for peer, name in ((mastodon_like, "ana"), (mastodon_like, "ben"), (small, "cleo")):
+            assert peer.follow(name, landrights, a.url("/inbox"))[1].status_code == 202
+        wait_for(lambda: len(a.cli("followers", "landrights", "--json").lines) == 3, what="three followers")
+        note = a.cli("post", "landrights", "To all our followers").out.strip()
+        creates = lambda peer: [r["object"]["id"] for r in peer.received if r["type"] == "Create"]  # noqa: E731
+        wait_for(lambda: creates(mastodon_like) and creates(small), what="the post to reach both servers")
+        wait_for(lambda: all(d["state"] == "delivered" for d in create_deliveries(a)), what="outcomes recorded")
+        assert creates(mastodon_like) == [note] and mastodon_like.inbox_paths[-1] == "/inbox"
+        assert creates(small) == [note] and small.inbox_paths[-1] == "/users/cleo/inbox"
+        assert len(create_deliveries(a)) == 2
+    finally:
+        mastodon_like.stop()
+        small.stop()
