@@ -23,7 +23,13 @@ if [ ! -x .venv/bin/python ]; then
 fi
 stamp=".venv/.installed-${extras:-base}"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".${extras:+[$extras]}"
+  echo "Installing Interpeople${extras:+ with [$extras]} into .venv (the first time takes a minute)..." >&2
+  log=.venv/install.log
+  if ! { .venv/bin/python -m pip install --disable-pip-version-check --upgrade pip &&
+         .venv/bin/python -m pip install --disable-pip-version-check -e ".${extras:+[$extras]}"; } >"$log" 2>&1; then
+    tail -n 30 "$log" >&2
+    echo "Installation failed; the full log is in $log" >&2
+    exit 1
+  fi
   touch "$stamp"
 fi

@@ -6,6 +6,7 @@ from urllib.parse import quote, urldefrag, urlsplit
 
 from bovine.crypto.types import CryptographicIdentifier
 from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from federation.content import sanitize_html
@@ -189,6 +190,22 @@ async def _store_keys(session: AsyncSession, actor: Actor, document: dict) -> No
     await session.flush()
 
 
+async def save_actor_document(fed: Federation, document: dict) -> Actor:
+    """Stores a fetched actor document in its own transaction.
+
+    Two requests may bring the same new actor at once (a Follow and a post, say); the loser of
+    that race finds the winner's row on its second try and updates it.
+    """
+    for attempt in (1, 2):
+        try:
+            async with fed.db.session() as session:
+                return await store_actor_document(session, document)
+        except IntegrityError:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
 async def fetch_actor(fed: Federation, uri: str) -> Actor:
     """Fetches (or refetches) a remote actor and stores it."""
     uri = urldefrag(uri)[0]
@@ -202,8 +219,9 @@ async def fetch_actor(fed: Federation, uri: str) -> Actor:
         document = await fed.fetch_document(uri)
     except FetchError as error:
         raise ActorError(f"cannot fetch actor {uri}: {error}") from None
-    async with fed.db.session() as session:
-        return await store_actor_document(session, document)
+    if document.get("id") != uri:
+        raise ActorError(f"{uri} is not an actor document")
+    return await save_actor_document(fed, document)
 
 
 async def get_actor(fed: Federation, uri: str, refresh: bool = False) -> Actor:
@@ -278,8 +296,7 @@ class KeyCache:
             except FetchError:
                 return None
         try:
-            async with self.fed.db.session() as session:
-                await store_actor_document(session, document)
+            await save_actor_document(self.fed, document)
         except ActorError as error:
             log.info("key %s: %s", key_id, error)
             return None

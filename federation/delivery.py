@@ -9,7 +9,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 import aiohttp
-from sqlalchemy import and_, bindparam, select, update
+from sqlalchemy import and_, bindparam, or_, select, update
 
 from federation.context import Federation
 from federation.fetch import FetchError, check_url
@@ -80,7 +80,7 @@ class DeliveryWorker:
 
     async def claim(self, limit: int, only_ids: list[int] | None = None) -> list[Claimed]:
         now = utcnow()
-        lease = now + dt.timedelta(seconds=self.settings.delivery_timeout + 30)
+        lease = now + dt.timedelta(seconds=self.settings.delivery_timeout + self.settings.delivery_lease_margin)
         saturated = [h for h, n in self._claimed_per_host.items() if n >= self.settings.delivery_per_host]
         candidates = select(Delivery.id).where(Delivery.state.in_(sources_of(S.delivering)))
         if only_ids is not None:
@@ -167,19 +167,23 @@ class DeliveryWorker:
         for outcome in outcomes:
             by_state[outcome.state].append(outcome)
         now = utcnow()
+        table = Delivery.__table__
         async with self.fed.db.session() as session:
+            conn = await session.connection()
             for state, group in by_state.items():
+                # executemany cannot expand IN (...), so the allowed sources are bound one by one.
+                sources = {f"b_src{i}": source for i, source in enumerate(sources_of(state))}
                 statement = (
-                    update(Delivery.__table__)
-                    .where(and_(Delivery.__table__.c.id == bindparam("b_id"),
-                                Delivery.__table__.c.state.in_(sources_of(state))))
+                    update(table)
+                    .where(and_(table.c.id == bindparam("b_id"),
+                                or_(*(table.c.state == bindparam(name) for name in sources))))
                     .values(state=state.value, attempts=bindparam("b_attempts"),
                             next_attempt_at=bindparam("b_next"), last_error=bindparam("b_error"),
                             lease_until=None, updated_at=now)
                 )
-                conn = await session.connection()
                 await conn.execute(statement, [
-                    {"b_id": o.id, "b_attempts": o.attempts, "b_next": o.next_attempt_at, "b_error": o.error}
+                    {"b_id": o.id, "b_attempts": o.attempts, "b_next": o.next_attempt_at, "b_error": o.error,
+                     **sources}
                     for o in group
                 ])
 
@@ -234,7 +238,7 @@ class DeliveryWorker:
                 if self._outcomes:
                     await self._flush()
                 now = asyncio.get_running_loop().time()
-                if now - last_recovery > 30:
+                if now - last_recovery > min(30.0, self.settings.delivery_lease_margin):
                     await self.recover_expired_leases()
                     last_recovery = now
                 if claimed == 0 and not self._outcomes:

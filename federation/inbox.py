@@ -123,6 +123,9 @@ class Inbox:
 
     async def _receive(self, method, path_qs, headers, body, recipient) -> tuple[int, str]:
         document = self._parse(body)
+        if await self._is_goodbye_from_stranger(document):
+            # A deleted account we never knew: its key is gone, and there is nothing to clean up.
+            return 202, "nothing to delete"
         try:
             signer = await verify_request(
                 method, path_qs, headers, body, self.keys.lookup,
@@ -140,6 +143,13 @@ class Inbox:
         except ActorError as error:
             raise InboxError(401, str(error)) from None
         return await self.apply(document, actor, recipient)
+
+    async def _is_goodbye_from_stranger(self, document: dict) -> bool:
+        actor_uri = id_of(document["actor"])
+        if document["type"] != "Delete" or id_of(document.get("object")) != actor_uri:
+            return False
+        async with self.fed.db.session() as session:
+            return await session.scalar(select(Actor.id).where(Actor.uri == actor_uri)) is None
 
     def _parse(self, body: bytes) -> dict:
         if len(body) > self.fed.settings.max_inbox_bytes:

@@ -35,6 +35,7 @@ class Settings:
     delivery_retry_max: float = 6 * 3600.0
     delivery_give_up_after: float = 2.5 * 24 * 3600.0
     delivery_poll_interval: float = 1.0
+    delivery_lease_margin: float = 30.0  # a claimed row is reclaimed this long after its request timed out
     signature_max_age: float = 65 * 60.0
     signature_max_future: float = 3600.0
     extra: dict = field(default_factory=dict)

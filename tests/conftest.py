@@ -19,3 +19,11 @@ def instances(tmp_path, backend):
     factory = InstanceFactory(tmp_path, backend)
     yield factory
     factory.close()
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def module_instances(request, tmp_path_factory):
+    """Like `instances`, shared by the tests of one module (a story told in several steps)."""
+    factory = InstanceFactory(tmp_path_factory.mktemp("instances"), request.param)
+    yield factory
+    factory.close()

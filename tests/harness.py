@@ -30,6 +30,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def http_ok(url: str) -> bool:
+    try:
+        return requests.get(url, timeout=1).ok
+    except requests.RequestException:
+        return False
+
+
 def wait_for(check, timeout: float = 15.0, interval: float = 0.1, what: str = "condition"):
     """Polls check() until it returns something truthy; fails the test after timeout."""
     deadline = time.monotonic() + timeout
@@ -196,6 +203,30 @@ class Instance:
 
     def deliveries(self) -> list[dict]:
         return self.cli("deliveries", "--json").lines
+
+    # -- direct database reads, for asserting what was (not) stored
+    def sql(self, query: str, **params) -> list[tuple]:
+        from sqlalchemy import text
+
+        from models import Database
+        from server.config import load_settings
+
+        async def run():
+            db = Database(load_settings(self.data).database_url, pool_size=1)
+            try:
+                async with db.session() as session:
+                    result = await session.execute(text(query), params)
+                    return [tuple(row) for row in result.all()] if result.returns_rows else []
+            finally:
+                await db.close()
+        return asyncio.run(run())
+
+    def private_key(self, username: str, kind: str = "rsa") -> tuple[str, str]:
+        """(key id, private key) of a local actor, to sign requests as it would."""
+        rows = self.sql(
+            "SELECT k.uri, k.private FROM keys k JOIN actors a ON a.id = k.actor_id "
+            "WHERE a.username = :u AND a.local = :t AND k.kind = :k ORDER BY k.id DESC", u=username, t=True, k=kind)
+        return rows[0]
 
 
 class InstanceFactory:

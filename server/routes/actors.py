@@ -36,13 +36,22 @@ async def actor(request: web.Request) -> web.Response:
             Follow.followee_id == found.id, Follow.state == FollowState.accepted.value)) or 0
         following = await session.scalar(select(func.count()).select_from(Follow).where(
             Follow.follower_id == found.id, Follow.state == FollowState.accepted.value)) or 0
+        connections = {
+            label: (await session.scalars(
+                select(Actor).join(Follow, theirs == Actor.id)
+                .where(mine == found.id, Follow.state == FollowState.accepted.value)
+                .order_by(Follow.id.desc()).limit(24))).all()
+            for label, mine, theirs in (("followed by", Follow.followee_id, Follow.follower_id),
+                                        ("follows", Follow.follower_id, Follow.followee_id))
+        }
         posts = (await session.scalars(
             select(Object).where(Object.attributed_to_id == found.id, Object.deleted_at.is_(None))
             .order_by(Object.published.desc()).limit(20))).all()
         movement = await session.get(Actor, found.movement_id) if found.movement_id else None
         members = (await session.scalars(select(Actor).where(Actor.movement_id == found.id).order_by(Actor.username))).all()
     return render(request, "actor.html", actor=found, host=fed.settings.host, followers=followers,
-                  following=following, posts=posts, movement=movement, members=members)
+                  following=following, posts=posts, movement=movement, members=members,
+                  connections=connections)
 
 
 async def instance_actor(request: web.Request) -> web.Response:
