@@ -7,11 +7,10 @@ from aiohttp import web
 from sqlalchemy import func, select
 
 from federation.actors import actor_document
-from federation.collections import PAGE_SIZE, ordered_collection, ordered_page
 from federation.urls import INSTANCE_ACTOR
 from models import Activity, Actor, Follow, FollowState, Object
 from server.keys import FED
-from server.routes.common import activity_json, page_number, render, wants_json
+from server.routes.common import activity_json, paged_collection, render, wants_json
 
 
 async def _local_actor(request: web.Request, name: str | None = None) -> Actor:
@@ -61,21 +60,10 @@ async def instance_actor(request: web.Request) -> web.Response:
         return activity_json(await actor_document(session, fed, found), request=request)
 
 
-async def _paged(request: web.Request, collection_id: str, count_query, items_query, to_item) -> web.Response:
-    fed = request.app[FED]
-    page = page_number(request)
-    async with fed.db.session() as session:
-        total = await session.scalar(count_query) or 0
-        if page is None:
-            return activity_json(ordered_collection(collection_id, total), request=request)
-        rows = (await session.execute(items_query.limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE))).all()
-    return activity_json(ordered_page(collection_id, page, [to_item(r) for r in rows], total), request=request)
-
-
 async def outbox(request: web.Request) -> web.Response:
     found = await _local_actor(request)
     where = (Activity.actor_id == found.id, Activity.local.is_(True), Activity.type.in_(("Create", "Announce")))
-    return await _paged(
+    return await paged_collection(
         request, found.outbox,
         select(func.count()).select_from(Activity).where(*where),
         select(Activity.payload).where(*where).order_by(Activity.id.desc()),
@@ -88,7 +76,7 @@ def _follow_collection(direction: str):
         found = await _local_actor(request)
         mine, theirs = (Follow.followee_id, Follow.follower_id) if direction == "followers" else (Follow.follower_id, Follow.followee_id)
         where = (mine == found.id, Follow.state == FollowState.accepted.value)
-        return await _paged(
+        return await paged_collection(
             request, found.followers_url if direction == "followers" else found.following_url,
             select(func.count()).select_from(Follow).where(*where),
             select(Actor.uri).join(Follow, theirs == Actor.id).where(*where).order_by(Follow.id.desc()),

@@ -6,7 +6,8 @@ import json
 from aiohttp import web
 
 from federation.vocabulary import AP_CONTENT_TYPE, LD_CONTENT_TYPE, wants_activity_json
-from server.keys import TEMPLATES
+from federation.collections import PAGE_SIZE, ordered_collection, ordered_page
+from server.keys import FED, TEMPLATES
 
 
 def activity_json(document: dict, status: int = 200, request: web.Request | None = None) -> web.Response:
@@ -38,3 +39,14 @@ def page_number(request: web.Request) -> int | None:
         return max(1, int(raw))
     except ValueError:
         raise web.HTTPBadRequest(text="page must be a number") from None
+
+
+async def paged_collection(request: web.Request, collection_id: str, count_query, items_query, to_item) -> web.Response:
+    """An OrderedCollection (no ?page) or one of its pages, from a count query and an items query."""
+    page = page_number(request)
+    async with request.app[FED].db.session() as session:
+        total = await session.scalar(count_query) or 0
+        if page is None:
+            return activity_json(ordered_collection(collection_id, total), request=request)
+        rows = (await session.execute(items_query.limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE))).all()
+    return activity_json(ordered_page(collection_id, page, [to_item(r) for r in rows], total), request=request)

@@ -10,20 +10,19 @@ from aiohttp import web
 from sqlalchemy import func, select
 
 import federation.space_inbox  # noqa: F401  (registers the spaces' inbox hooks)
-from federation.actors import ActorError, resolve_handle
 from federation.collections import PAGE_SIZE, ordered_collection, ordered_page
 from federation.space_posting import join_space, publish
 from federation.spaces import (
     SpaceError, SpaceView, allowed_movements, is_banned, is_member, local_space_by_slug, may_moderate, moderate_ban,
-    moderate_lock, moderate_remove, moderator_uris, space_document, space_of_actor, thread_page_url,
+    moderate_lock, moderate_remove, moderator_uris, space_document, thread_page_url,
 )
 from federation.vocabulary import AS
 from models import Activity, Actor, Follow, FollowState, Object, utcnow
 from models.space import Space, SpacePost, SpaceReport
 from server import sessions
-from server.keys import FED, INBOX, TEMPLATES
+from server.keys import FED, TEMPLATES
 from server.passwords import check_password
-from server.routes.common import activity_json, page_number, render, wants_json
+from server.routes.common import activity_json, page_number, paged_collection, render, wants_json
 from server.routes.inbox import _answer
 
 
@@ -225,22 +224,11 @@ async def _local_space(request: web.Request) -> SpaceView:
     return view
 
 
-async def _paged(request, collection_id: str, count_query, items_query, to_item) -> web.Response:
-    fed = request.app[FED]
-    page = page_number(request)
-    async with fed.db.session() as session:
-        total = await session.scalar(count_query) or 0
-        if page is None:
-            return activity_json(ordered_collection(collection_id, total), request=request)
-        rows = (await session.execute(items_query.limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE))).all()
-    return activity_json(ordered_page(collection_id, page, [to_item(r) for r in rows], total), request=request)
-
-
 async def space_outbox(request: web.Request) -> web.Response:
     view = await _local_space(request)
     where = (Activity.actor_id == view.actor.id, Activity.local.is_(True),
              Activity.type.in_(("Announce", "Delete", "Lock", "Block", "Update")))
-    return await _paged(request, view.actor.outbox, select(func.count()).select_from(Activity).where(*where),
+    return await paged_collection(request, view.actor.outbox, select(func.count()).select_from(Activity).where(*where),
                         select(Activity.payload).where(*where).order_by(Activity.id.desc()),
                         lambda row: json.loads(row.payload))
 
@@ -248,7 +236,7 @@ async def space_outbox(request: web.Request) -> web.Response:
 async def space_followers(request: web.Request) -> web.Response:
     view = await _local_space(request)
     where = (Follow.followee_id == view.actor.id, Follow.state == FollowState.accepted.value)
-    return await _paged(request, view.actor.followers_url, select(func.count()).select_from(Follow).where(*where),
+    return await paged_collection(request, view.actor.followers_url, select(func.count()).select_from(Follow).where(*where),
                         select(Actor.uri).join(Follow, Follow.follower_id == Actor.id).where(*where)
                         .order_by(Follow.id.desc()), lambda row: row.uri)
 
@@ -271,7 +259,7 @@ async def space_moderators(request: web.Request) -> web.Response:
 async def space_threads(request: web.Request) -> web.Response:
     view = await _local_space(request)
     where = (SpacePost.space_id == view.space.id, SpacePost.is_thread.is_(True), SpacePost.removed_at.is_(None))
-    return await _paged(request, f"{view.actor.uri}/threads", select(func.count()).select_from(SpacePost).where(*where),
+    return await paged_collection(request, f"{view.actor.uri}/threads", select(func.count()).select_from(SpacePost).where(*where),
                         select(Object.uri).join(SpacePost, SpacePost.object_id == Object.id).where(*where)
                         .order_by(SpacePost.last_activity_at.desc(), SpacePost.id.desc()), lambda row: row.uri)
 
@@ -285,7 +273,7 @@ async def object_replies(request: web.Request) -> web.Response:
             raise _not_found(request, "no such object")
     removed = select(SpacePost.object_id).where(SpacePost.removed_at.is_not(None))
     where = (Object.in_reply_to == uri, Object.deleted_at.is_(None), Object.id.not_in(removed))
-    return await _paged(request, f"{uri}/replies", select(func.count()).select_from(Object).where(*where),
+    return await paged_collection(request, f"{uri}/replies", select(func.count()).select_from(Object).where(*where),
                         select(Object.uri).where(*where).order_by(Object.published, Object.id), lambda row: row.uri)
 
 
@@ -324,7 +312,7 @@ def _safe_next(value: str | None) -> str:
 
 async def login(request: web.Request) -> web.Response:
     form = await request.post()
-    session = await sessions.check_csrf(request, form)
+    await sessions.check_csrf(request, form)
     fed = request.app[FED]
     async with fed.db.session() as db:
         member = await db.scalar(select(Actor).where(Actor.local.is_(True), Actor.type == "Person",
