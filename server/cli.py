@@ -262,8 +262,15 @@ async def cmd_deliveries(args) -> None:
 
 # ---------------------------------------------------------------- parser
 
+class OneLineParser(argparse.ArgumentParser):
+    """Usage mistakes are reported in one line, like every other error."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=PROG, description="Interpeople: federated forum spaces and co-signed agreements.")
+    parser = OneLineParser(prog=PROG, description="Interpeople: federated forum spaces and co-signed agreements.")
     parser.add_argument("--data", type=Path, help="the instance's folder (config, and the SQLite database by default)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)

@@ -88,3 +88,10 @@ def test_names_resolving_to_loopback_are_refused():
             await resolver.close()
     with pytest.raises(OSError, match="private"):
         asyncio.run(resolve())
+
+
+def test_a_usage_mistake_is_one_line(instances):
+    a = instances.new("a", start=False)
+    result = a.cli("member", "create", "bob", "--movement", "x", "--role", "king", check=False)
+    assert result.code == 2
+    assert result.err.count("\n") == 1 and "invalid choice" in result.err
