@@ -59,7 +59,7 @@ Handler = Callable[[Incoming], Awaitable[None]]
 Preparer = Callable[[Federation, dict, Actor], Awaitable[dict]]
 _handlers: dict[tuple[str, str | None], Handler] = {}
 _observers: dict[str, list[Handler]] = {}
-_preparers: dict[str, Preparer] = {}
+_preparers: dict[tuple[str, str | None], Preparer] = {}
 
 
 def handles(activity_type: str, object_type: str | None = None):
@@ -83,12 +83,22 @@ def observes(activity_type: str):
     return register
 
 
-def prepares(activity_type: str):
-    """Registers network work (fetches) done before the storing transaction opens."""
+def prepares(activity_type: str, object_type: str | None = None):
+    """Registers network work (fetches) done before the storing transaction opens.
+
+    With object_type, only for activities embedding an object of that type (it wins over the
+    preparer registered for the activity type alone).
+    """
     def register(fn: Preparer) -> Preparer:
-        _preparers[activity_type] = fn
+        _preparers[(activity_type, object_type)] = fn
         return fn
     return register
+
+
+def _preparer_for(document: dict) -> Preparer | None:
+    obj = document.get("object")
+    embedded = obj.get("type") if isinstance(obj, dict) and isinstance(obj.get("type"), str) else None
+    return _preparers.get((document["type"], embedded)) or _preparers.get((document["type"], None))
 
 
 async def object_type_of(session: AsyncSession, value) -> str | None:
@@ -178,7 +188,7 @@ class Inbox:
     async def apply(self, document: dict, actor: Actor, recipient: Actor | None) -> tuple[int, str]:
         """Stores the activity once and applies its effects, all in one transaction."""
         prepared = {}
-        preparer = _preparers.get(document["type"])
+        preparer = _preparer_for(document)
         if preparer is not None:
             prepared = await preparer(self.fed, document, actor)
         async with self.fed.db.session() as session:

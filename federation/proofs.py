@@ -41,3 +41,131 @@ async def verify_single_proof(document: dict, lookup) -> str | None:
         if controller:
             return controller
     return None
+
+
+# ---------------------------------------------------------------- eddsa-jcs-2022, done directly
+#
+# bovine's sign_document compacts documents through pyld (network fetches of contexts) and leaves
+# the proof's @context out of the proof configuration. Agreements need proofs that verify offline,
+# years later, and fast for a thousand signers, so the W3C algorithm is also implemented here:
+#   proofConfig   = the proof without proofValue (its @context is the document's @context)
+#   hashData      = SHA-256(JCS(proofConfig)) || SHA-256(JCS(document without "proof"))
+#   proofValue    = multibase base58btc (z...) of the Ed25519 signature over hashData
+
+import datetime as _dt
+import hashlib
+import json
+
+import rfc8785
+from bovine.crypto.multibase import multibase_58btc_encode, multibase_decode
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
+CRYPTOSUITE = "eddsa-jcs-2022"
+_ED25519_PUB_PREFIX = b"\xed\x01"
+_SAFE_INT = 2 ** 53
+
+
+def _plain(value) -> bool:
+    """True when json.dumps(sort_keys, ensure_ascii=False) gives exactly the JCS form of value."""
+    if isinstance(value, str) or value is None or isinstance(value, bool):
+        return True
+    if isinstance(value, int):
+        return -_SAFE_INT < value < _SAFE_INT
+    if isinstance(value, list):
+        return all(_plain(item) for item in value)
+    if isinstance(value, dict):
+        # Python sorts keys by code point, JCS by UTF-16 unit: the same below the surrogate range.
+        return all(isinstance(k, str) and (k.isascii() or max(k) < "\ud800") and _plain(v) for k, v in value.items())
+    return False
+
+
+def canonical(value) -> bytes:
+    """RFC 8785 (JCS) canonical bytes; a fast path for documents of strings, whole numbers and lists."""
+    if _plain(value):
+        try:
+            return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:  # lone surrogates: let rfc8785 decide
+            pass
+    return rfc8785.dumps(value)
+
+
+def without_proof(document: dict) -> dict:
+    return {k: v for k, v in document.items() if k != "proof"}
+
+
+def document_digest(document: dict) -> bytes:
+    """SHA-256 of the canonical document without its proofs: computed once, shared by every proof."""
+    return hashlib.sha256(canonical(without_proof(document))).digest()
+
+
+def content_hash(document: dict) -> str:
+    """The hex SHA-256 of a document's canonical form without proofs (how versions are named)."""
+    return document_digest(document).hex()
+
+
+def utc_stamp(moment: _dt.datetime | None = None) -> str:
+    moment = moment or _dt.datetime.now(_dt.timezone.utc)
+    return moment.astimezone(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def ed25519_private(multibase_private: str) -> ed25519.Ed25519PrivateKey:
+    from bovine.crypto.multibase import multibase_to_private_key
+    return multibase_to_private_key(multibase_private)
+
+
+def ed25519_public(multibase_public: str) -> ed25519.Ed25519PublicKey:
+    """An Ed25519 public key from its Multikey form (z + base58btc of 0xed01 + 32 bytes)."""
+    raw = multibase_decode(multibase_public)
+    if len(raw) != 34 or raw[:2] != _ED25519_PUB_PREFIX:
+        raise ValueError("not an Ed25519 Multikey")
+    return ed25519.Ed25519PublicKey.from_public_bytes(raw[2:])
+
+
+def make_proof(document: dict, private_key: ed25519.Ed25519PrivateKey, verification_method: str,
+               created: str | None = None, digest: bytes | None = None) -> dict:
+    """A DataIntegrityProof (eddsa-jcs-2022) over the document without its proofs."""
+    proof = {"type": "DataIntegrityProof", "cryptosuite": CRYPTOSUITE, "verificationMethod": verification_method,
+             "proofPurpose": "assertionMethod", "created": created or utc_stamp()}
+    if "@context" in document:
+        proof = {"@context": document["@context"], **proof}
+    digest = digest or document_digest(document)
+    signature = private_key.sign(hashlib.sha256(canonical(proof)).digest() + digest)
+    return {**proof, "proofValue": multibase_58btc_encode(signature)}
+
+
+def add_proof(document: dict, proof: dict) -> dict:
+    """The document carrying one more proof (a proof set once there are two)."""
+    proofs = as_list(document.get("proof")) + [proof]
+    return {**without_proof(document), "proof": proofs[0] if len(proofs) == 1 else proofs}
+
+
+def sign_jcs(document: dict, private_key: ed25519.Ed25519PrivateKey, verification_method: str) -> dict:
+    """The document with an eddsa-jcs-2022 proof added."""
+    return add_proof(document, make_proof(document, private_key, verification_method))
+
+
+def proof_problem(proof, document: dict | None = None) -> str | None:
+    """Why a proof cannot be checked at all (shape, suite, context), or None."""
+    if not isinstance(proof, dict):
+        return "proof is not an object"
+    if proof.get("type") != "DataIntegrityProof" or proof.get("cryptosuite") != CRYPTOSUITE:
+        return f"unsupported proof {proof.get('type')}/{proof.get('cryptosuite')}"
+    if proof.get("proofPurpose") != "assertionMethod":
+        return "proofPurpose must be assertionMethod"
+    if not isinstance(proof.get("verificationMethod"), str) or not isinstance(proof.get("proofValue"), str):
+        return "proof lacks verificationMethod or proofValue"
+    if document is not None and "@context" in proof and proof["@context"] != document.get("@context"):
+        return "proof @context differs from the document's"
+    return None
+
+
+def check_proof(proof: dict, digest: bytes, public_key: ed25519.Ed25519PublicKey) -> bool:
+    """Whether an eddsa-jcs-2022 proof verifies over a document whose digest is given."""
+    try:
+        signature = multibase_decode(proof["proofValue"])
+        config = {k: v for k, v in proof.items() if k != "proofValue"}
+        public_key.verify(signature, hashlib.sha256(canonical(config)).digest() + digest)
+        return True
+    except (InvalidSignature, ValueError, KeyError, TypeError):
+        return False

@@ -1,0 +1,187 @@
+"""Inbox hooks of agreements: every proof is verified against its signer's published key (before the
+storing transaction), then the activity goes through the same lifecycle functions as local actions."""
+from __future__ import annotations
+
+import logging
+
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
+from federation.actors import KeyCache
+from federation.agreements import (
+    AgreementError, MAX_PARTIES, accept_amendment, apply_origin_document, ensure_actors, proposal_by_uri,
+    publish_proposal, record_decline, record_signature, record_withdrawal,
+)
+from federation.context import Federation
+from federation.inbox import InboxError, Incoming, handles, prepares
+from federation.proofs import check_proof, content_hash, document_digest, proof_problem, without_proof
+from federation.vocabulary import as_list
+from models import Actor
+
+log = logging.getLogger(__name__)
+
+
+def refuse(incoming: Incoming, error: AgreementError) -> InboxError:
+    log.warning("agreements: refused %s %s from %s (%d): %s", incoming.document.get("type"),
+                incoming.document.get("id"), incoming.actor.uri, error.status, error.message)
+    return InboxError(error.status, error.message)
+
+
+# ---------------------------------------------------------------- proofs, checked before the transaction
+
+
+def carried_proofs(document: dict) -> list[tuple[dict, dict]]:
+    """(signed document, proof) pairs an agreement activity carries."""
+    pairs: list[tuple[dict, dict]] = []
+
+    def take(signed) -> None:
+        if isinstance(signed, dict):
+            pairs.extend((signed, proof) for proof in as_list(signed.get("proof")) if isinstance(proof, dict))
+
+    obj = document.get("object")
+    if document["type"] == "Accept" and isinstance(obj, dict):
+        take(obj)
+    elif document["type"] in ("Reject", "Leave"):
+        take(document)
+    elif document["type"] in ("Create", "Update") and isinstance(obj, dict):
+        for item in as_list(obj.get("versions"))[:MAX_PARTIES] + as_list(obj.get("declines")) + as_list(obj.get("withdrawals")):
+            take(item)
+    return pairs
+
+
+async def verify_carried(fed: Federation, document: dict) -> dict[str, str | None]:
+    """proofValue -> the controller whose published Ed25519 key verifies it (None when none does)."""
+    keys = KeyCache(fed)
+    results: dict[str, str | None] = {}
+    digests: dict[int, bytes] = {}
+    for signed, proof in carried_proofs(document):
+        value = proof.get("proofValue")
+        if not isinstance(value, str) or value in results:
+            continue
+        results[value] = None
+        if proof_problem(proof, signed):
+            continue
+        digest = digests.get(id(signed)) or digests.setdefault(id(signed), document_digest(signed))
+        for refresh in (False, True):  # a failure may mean the key rotated: refetch once
+            identifier = await keys.lookup(proof["verificationMethod"], refresh)
+            if identifier is None:
+                break
+            if isinstance(identifier.public_key, ed25519.Ed25519PublicKey) \
+                    and check_proof(proof, digest, identifier.public_key):
+                results[value] = identifier.controller
+                break
+    return results
+
+
+async def prepare(fed: Federation, document: dict, actor: Actor) -> dict:
+    prepared = {"proofs": await verify_carried(fed, document)}
+    obj = document.get("object")
+    if document["type"] == "Create" and isinstance(obj, dict):
+        # meet the parties now, so that signing later can reach all of them
+        parties = [p for p in as_list(obj.get("parties")) if isinstance(p, str)]
+        await ensure_actors(fed, parties[:50] + ([obj["mediator"]] if isinstance(obj.get("mediator"), str) else []))
+    return prepared
+
+
+for _activity, _object in (("Accept", "Agreement"), ("Reject", "Agreement"), ("Create", "Proposal"),
+                           ("Update", "Proposal"), ("Leave", None)):
+    prepares(_activity, _object)(prepare)
+
+
+def _signer_of(incoming: Incoming, proof) -> str:
+    value = proof.get("proofValue") if isinstance(proof, dict) else None
+    signer = incoming.prepared.get("proofs", {}).get(value) if isinstance(value, str) else None
+    if signer is None:
+        raise AgreementError(403, "the proof does not verify against its signer's published key")
+    if signer != incoming.actor.uri:
+        raise AgreementError(403, f"the proof is by {signer}, but the activity's actor is {incoming.actor.uri}")
+    return signer
+
+
+async def _proposal_named(incoming: Incoming, uri) -> object | None:
+    return await proposal_by_uri(incoming.session, uri) if isinstance(uri, str) else None
+
+
+async def _origin_follows_up(incoming: Incoming, proposal) -> None:
+    """The origin tells everyone the proposal's new state after a remote party acted."""
+    if proposal.local:
+        await publish_proposal(incoming.session, incoming.fed, proposal)
+        incoming.queued_deliveries = True
+
+
+# ---------------------------------------------------------------- handlers
+
+
+@handles("Create", "Proposal")
+@handles("Update", "Proposal")
+async def on_proposal(incoming: Incoming) -> None:
+    obj = incoming.object
+    if not isinstance(obj, dict):
+        raise InboxError(400, "a Proposal must be embedded")
+    try:
+        await apply_origin_document(incoming.session, obj, incoming.actor.uri, incoming.prepared.get("proofs", {}))
+    except AgreementError as error:
+        raise refuse(incoming, error) from None
+
+
+@handles("Offer", "Agreement")
+async def on_offer(incoming: Incoming) -> None:
+    """An amendment: the origin orders it; other instances wait for the origin's Update."""
+    document = incoming.object
+    proposal = await _proposal_named(incoming, document.get("proposal"))
+    if proposal is None or not proposal.local:
+        return
+    try:
+        await accept_amendment(incoming.session, incoming.fed, proposal, without_proof(document), incoming.actor.uri)
+    except AgreementError as error:
+        raise refuse(incoming, error) from None
+    await _origin_follows_up(incoming, proposal)
+
+
+@handles("Accept", "Agreement")
+async def on_sign(incoming: Incoming) -> None:
+    document = incoming.object
+    proposal = await _proposal_named(incoming, document.get("proposal"))
+    if proposal is None:
+        return  # not ours to judge: we never saw this proposal
+    try:
+        proofs = as_list(document.get("proof"))
+        if len(proofs) != 1:
+            raise AgreementError(400, "a signature carries exactly one proof")
+        signer = _signer_of(incoming, proofs[0])
+        await record_signature(incoming.session, proposal, content_hash(document), signer, proofs[0])
+    except AgreementError as error:
+        raise refuse(incoming, error) from None
+    await _origin_follows_up(incoming, proposal)
+
+
+@handles("Reject", "Agreement")
+async def on_decline(incoming: Incoming) -> None:
+    proposal = await _proposal_named(incoming, incoming.object.get("proposal"))
+    if proposal is None:
+        return
+    try:
+        proofs = as_list(incoming.document.get("proof"))
+        if len(proofs) != 1:
+            raise AgreementError(403, "a decline must carry its actor's proof")
+        signer = _signer_of(incoming, proofs[0])
+        await record_decline(incoming.session, proposal, signer, incoming.document.get("version"), incoming.document)
+    except AgreementError as error:
+        raise refuse(incoming, error) from None
+    await _origin_follows_up(incoming, proposal)
+
+
+@handles("Leave")
+async def on_leave(incoming: Incoming) -> None:
+    proposal = await _proposal_named(incoming, incoming.object_id)
+    if proposal is None:
+        return
+    try:
+        proofs = as_list(incoming.document.get("proof"))
+        if len(proofs) != 1:
+            raise AgreementError(403, "a withdrawal must carry its actor's proof")
+        signer = _signer_of(incoming, proofs[0])
+        await record_withdrawal(incoming.session, proposal, signer, incoming.document)
+    except AgreementError as error:
+        raise refuse(incoming, error) from None
+    await _origin_follows_up(incoming, proposal)
+
