@@ -589,6 +589,8 @@ async def sign(session: AsyncSession, fed: Federation, actor: Actor, proposal: P
     _check_movement(actor)
     await refresh_expiry(session, proposal)
     version = await version_of(session, proposal, proposal.current_version)
+    if await signature_of(session, proposal, version.hash, actor.uri) is not None:
+        raise AgreementError(409, f"{actor.username} has already signed this version")
     method, private = await ed25519_secret(session, actor)
     proof = make_proof(version.document, private, method, digest=hashlib.sha256(version.canonical.encode()).digest())
     await record_signature(session, proposal, version.hash, actor.uri, proof)

@@ -1,16 +1,36 @@
-"""Pages and JSON-LD of proposals, agreements and movement charters, and the vocabulary's context."""
+"""Pages and JSON-LD of proposals, agreements and movement charters, the forms signatories use, and
+the vocabulary's context."""
 from __future__ import annotations
 
 import json
+from urllib.parse import urlsplit
 
 from aiohttp import web
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 import federation.agreement_inbox  # noqa: F401  (registers the agreements' inbox hooks)
-from federation.agreements import CONTEXT_DOCUMENT, CONTEXT_PATH, proposal_document
-from models.agreement import AGREED_STATES, Proposal
+from federation.agreement_verify import VERIFIED, Report, verify_agreement
+from federation.agreements import (
+    CONTEXT_DOCUMENT, CONTEXT_PATH, AgreementError, agreement_document, amend, charter, charter_status, comment,
+    decline, members_of, proposal_document, refresh_expiry, sign, signatures_of, versions_of,
+)
+from federation.content import sanitize_html
+from federation.proofs import ed25519_public
+from federation.vocabulary import AS
+from models import Actor, Key, Object
+from models.agreement import AGREED_STATES, Proposal, ProposalEvent, ProposalParty
+from server import sessions
+from server.agreement_views import Node, party_graph, text_diff
 from server.keys import FED
-from server.routes.common import activity_json, wants_json
+from server.routes.common import activity_json, render, wants_json
+
+AGREED = {s.value for s in AGREED_STATES}
+STATE_LABELS = {
+    "draft": "draft", "open": "open for signature", "agreed": "in force", "declined": "declined",
+    "withdrawn_by_author": "withdrawn by its author", "expired": "expired",
+    "withdrawn_by_party": "dissolved: parties withdrew", "superseded": "superseded",
+    "in_force": "in force", "withdrawn": "withdrawn",
+}
 
 
 def _not_found(request: web.Request, what: str) -> web.HTTPNotFound:
@@ -19,39 +39,327 @@ def _not_found(request: web.Request, what: str) -> web.HTTPNotFound:
     return web.HTTPNotFound(text=what)
 
 
+def proposal_path(proposal: Proposal) -> str:
+    return urlsplit(proposal.uri).path if proposal.local else f"/proposals/r/{proposal.id}"
+
+
+def agreement_path(proposal: Proposal) -> str:
+    return urlsplit(proposal.agreement_uri).path if proposal.local else f"/agreements/r/{proposal.id}"
+
+
 async def context(request: web.Request) -> web.Response:
     return web.Response(text=json.dumps(CONTEXT_DOCUMENT, indent=1), content_type="application/ld+json",
                         headers={"Cache-Control": "public, max-age=86400", "Access-Control-Allow-Origin": "*"})
 
 
-async def _local_proposal(request: web.Request, kind: str) -> Proposal:
+async def _find(request: web.Request, kind: str) -> Proposal:
+    """The proposal behind /proposals/KEY, /agreements/KEY (ours) or /proposals/r/ID, /agreements/r/ID (copies)."""
     fed = request.app[FED]
-    uri = f"{fed.urls.base}/{kind}/{request.match_info['key']}"
-    column = Proposal.uri if kind == "proposals" else Proposal.agreement_uri
     async with fed.db.session() as session:
-        proposal = await session.scalar(select(Proposal).where(column == uri, Proposal.local.is_(True)))
+        if "id" in request.match_info:
+            proposal = await session.get(Proposal, int(request.match_info["id"]))
+        else:
+            uri = f"{fed.urls.base}/{kind}/{request.match_info['key']}"
+            column = Proposal.uri if kind == "proposals" else Proposal.agreement_uri
+            proposal = await session.scalar(select(Proposal).where(column == uri, Proposal.local.is_(True)))
+        if proposal is not None:
+            await refresh_expiry(session, proposal)
     if proposal is None:
-        raise _not_found(request, f"no {kind[:-1]} {uri} here")
+        raise _not_found(request, f"no such {kind[:-1]} here")
     return proposal
+
+
+async def _viewer(request: web.Request) -> tuple[sessions.Session, Actor | None, Actor | None]:
+    """The session, the signed-in member (if any) and that member's movement."""
+    session = await sessions.load(request)
+    if session.member_id is None:
+        return session, None, None
+    async with request.app[FED].db.session() as db:
+        member = await db.get(Actor, session.member_id)
+        movement = await db.get(Actor, member.movement_id) if member and member.movement_id else None
+    return session, member, movement
+
+
+async def _page(request: web.Request, template: str, **context) -> web.Response:
+    session, member, movement = await _viewer(request)
+    fed = request.app[FED]
+    response = render(request, template, host=fed.settings.host, viewer=member, viewer_movement=movement,
+                      csrf=session.csrf, path=request.path_qs, labels=STATE_LABELS, sanitize=sanitize_html,
+                      proposal_path=proposal_path, agreement_path=agreement_path, **context)
+    return await sessions.keep(request, response)
+
+
+async def _actors(session, uris) -> dict[str, Actor]:
+    uris = list({u for u in uris if u})
+    return {a.uri: a for a in (await session.scalars(select(Actor).where(Actor.uri.in_(uris)))).all()} if uris else {}
+
+
+def _label(actors: dict[str, Actor], uri: str) -> str:
+    actor = actors.get(uri)
+    return (actor.name or actor.username) if actor else urlsplit(uri).netloc + urlsplit(uri).path
+
+
+async def known_key_resolver(session, document: dict):
+    """Keys of the signers as this instance holds them (fetched and checked when the proofs arrived)."""
+    from federation.vocabulary import as_list
+    methods = [p.get("verificationMethod") for p in as_list(document.get("proof")) if isinstance(p, dict)]
+    rows = (await session.execute(select(Key.uri, Key.public, Actor.uri.label("owner")).join(Actor, Actor.id == Key.actor_id)
+                                  .where(Key.uri.in_([m for m in methods if isinstance(m, str)]),
+                                         Key.kind == "ed25519"))).all() if methods else []
+    keys = {}
+    for row in rows:
+        try:
+            keys[row.uri] = (row.owner, ed25519_public(row.public))
+        except ValueError:
+            continue
+    return keys.get
+
+
+async def verify_known(session, document: dict) -> Report:
+    return verify_agreement(document, await known_key_resolver(session, document))
+
+
+# ---------------------------------------------------------------- proposal page
+
+
+def _pick(versions, prefix: str | None):
+    if not prefix:
+        return None
+    return next((v for v in versions if v.hash.startswith(prefix)), None)
 
 
 async def proposal_page(request: web.Request) -> web.Response:
     fed = request.app[FED]
-    proposal = await _local_proposal(request, "proposals")
+    proposal = await _find(request, "proposals")
+    if wants_json(request):
+        if not proposal.local:
+            raise web.HTTPFound(proposal.uri)
+        async with fed.db.session() as session:
+            return activity_json(await proposal_document(session, fed, await session.get(Proposal, proposal.id)),
+                                 request=request)
     async with fed.db.session() as session:
-        return activity_json(await proposal_document(session, fed, await session.get(Proposal, proposal.id)),
-                             request=request)
+        members = await members_of(session, proposal)
+        parties = [m for m in members if m.role == "party"]
+        mediator = next((m for m in members if m.role == "mediator"), None)
+        versions = await versions_of(session, proposal)
+        signatures = await signatures_of(session, proposal)
+        comments = (await session.scalars(select(Object).where(
+            or_(Object.context == proposal.uri, Object.in_reply_to == proposal.uri), Object.deleted_at.is_(None))
+            .order_by(Object.published, Object.id).limit(500))).all()
+        events = (await session.scalars(select(ProposalEvent).where(ProposalEvent.proposal_id == proposal.id)
+                                        .order_by(ProposalEvent.id))).all()
+        authors = {c.attributed_to_id for c in comments}
+        comment_authors = {a.id: a for a in (await session.scalars(select(Actor).where(Actor.id.in_(authors)))).all()} \
+            if authors else {}
+        actors = await _actors(session, [m.actor_uri for m in members] + [v.author_uri for v in versions]
+                               + [proposal.author_uri] + [e.actor_uri for e in events])
+        renews = await session.scalar(select(Proposal).where(Proposal.agreement_uri == proposal.renews_uri)) \
+            if proposal.renews_uri else None
+    signed = {(s.version_hash, s.signer_uri) for s in signatures}
+    current = next((v for v in versions if v.hash == proposal.current_version), versions[-1] if versions else None)
+    ordered = [v for v in versions if v.seq is not None]
+    new = _pick(ordered, request.query.get("to")) or current
+    old = _pick(ordered, request.query.get("from"))
+    if old is None and new is not None and new.document.get("previousVersion"):
+        old = _pick(ordered, new.document["previousVersion"])
+    diff = text_diff(old.document["source"]["content"], new.document["source"]["content"]) \
+        if old is not None and new is not None and old.hash != new.hash else None
+
+    def state_of(uri: str) -> str:
+        member = next((m for m in parties if m.actor_uri == uri), None)
+        if member and member.withdrawn_at:
+            return "withdrawn"
+        if member and member.declined_at:
+            return "declined"
+        return "signed" if current and (current.hash, uri) in signed else "pending"
+    nodes = [Node(_label(actors, p.actor_uri), p.actor_uri, state_of(p.actor_uri)) for p in parties]
+    center = Node(_label(actors, mediator.actor_uri), mediator.actor_uri, "mediator") if mediator else None
+    for node in nodes + ([center] if center else []):
+        node.hue = _hue(node.href)
+    graph = party_graph(nodes, center)
+    may_sign = await _may_act(request, proposal, parties, "sign")
+    return await _page(request, "proposal.html", proposal=proposal, parties=parties, mediator=mediator,
+                       versions=ordered, pending=[v for v in versions if v.seq is None], current=current,
+                       signed=signed, comments=comments, comment_authors=comment_authors, events=events,
+                       actors=actors, label=lambda uri: _label(actors, uri), renews=renews, graph=graph,
+                       diff=diff, old=old, new=new, state_of=state_of, may_sign=may_sign,
+                       message=request.query.get("message"))
+
+
+def _hue(text: str) -> int:
+    import zlib
+    return zlib.crc32(text.encode("utf-8")) % 360
+
+
+async def _may_act(request: web.Request, proposal: Proposal, parties: list[ProposalParty], action: str) -> bool:
+    """Whether the signed-in member may sign/decline for its movement (a party; role signatory or admin)."""
+    _, member, movement = await _viewer(request)
+    if member is None or movement is None or member.role not in ("signatory", "admin"):
+        return False
+    return any(p.actor_uri == movement.uri for p in parties)
+
+
+# ---------------------------------------------------------------- agreement page
 
 
 async def agreement_page(request: web.Request) -> web.Response:
-    proposal = await _local_proposal(request, "agreements")
-    if proposal.state not in {s.value for s in AGREED_STATES} or not proposal.agreement_canonical:
-        raise _not_found(request, "not an agreement (yet)")
-    return web.Response(body=proposal.agreement_canonical.encode("utf-8"), content_type="application/activity+json",
-                        headers={"Vary": "Accept"})
+    fed = request.app[FED]
+    proposal = await _find(request, "agreements")
+    if proposal.state not in AGREED or not proposal.agreement_canonical:
+        if wants_json(request):
+            raise _not_found(request, "not an agreement (yet)")
+        raise web.HTTPFound(proposal_path(proposal))
+    if wants_json(request) or request.query.get("format") == "json":
+        return web.Response(body=proposal.agreement_canonical.encode("utf-8"), content_type="application/activity+json",
+                            headers={"Vary": "Accept", "Access-Control-Allow-Origin": "*"})
+    document = agreement_document(proposal)
+    async with fed.db.session() as session:
+        report = await verify_known(session, document)
+        members = await members_of(session, proposal)
+        parties = [m for m in members if m.role == "party"]
+        actors = await _actors(session, [m.actor_uri for m in members])
+        chain = await _renewal_chain(session, proposal)
+    withdrawn = {p.actor_uri: p for p in parties if p.withdrawn_at}
+    nodes = []
+    for check in report.parties:
+        state = "withdrawn" if check.party in withdrawn else ("signed" if check.status == VERIFIED else "declined")
+        nodes.append(Node(_label(actors, check.party), check.party, state, hue=_hue(check.party)))
+    mediator = document.get("mediator") if isinstance(document.get("mediator"), str) else None
+    center = Node(_label(actors, mediator), mediator, "mediator", hue=_hue(mediator)) if mediator else None
+    graph = party_graph(nodes, center)
+    translations = document.get("contentMap") or {}
+    return await _page(request, "agreement.html", proposal=proposal, document=document, report=report,
+                       withdrawn=withdrawn, actors=actors, label=lambda uri: _label(actors, uri), graph=graph,
+                       chain=chain, translations=translations, export_url=proposal.agreement_uri)
+
+
+async def _renewal_chain(session, proposal: Proposal) -> list[Proposal]:
+    """Oldest first: the agreements this one renews, itself, and those that renewed it."""
+    chain = [proposal]
+    seen = {proposal.id}
+    while chain[0].renews_uri:
+        older = await session.scalar(select(Proposal).where(Proposal.agreement_uri == chain[0].renews_uri))
+        if older is None or older.id in seen:
+            break
+        chain.insert(0, older)
+        seen.add(older.id)
+    while chain[-1].superseded_by_uri:
+        newer = await session.scalar(select(Proposal).where(Proposal.agreement_uri == chain[-1].superseded_by_uri))
+        if newer is None or newer.id in seen:
+            break
+        chain.append(newer)
+        seen.add(newer.id)
+    return chain
+
+
+# ---------------------------------------------------------------- charter page
+
+
+GROUPS = ("in_force", "expired", "withdrawn", "superseded")
+
+
+async def charter_page(request: web.Request) -> web.Response:
+    fed = request.app[FED]
+    name = request.match_info["name"]
+    async with fed.db.session() as session:
+        movement = await session.scalar(select(Actor).where(Actor.local.is_(True), Actor.username == name,
+                                                            Actor.type == "Group", Actor.movement_id.is_(None)))
+        if movement is None:
+            raise _not_found(request, f"no movement called {name} here")
+        rows = await charter(session, movement.uri)
+        ids = [p.id for p, _ in rows]
+        all_parties: dict[int, list[str]] = {}
+        if ids:
+            for proposal_id, uri in (await session.execute(
+                    select(ProposalParty.proposal_id, ProposalParty.actor_uri).where(
+                        ProposalParty.proposal_id.in_(ids), ProposalParty.role == "party")
+                    .order_by(ProposalParty.proposal_id, ProposalParty.position))).all():
+                all_parties.setdefault(proposal_id, []).append(uri)
+        open_proposals = (await session.scalars(select(Proposal).join(
+            ProposalParty, ProposalParty.proposal_id == Proposal.id).where(
+            ProposalParty.actor_uri == movement.uri, Proposal.state == "open").order_by(Proposal.created_at.desc())
+            .limit(100))).all()
+        actors = await _actors(session, {u for us in all_parties.values() for u in us})
+    items = [(p, party, charter_status(p, party), [u for u in all_parties.get(p.id, []) if u != movement.uri])
+             for p, party in rows]
+    if wants_json(request):
+        url = f"{movement.uri}/charter"
+        return activity_json({"@context": [AS, CONTEXT_DOCUMENT["@context"]], "id": url, "type": "OrderedCollection",
+                              "attributedTo": movement.uri, "totalItems": len(items),
+                              "orderedItems": [{"id": p.agreement_uri, "type": "Agreement", "name": p.title,
+                                                "status": status, "version": p.agreed_version,
+                                                "parties": all_parties.get(p.id, []),
+                                                **({"renews": p.renews_uri} if p.renews_uri else {}),
+                                                **({"supersededBy": p.superseded_by_uri} if p.superseded_by_uri else {})}
+                                               for p, _, status, _ in items]}, request=request)
+    groups = {g: [i for i in items if i[2] == g] for g in GROUPS}
+    partners: dict[str, int] = {}
+    for _, _, status, others in items:
+        if status == "in_force":
+            for uri in others:
+                partners[uri] = partners.get(uri, 0) + 1
+    top = sorted(partners.items(), key=lambda kv: -kv[1])[:16]
+    nodes = [Node(_label(actors, uri), uri, "signed", hue=_hue(uri), title=f"{count} agreement(s) in force")
+             for uri, count in top]
+    center = Node(movement.name or movement.username, movement.uri, "center", hue=_hue(movement.uri))
+    graph = party_graph(nodes, center, mesh=False)
+    by_uri = {p.agreement_uri: p for p, _ in rows}
+    return await _page(request, "charter.html", movement=movement, groups=groups, total=len(items), graph=graph,
+                       label=lambda uri: _label(actors, uri), by_uri=by_uri, open_proposals=open_proposals,
+                       weights=dict(top))
+
+
+# ---------------------------------------------------------------- forms
+
+
+async def act(request: web.Request) -> web.Response:
+    """Sign, decline, amend or comment from the proposal page (signed-in members; no JavaScript)."""
+    fed = request.app[FED]
+    form = await request.post()
+    await sessions.check_csrf(request, form)
+    _, member, movement = await _viewer(request)
+    action = request.match_info["action"]
+    async with fed.db.session() as session:
+        proposal = await session.get(Proposal, int(request.match_info["id"]))
+    if proposal is None:
+        raise web.HTTPNotFound(text="no such proposal")
+    back = proposal_path(proposal)
+    if member is None:
+        raise web.HTTPSeeOther(f"/login?next={back}")
+    if action in ("sign", "decline", "amend") and (movement is None or member.role not in ("signatory", "admin")):
+        raise web.HTTPSeeOther(f"{back}?message=Only+signatories+and+admins+of+a+party+may+do+that.")
+    try:
+        async with fed.db.session() as session:
+            found = await session.get(Proposal, proposal.id)
+            acting_movement = await session.get(Actor, movement.id) if movement else None
+            if action == "sign":
+                await sign(session, fed, acting_movement, found)
+            elif action == "decline":
+                await decline(session, fed, acting_movement, found, str(form.get("reason") or "") or None)
+            elif action == "amend":
+                text = str(form.get("text") or "")
+                if not text.strip():
+                    raise AgreementError(400, "the amended text is empty")
+                await amend(session, fed, acting_movement, found, text, str(form.get("title") or "") or None)
+            elif action == "comment":
+                text = str(form.get("text") or "")
+                if not text.strip():
+                    raise AgreementError(400, "the comment is empty")
+                await comment(session, fed, await session.get(Actor, member.id), found, text)
+            else:
+                raise web.HTTPNotFound(text="no such action")
+    except AgreementError as error:
+        from urllib.parse import quote
+        raise web.HTTPSeeOther(f"{back}?message={quote(error.message)}") from None
+    fed.deliveries_queued.set()
+    raise web.HTTPSeeOther(back + ("#discussion" if action == "comment" else ""))
 
 
 def setup(app: web.Application) -> None:
     app.router.add_get(CONTEXT_PATH, context)
+    app.router.add_get("/proposals/r/{id:\\d+}", proposal_page)
+    app.router.add_get("/agreements/r/{id:\\d+}", agreement_page)
     app.router.add_get("/proposals/{key}", proposal_page)
     app.router.add_get("/agreements/{key}", agreement_page)
+    app.router.add_get("/actors/{name}/charter", charter_page)
+    app.router.add_post("/proposals/{id:\\d+}/{action}", act)

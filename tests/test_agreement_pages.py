@@ -1,0 +1,119 @@
+"""People read proposals, agreements and charters in the browser (no JavaScript), and a signatory signs
+through the page. The same URLs answer JSON-LD to ActivityPub clients.
+
+"rivers" on A proposes to "fishers" on B, who amends; both sign, B's signatory through the page.
+"""
+import re
+
+import pytest
+import requests
+
+from tests.harness import wait_for
+
+
+def html(url: str, session: requests.Session | None = None) -> str:
+    response = (session or requests).get(url, headers={"Accept": "text/html"}, timeout=10)
+    assert response.status_code == 200, (url, response.status_code, response.text[:300])
+    return response.text
+
+
+def show(instance, url):
+    import json
+    result = instance.cli("proposal", "show", url, "--json", check=False)
+    return json.loads(result.out) if result.code == 0 else None
+
+
+@pytest.fixture(scope="module")
+def signed(module_instances, tmp_path_factory):
+    a, b = module_instances.new("a"), module_instances.new("b")
+    a.movement("rivers", "River Keepers")
+    b.movement("fishers", "Fisher Folk")
+    b.member("bea", "fishers", role="signatory")
+    b.member("bob", "fishers", role="member")
+    folder = tmp_path_factory.mktemp("texts")
+    (folder / "v1.md").write_text("We keep the river clean.\n\nWe share the water.\n")
+    (folder / "v2.md").write_text("We keep the river clean.\n\nWe share the water fairly, every season.\n")
+    url = a.cli("proposal", "create", "rivers", "--title", "Clean river pact", "--text-file", str(folder / "v1.md"),
+                "--party", b.handle("fishers"), "--ends", "2099-01-01").out.strip()
+    wait_for(lambda: show(b, url), what="the proposal on B")
+    b.cli("proposal", "amend", url, "--as", "fishers", "--text-file", str(folder / "v2.md"))
+    wait_for(lambda: show(a, url)["current_version"] == show(b, url)["current_version"] and
+             len(show(a, url)["versions"]) == 2, what="the amendment everywhere")
+    b.cli("proposal", "comment", url, "--as", "bob", "Can we add the spawning season?")
+    a.cli("proposal", "sign", url, "--as", "rivers")
+    wait_for(lambda: len(show(b, url)["signatures"].get(show(b, url)["current_version"], [])) == 1,
+             what="A's signature on B")
+    return a, b, url
+
+
+def login(instance, username: str) -> requests.Session:
+    browser = requests.Session()
+    page = html(instance.url("/login?next=/"), browser)
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+    response = browser.post(instance.url("/login"), data={"csrf": csrf, "username": username,
+                                                          "password": "correct horse", "next": "/"})
+    assert response.status_code == 200 and browser.cookies
+    return browser
+
+
+def test_a_signatory_signs_through_the_page(signed):
+    a, b, url = signed
+    copy = f"/proposals/r/{b.sql('SELECT id FROM proposals WHERE uri = :u', u=url)[0][0]}"
+    member = login(b, "bob")
+    assert "Sign this version" not in html(b.url(copy), member), "a plain member may not sign"
+    signatory = login(b, "bea")
+    page = html(b.url(copy), signatory)
+    form = re.search(r'action="(/proposals/\d+/sign)"><input type="hidden" name="csrf" value="([^"]+)"', page)
+    response = signatory.post(b.url(form.group(1)), data={"csrf": form.group(2)})
+    assert response.status_code == 200 and "in force" in response.text
+    wait_for(lambda: show(a, url)["status"] == "agreed", what="the agreement on A")
+
+
+def agreed(signed):
+    """The agreement in force (B signs from the command line unless its signatory already did on the page)."""
+    a, b, url = signed
+    if show(b, url)["status"] != "agreed":
+        b.cli("proposal", "sign", url, "--as", "fishers", check=False)
+    wait_for(lambda: show(a, url)["status"] == show(b, url)["status"] == "agreed", what="the agreement on A and B")
+    return a, b, url
+
+
+def test_the_proposal_page_shows_versions_diff_signatures_and_discussion(signed):
+    a, b, url = signed
+    wait_for(lambda: "Can we add the spawning season?" in html(url), what="B's comment on A's page")
+    page = html(url)
+    assert "Clean river pact" in page and "Who signed which version" in page
+    assert re.search(r"<ins>[^<]*fairly, every season[^<]*</ins>", page)
+    assert re.search(r"v1 <span class=\"hash\">", page) and re.search(r"v2 <span class=\"hash\">", page)
+    assert "River Keepers" in page and "Fisher Folk" in page
+
+
+def test_the_agreement_page_marks_every_signature_verified(signed):
+    a, b, url = agreed(signed)
+    agreement = show(a, url)["agreement"]
+    for base, path in ((a, agreement), (b, f"/agreements/r/{b.sql('SELECT id FROM proposals WHERE uri = :u', u=url)[0][0]}")):
+        page = html(path if path.startswith("http") else base.url(path))
+        assert page.count('<span class="mark ok"><b>✓</b>verified</span>') == 2, page
+        assert "Every party&#39;s signature verifies" in page or "Every party's signature verifies" in page
+        assert "until 2099-01-01" in page
+
+
+def test_the_charter_lists_the_agreement(signed):
+    a, b, url = agreed(signed)
+    page = html(a.url("/actors/rivers/charter"))
+    assert "Charter of River Keepers" in page and "Clean river pact" in page and "Fisher Folk" in page
+    collection = a.get_json("/actors/rivers/charter").json()
+    assert collection["type"] == "OrderedCollection" and collection["orderedItems"][0]["status"] == "in_force"
+    assert "/actors/rivers/charter" in html(a.url("/actors/rivers"))
+
+
+def test_the_same_urls_answer_json_ld(signed):
+    a, b, url = agreed(signed)
+    proposal = a.get_json(url)
+    assert proposal.headers["content-type"].startswith("application/activity+json")
+    assert proposal.json()["type"] == "Proposal" and len(proposal.json()["versions"]) == 2
+    agreement = a.get_json(proposal.json()["agreement"]).json()
+    assert agreement["type"] == "Agreement" and len(agreement["proof"]) == 2
+    context = requests.get(agreement["@context"][-1], timeout=5)
+    assert context.headers["content-type"].startswith("application/ld+json")
+    assert {"Proposal", "Agreement", "parties", "mediator", "version", "renews"} <= set(context.json()["@context"])
