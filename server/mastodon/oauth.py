@@ -186,9 +186,11 @@ async def _consent_or_login(request, checked, member, status: int = 200, error: 
     return await _page(request, checked, status=status, member=member, accounts=accounts, error=error)
 
 
-def _redirect(target: str, **query) -> web.HTTPFound:
+def _redirect(target: str, **query) -> web.Response:
+    """A redirect to the app's URI exactly as registered (custom schemes included, not normalised)."""
     separator = "&" if "?" in target else "?"
-    return web.HTTPFound(target + separator + urlencode({k: v for k, v in query.items() if v}))
+    location = target + separator + urlencode({k: v for k, v in query.items() if v})
+    return web.Response(status=302, headers={"Location": location, "Cache-Control": "no-store"})
 
 
 async def authorize_submit(request: web.Request) -> web.Response:
@@ -216,7 +218,7 @@ async def authorize_submit(request: web.Request) -> web.Response:
     if action == "deny":
         if checked.redirect_uri == OOB:
             return _error_page(request, "You denied the application access.", status=403)
-        raise _redirect(checked.redirect_uri, error="access_denied", state=checked.state)
+        return _redirect(checked.redirect_uri, error="access_denied", state=checked.state)
     async with fed.db.session() as db:
         accounts = {a.username: a for a in await _actable_accounts(db, member)}
         account = accounts.get(str(form.get("account") or member.username))
@@ -233,7 +235,7 @@ async def authorize_submit(request: web.Request) -> web.Response:
             expires_at=utcnow() + CODE_LIFETIME))
     if checked.redirect_uri == OOB:
         return await _page(request, checked, code=code, member=member)
-    raise _redirect(checked.redirect_uri, code=code, state=checked.state)
+    return _redirect(checked.redirect_uri, code=code, state=checked.state)
 
 
 # ---------------------------------------------------------------- tokens
