@@ -28,7 +28,6 @@ def api(site, method: str, path: str, token: str | None = None, **kwargs) -> req
 def test_paging_through_100_statuses_with_link_headers_returns_each_exactly_once(site):
     bob = password_login(site, "bob")
     posted = [bob.status_post(f"Update number {n}").id for n in range(100)]
-    assert sorted(str(i) for i in posted) != posted or True  # ids are strings of digits on the wire
     raw = api(site, "GET", "/api/v1/timelines/home?limit=7", bob.access_token)
     assert raw.headers["Link"].startswith("<") and 'rel="next"' in raw.headers["Link"].split(",")[0]
     ids = [s["id"] for s in raw.json()]
