@@ -17,7 +17,9 @@ def read_sse(url: str, token: str, events: list, stop: threading.Event) -> None:
         for line in answer.iter_lines(decode_unicode=True):
             if stop.is_set():
                 return
-            if line.startswith("event: "):
+            if line.startswith(":)"):
+                events.append(("open", {}))
+            elif line.startswith("event: "):
                 event = line[7:]
             elif line.startswith("data: "):
                 events.append((event, json.loads(line[6:])))
@@ -35,13 +37,13 @@ def test_the_user_stream_brings_followed_posts_and_notifications(instances):
     reader = threading.Thread(target=read_sse, args=(a.url("/api/v1/streaming/user"), alice.access_token, events, stop),
                               daemon=True)
     reader.start()
-    wait_for(lambda: requests.get(a.url("/api/v1/streaming/health"), timeout=5).text == "OK", what="streaming")
+    wait_for(lambda: ("open", {}) in events, what="the stream to open")
     post = bob.status_post("Meeting moved to the barn")
     bob.status_favourite(alice.status_post("Bring chairs").id)
-    got = wait_for(lambda: {e for e, _ in events} >= {"update", "notification"} and events, what="stream events")
-    updates = [p for e, p in got if e == "update"]
-    assert post.uri in [p["uri"] for p in updates]
-    assert any(p["type"] == "favourite" and p["account"]["acct"] == "bob" for e, p in got if e == "notification")
+    wait_for(lambda: any(e == "update" and p["uri"] == post.uri for e, p in events), what="bob's post on the stream")
+    favourited = wait_for(lambda: [p for e, p in events if e == "notification" and p["type"] == "favourite"],
+                          what="a favourite notification on the stream")
+    assert favourited[0]["account"]["acct"] == "bob"
     stop.set()
 
 

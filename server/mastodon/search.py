@@ -9,7 +9,7 @@ from aiohttp import web
 from sqlalchemy import or_, select
 
 from federation.actors import ActorError, fetch_actor, resolve_handle
-from federation.inbox import check_authored_by, store_remote_object, InboxError
+from federation.inbox import InboxError, save_remote_object
 from federation.spaces import fetch_post
 from federation.urls import INSTANCE_ACTOR
 from federation.vocabulary import ACTOR_TYPES
@@ -50,13 +50,10 @@ async def _resolve_url(request: web.Request, url: str) -> tuple[Actor | None, Ob
     if fetched is None:
         return None, None
     post, author_uri = fetched
-    async with fed.db.session() as session:
-        author = await session.scalar(select(Actor).where(Actor.uri == author_uri))
-        try:
-            check_authored_by(post, author)
-        except InboxError:
-            return None, None
-        return None, await store_remote_object(session, post, author)
+    try:
+        return None, await save_remote_object(fed, post, author_uri)
+    except InboxError:
+        return None, None
 
 
 async def search_results(request: web.Request, params: Params, caller: Caller) -> tuple[list[Actor], list[Object]]:

@@ -166,8 +166,8 @@ async def sse(request: web.Request, listener: Listener) -> web.StreamResponse:
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
                                            "X-Accel-Buffering": "no", "Access-Control-Allow-Origin": "*"})
     await response.prepare(request)
+    hub.add(listener)  # before the greeting, so a client that has read it misses nothing
     await response.write(b":)\n")
-    hub.add(listener)
     try:
         while True:
             try:
