@@ -12,7 +12,7 @@ import logging
 from collections import defaultdict
 from dataclasses import dataclass
 
-from sqlalchemy import insert, select
+from sqlalchemy import Connection, insert, select
 
 from federation.content import published_of, remote_object_fields
 from federation.context import Federation
@@ -71,71 +71,72 @@ class PostBatch:
                     post.answer.set_result(answer)
 
     async def _store(self, batch: list[_Post]) -> list[tuple[int, str] | None]:
-        answers: list[tuple[int, str] | None] = [None] * len(batch)
-        activities, objects, timeline = Activity.__table__, Object.__table__, TimelineEntry.__table__
-        now = utcnow()
-        async with self.fed.db.session() as session:
-            conn = await session.connection()
-            actors = {row.uri: row for row in (await conn.execute(
-                select(Actor.id, Actor.uri, Actor.followers_url)
-                .where(Actor.uri.in_({id_of(p.document["actor"]) for p in batch}))
-            )).all()}
-            known = set((await conn.scalars(
-                select(Activity.uri).where(Activity.uri.in_([p.document["id"] for p in batch])))).all())
-            known_objects = set((await conn.scalars(
-                select(Object.uri).where(Object.uri.in_([p.document["object"]["id"] for p in batch])))).all())
+        return await self.fed.db.run_in_transaction(_store_posts, batch)
 
-            chosen: list[tuple[int, _Post, object]] = []
-            seen: set[str] = set()
-            for index, post in enumerate(batch):
-                uri, object_uri = post.document["id"], post.document["object"]["id"]
-                actor = actors.get(id_of(post.document["actor"]))
-                if uri in known:
-                    answers[index] = DUPLICATE
-                elif actor is not None and object_uri not in known_objects and not {uri, object_uri} & seen:
-                    seen |= {uri, object_uri}
-                    chosen.append((index, post, actor))
-            if not chosen:
-                return answers
 
-            activity_ids = dict((await conn.execute(
-                insert(activities).returning(activities.c.uri, activities.c.id),
-                [{"uri": post.document["id"], "type": "Create", "actor_id": actor.id, "local": False,
-                  "object_uri": post.document["object"]["id"], "payload": _payload(post.body, post.document),
-                  "created_at": now} for _, post, actor in chosen],
-            )).all())
-            object_ids = dict((await conn.execute(
-                insert(objects).returning(objects.c.uri, objects.c.id),
-                [{"uri": post.document["object"]["id"], "local": False, "attributed_to_id": actor.id,
-                  "published": published_of(post.document["object"]), "updated": None, "deleted_at": None,
-                  **remote_object_fields(post.document["object"])} for _, post, actor in chosen],
-            )).all())
+def _reaches_followers(document: dict, actor) -> bool:
+    audience = audience_of(document) | audience_of(document["object"])
+    return bool(audience & PUBLIC_ALIASES) or (actor.followers_url is not None and actor.followers_url in audience)
 
-            # Local followers see what is public or addressed to the poster's followers.
-            to_followers = {actor.id for _, post, actor in chosen if self._reaches_followers(post.document, actor)}
-            followers: dict[int, set[int]] = defaultdict(set)
-            if to_followers:
-                for followee, follower in (await conn.execute(
-                    select(Follow.followee_id, Follow.follower_id).join(Actor, Actor.id == Follow.follower_id)
-                    .where(Follow.followee_id.in_(to_followers), Follow.state == FollowState.accepted.value,
-                           Actor.local.is_(True))
-                )).all():
-                    followers[followee].add(follower)
-            entries = []
-            for _, post, actor in chosen:
-                owners = set(followers[actor.id]) if actor.id in to_followers else set()
-                if post.recipient_id is not None:
-                    owners.add(post.recipient_id)
-                entries += [{"owner_id": owner, "object_id": object_ids[post.document["object"]["id"]],
-                             "via_actor_id": actor.id, "activity_id": activity_ids[post.document["id"]],
-                             "created_at": now} for owner in owners]
-            if entries:
-                await conn.execute(insert(timeline), entries)
-        for index, _, _ in chosen:
-            answers[index] = ACCEPTED
+
+def _store_posts(conn: Connection, batch: list[_Post]) -> list[tuple[int, str] | None]:
+    """One transaction for the whole batch: activities, objects, timeline entries of local followers."""
+    answers: list[tuple[int, str] | None] = [None] * len(batch)
+    activities, objects, timeline = Activity.__table__, Object.__table__, TimelineEntry.__table__
+    now = utcnow()
+    actors = {row.uri: row for row in conn.execute(
+        select(Actor.id, Actor.uri, Actor.followers_url).where(Actor.uri.in_({id_of(p.document["actor"]) for p in batch}))
+    ).all()}
+    known = set(conn.scalars(select(Activity.uri).where(Activity.uri.in_([p.document["id"] for p in batch]))).all())
+    known_objects = set(conn.scalars(
+        select(Object.uri).where(Object.uri.in_([p.document["object"]["id"] for p in batch]))).all())
+
+    chosen: list[tuple[int, _Post, object]] = []
+    seen: set[str] = set()
+    for index, post in enumerate(batch):
+        uri, object_uri = post.document["id"], post.document["object"]["id"]
+        actor = actors.get(id_of(post.document["actor"]))
+        if uri in known:
+            answers[index] = DUPLICATE
+        elif actor is not None and object_uri not in known_objects and not {uri, object_uri} & seen:
+            seen |= {uri, object_uri}
+            chosen.append((index, post, actor))
+    if not chosen:
         return answers
 
-    @staticmethod
-    def _reaches_followers(document: dict, actor) -> bool:
-        audience = audience_of(document) | audience_of(document["object"])
-        return bool(audience & PUBLIC_ALIASES) or (actor.followers_url is not None and actor.followers_url in audience)
+    activity_ids = dict(conn.execute(
+        insert(activities).returning(activities.c.uri, activities.c.id),
+        [{"uri": post.document["id"], "type": "Create", "actor_id": actor.id, "local": False,
+          "object_uri": post.document["object"]["id"], "payload": _payload(post.body, post.document),
+          "created_at": now} for _, post, actor in chosen],
+    ).all())
+    object_ids = dict(conn.execute(
+        insert(objects).returning(objects.c.uri, objects.c.id),
+        [{"uri": post.document["object"]["id"], "local": False, "attributed_to_id": actor.id,
+          "published": published_of(post.document["object"]), "updated": None, "deleted_at": None,
+          **remote_object_fields(post.document["object"])} for _, post, actor in chosen],
+    ).all())
+
+    # Local followers see what is public or addressed to the poster's followers.
+    to_followers = {actor.id for _, post, actor in chosen if _reaches_followers(post.document, actor)}
+    followers: dict[int, set[int]] = defaultdict(set)
+    if to_followers:
+        for followee, follower in conn.execute(
+            select(Follow.followee_id, Follow.follower_id).join(Actor, Actor.id == Follow.follower_id)
+            .where(Follow.followee_id.in_(to_followers), Follow.state == FollowState.accepted.value,
+                   Actor.local.is_(True))
+        ).all():
+            followers[followee].add(follower)
+    entries = []
+    for _, post, actor in chosen:
+        owners = set(followers[actor.id]) if actor.id in to_followers else set()
+        if post.recipient_id is not None:
+            owners.add(post.recipient_id)
+        entries += [{"owner_id": owner, "object_id": object_ids[post.document["object"]["id"]],
+                     "via_actor_id": actor.id, "activity_id": activity_ids[post.document["id"]],
+                     "created_at": now} for owner in owners]
+    if entries:
+        conn.execute(insert(timeline), entries)
+    for index, _, _ in chosen:
+        answers[index] = ACCEPTED
+    return answers

@@ -140,9 +140,15 @@ def main() -> None:
         before = instance.sql("SELECT count(*) FROM activities")[0][0]
         cpu = psutil.Process(instance.process.pid)
         cpu_before = sum(cpu.cpu_times()[:2])
+        spy = None
+        if os.environ.get("BENCH_PYSPY"):
+            spy = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "-p", str(cpu.pid), "-r", "400",
+                                    "-o", os.environ["BENCH_PYSPY"], "-f", "raw", "-d", str(int(args.duration)), "--threads"])
         result = run_wrk(inbox_url, prefix, 202, "accepted", threads=1, connections=args.connections,
                          duration=args.duration, core=LOAD_CORE)
         cpu_used = sum(cpu.cpu_times()[:2]) - cpu_before
+        if spy is not None:
+            spy.wait()
         time.sleep(0.5)
         instance.stop()
         stored = instance.sql("SELECT count(*) FROM activities")[0][0] - before
