@@ -1,7 +1,7 @@
 """HTTP Signatures as Mastodon sends and checks them (draft-cavage, rsa-sha256 / hs2019).
 
-Bovine builds and parses the signature strings; this module adds the rules Mastodon
-applies: which headers must be covered, the Date window, and the Digest check.
+Bovine parses Signature headers and holds the keys; this module builds the signing strings and
+applies Mastodon's rules: which headers must be covered, the Date window, and the Digest check.
 """
 from __future__ import annotations
 
@@ -13,8 +13,6 @@ from email.utils import format_datetime, parsedate_to_datetime
 from typing import Awaitable, Callable, Mapping
 from urllib.parse import urlsplit
 
-from bovine.crypto.helper import content_digest_sha256
-from bovine.crypto.http_signature import build_signature
 from bovine.crypto.signature import Signature
 from bovine.crypto.types import CryptographicIdentifier, CryptographicSecret
 
@@ -33,20 +31,33 @@ def http_date(moment: dt.datetime | None = None) -> str:
     return format_datetime(moment or dt.datetime.now(dt.timezone.utc), usegmt=True)
 
 
+def prepare_request(method: str, url: str, body: bytes | None = None,
+                    date: str | None = None) -> tuple[dict[str, str], bytes]:
+    """Headers of a request to sign — host, date [digest], Mastodon's set — and the signing string."""
+    parts = urlsplit(url)
+    target = parts.path or "/"
+    if parts.query:
+        target += "?" + parts.query
+    headers = {"host": parts.netloc, "date": date or http_date()}
+    if body is not None:
+        headers["digest"] = "SHA-256=" + base64.standard_b64encode(hashlib.sha256(body).digest()).decode("ascii")
+    lines = [f"(request-target): {method.lower()} {target}"] + [f"{name}: {value}" for name, value in headers.items()]
+    return headers, "\n".join(lines).encode("utf-8")
+
+
+def signature_header(key_id: str, signed_headers: Mapping[str, str], signature: str) -> str:
+    """The Signature header for a signing string made by prepare_request."""
+    names = " ".join(["(request-target)", *signed_headers])
+    return f'keyId="{key_id}",algorithm="rsa-sha256",headers="{names}",signature="{signature}"'
+
+
 def sign_request(
     method: str, url: str, secret: CryptographicSecret, body: bytes | None = None,
     date: str | None = None, accept: str | None = None,
 ) -> dict[str, str]:
     """Headers for a signed request: (request-target) host date [digest] — Mastodon's set."""
-    parts = urlsplit(url)
-    target = parts.path or "/"
-    if parts.query:
-        target += "?" + parts.query
-    signature = build_signature(parts.netloc, method.lower(), target).with_field("date", date or http_date())
-    if body is not None:
-        signature.with_field("digest", content_digest_sha256(body, prefix="SHA-256"))
-    headers = dict(signature.headers)
-    headers["signature"] = signature.sign_for_http_draft(secret)
+    headers, message = prepare_request(method, url, body, date)
+    headers["signature"] = signature_header(secret.key_id, headers, secret.sign(message))
     if accept:
         headers["accept"] = accept
     return headers
