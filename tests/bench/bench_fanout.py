@@ -139,13 +139,17 @@ async def wait_delivered(database_url: str, activity_after: int, expected: int, 
     raise AssertionError(f"not all {expected} deliveries were delivered within {timeout}s")
 
 
-def bare_signing_seconds(private_pem: str, key_id: str, messages: list[bytes]) -> float:
-    """The physical limit: RSA-2048 PKCS#1 v1.5 SHA-256 over the same signing strings, one core."""
+def bare_signing_seconds(private_pem: str, key_id: str, messages: list[bytes], runs: int = 3) -> float:
+    """The physical limit: RSA-2048 PKCS#1 v1.5 SHA-256 over the same signing strings, one core
+    (the best of `runs`, so a busy moment of the machine does not flatter the ratio)."""
     key = serialization.load_pem_private_key(private_pem.encode(), None)
-    started = time.perf_counter()
-    for message in messages:
-        base64.standard_b64encode(key.sign(message, padding.PKCS1v15(), hashes.SHA256()))
-    return time.perf_counter() - started
+    best = float("inf")
+    for _ in range(runs):
+        started = time.perf_counter()
+        for message in messages:
+            base64.standard_b64encode(key.sign(message, padding.PKCS1v15(), hashes.SHA256()))
+        best = min(best, time.perf_counter() - started)
+    return best
 
 
 def check_received(received, public_pem: str, key_id: str, ports: list[int]) -> list[bytes]:
@@ -184,6 +188,7 @@ def main() -> None:
     if args.backend == "postgresql" and not os.environ.get(PG_ENV):
         sys.exit(f"set {PG_ENV} for the PostgreSQL run")
 
+    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start")
     parent, child = multiprocessing.Pipe()
     sink = multiprocessing.get_context("spawn").Process(target=sink_main, args=(HOSTS, child), daemon=True)
     sink.start()
@@ -226,6 +231,7 @@ def main() -> None:
                       f"{signing / (done - queued):.0%} (target >= 80%)")
         print(f"peak RSS of serve during the fan-out: {peak.peak:.1f} MB "
               f"({peak.peak_with_children:.1f} MB with its signing processes, shared pages counted twice)")
+        print(f"load average {os.getloadavg()[0]:.1f} at the end")
         print(f"all {len(received)} requests of the last post carried valid signatures and digests, one per host")
     finally:
         factory.close()

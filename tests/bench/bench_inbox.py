@@ -7,7 +7,7 @@ and committed per second. Baseline measured in the same run: a bare aiohttp hand
 JSON body, pinned the same way and loaded by the same wrk script with the same requests. Afterwards every
 accepted activity is looked up in the database.
 
-    .venv/bin/python tests/bench/bench_inbox.py [--backend sqlite|postgresql] [--requests 120000]
+    .venv/bin/python tests/bench/bench_inbox.py [--backend sqlite|postgresql] [--requests 60000]
         [--duration 10] [--connections 64]
 """
 from __future__ import annotations
@@ -97,7 +97,7 @@ def bare_rate(prefix: Path, args) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--backend", choices=("sqlite", "postgresql"), default="sqlite")
-    parser.add_argument("--requests", type=int, default=120_000, help="pre-signed requests (each sent once)")
+    parser.add_argument("--requests", type=int, default=60_000, help="pre-signed requests (each sent once)")
     parser.add_argument("--duration", type=float, default=10.0, help="longest wrk run (s)")
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--profile", help="write a cProfile of serve to this file")
@@ -110,6 +110,7 @@ def main() -> None:
     if CORES < 2:
         print("warning: one core only; server and load generator share it", file=sys.stderr)
 
+    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start")
     work = Path(tempfile.mkdtemp(prefix="bench-inbox-"))
     peer = FakePeer("poster").start()
     factory = InstanceFactory(work, args.backend)
@@ -164,7 +165,7 @@ def main() -> None:
               f"({cpu_used / max(result['good'], 1) * 1e6:.0f} µs per accepted post)")
         print(f"stored: {stored} new activities, {notes} notes, {timeline} timeline entries "
               f"(accepted {result['good']}: {'all stored' if stored >= result['good'] else 'MISSING ROWS'})")
-        print(f"ratio inbox / bare: {ratio:.1%} (target >= 50%)")
+        print(f"ratio inbox / bare: {ratio:.1%} (target >= 50%); load average {os.getloadavg()[0]:.1f} at the end")
         if stored < result["good"]:
             sys.exit(1)
     finally:
