@@ -216,10 +216,19 @@ def main() -> None:
         with PeakRss(process.pid) as peak:
             for n in range(args.posts):
                 last = instance.sql("SELECT coalesce(max(id), 0) FROM activities")[0][0]
+                spy = None
+                if os.environ.get("BENCH_PYSPY") and n == 0:  # a sampling profile of serve during the first post
+                    import subprocess
+                    spy = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "-p", str(process.pid),
+                                            "-r", "200", "-o", os.environ["BENCH_PYSPY"], "-f", "raw", "-d", "4",
+                                            "--threads", "--subprocesses"])
+                    time.sleep(1)
                 started = time.perf_counter()
                 instance.cli("post", "bench", f"Fan-out check {n}: land, water and seeds.")
                 queued = time.perf_counter()
                 done = asyncio.run(wait_delivered(database_url, last, HOSTS))
+                if spy is not None:
+                    spy.wait()
                 parent.send("report")
                 received = parent.recv()
                 messages = check_received(received, public_pem, key_id, ports)
