@@ -1,8 +1,12 @@
-"""Turning Markdown into HTML and making remote HTML safe to store and show."""
+"""Turning Markdown into HTML, making remote HTML safe to store and show, and the columns of remote objects."""
 from __future__ import annotations
+
+import datetime as dt
 
 import nh3
 from markdown_it import MarkdownIt
+
+from federation.vocabulary import PUBLIC_ALIASES, audience_of, id_of, visibility_of
 
 _markdown = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False}).enable("strikethrough")
 
@@ -25,3 +29,33 @@ def sanitize_html(html: str | None) -> str:
 
 def markdown_to_html(text: str) -> str:
     return sanitize_html(_markdown.render(text).strip())
+
+
+def published_of(document: dict) -> dt.datetime:
+    """An object's `published` time (UTC), or now when it has none we can read."""
+    value = document.get("published")
+    if isinstance(value, str):
+        try:
+            return dt.datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(dt.timezone.utc)
+        except ValueError:
+            pass
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def remote_object_fields(document: dict, followers_url: str | None) -> dict:
+    """The columns of a remote object (content and summary sanitised), except its id, author and dates.
+
+    followers_url is its author's followers collection, which tells a followers-only post.
+    """
+    content = sanitize_html(document["content"]) if isinstance(document.get("content"), str) else None
+    return {
+        "type": document.get("type") or "Object",
+        "name": document.get("name") if isinstance(document.get("name"), str) else None,
+        "summary": sanitize_html(document["summary"]) if isinstance(document.get("summary"), str) else None,
+        "content": content,
+        "in_reply_to": id_of(document.get("inReplyTo")),
+        "context": id_of(document.get("context")) or id_of(document.get("audience")),
+        "public": bool(audience_of(document) & PUBLIC_ALIASES),
+        "visibility": visibility_of(document, followers_url),
+        "document": {**document, "content": content} if content is not None else document,
+    }

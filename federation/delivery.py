@@ -5,15 +5,18 @@ import asyncio
 import datetime as dt
 import logging
 import random
+import time
 from collections import defaultdict
 from dataclasses import dataclass
 
 import aiohttp
+from cryptography.hazmat.primitives import serialization
 from sqlalchemy import and_, bindparam, or_, select, update
 
 from federation.context import Federation
 from federation.fetch import FetchError, check_url
-from federation.signatures import sign_request
+from federation.signatures import prepare_request, sign_request, signature_header
+from federation.signing_pool import SigningPool
 from federation.vocabulary import AP_CONTENT_TYPE
 from models import Activity, Delivery, utcnow
 from models.delivery import PENDING, DeliveryState, check_transition, sources_of
@@ -64,6 +67,10 @@ class DeliveryWorker:
         self._outcomes: list[Outcome] = []
         self._flush_lock = asyncio.Lock()
         self._bodies: dict[int, bytes] = {}
+        self._secrets: dict[int, tuple[float, object]] = {}
+        self._pems: dict[str, tuple[object, str]] = {}
+        self._pending = 0  # claimed rows not yet sent and recorded
+        self.signer = SigningPool(self.settings.signing_processes)
 
     # ------------------------------------------------------------ claiming
 
@@ -118,14 +125,33 @@ class DeliveryWorker:
             self._bodies[activity_id] = body
         return body
 
-    async def send(self, item: Claimed) -> Outcome:
-        """One POST, signed by the activity's actor; never raises."""
+    async def _secret(self, signer_id: int):
+        """The signer's private key, kept a minute (one query per batch rather than per request)."""
+        cached = self._secrets.get(signer_id)
+        if cached is None or time.monotonic() - cached[0] > 60:
+            cached = (time.monotonic(), await self.fed.secret_of(signer_id))
+            self._secrets[signer_id] = cached
+        return cached[1]
+
+    def _pem_of(self, secret) -> str:
+        """The PEM of a secret's private key, which the signing processes load."""
+        cached = self._pems.get(secret.key_id)
+        if cached is None or cached[0] is not secret:
+            pem = secret.private_key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
+            cached = self._pems[secret.key_id] = (secret, pem)
+        return cached[1]
+
+    async def send(self, item: Claimed, signed: tuple[bytes, dict[str, str]] | None = None) -> Outcome:
+        """One POST, signed by the activity's actor (here, unless `signed` gives body and headers); never raises."""
         status, error = None, None
         try:
-            check_url(item.inbox, self.fed.allow_private)
-            body = await self._body(item.activity_id)
-            secret = await self.fed.secret_of(item.signer_id)
-            headers = sign_request("post", item.inbox, secret, body)
+            if signed is None:
+                check_url(item.inbox, self.fed.allow_private)
+                body = await self._body(item.activity_id)
+                headers = sign_request("post", item.inbox, await self._secret(item.signer_id), body)
+            else:
+                body, headers = signed
             headers["content-type"] = AP_CONTENT_TYPE
             async with self._host_slots[item.host]:
                 async with self.fed.http.post(
@@ -198,14 +224,57 @@ class DeliveryWorker:
             self._claimed_per_host[item.host] -= 1
         return list(outcomes)
 
-    async def _run_one(self, item: Claimed) -> None:
+    async def _run_one(self, item: Claimed, signed: tuple[bytes, dict[str, str]] | None = None) -> None:
         try:
-            outcome = await self.send(item)
+            outcome = await self.send(item, signed)
             self._outcomes.append(outcome)
         finally:
+            self._pending -= 1
             self._claimed_per_host[item.host] -= 1
             if self._claimed_per_host[item.host] <= 0:
                 del self._claimed_per_host[item.host]
+
+    def _start(self, item: Claimed, signed: tuple[bytes, dict[str, str]] | None = None) -> None:
+        task = asyncio.create_task(self._run_one(item, signed))
+        self._in_flight.add(task)
+        task.add_done_callback(self._in_flight.discard)
+
+    async def _launch(self, claimed: list[Claimed]) -> None:
+        """Starts sending claimed rows. A big batch is signed in the signing pool, and each request
+        leaves as soon as its chunk is signed; anything unusual is sent (and signed) the plain way."""
+        if not self.signer.wanted(len(claimed)):
+            for item in claimed:
+                self._start(item)
+            return
+        by_key: dict[str, list[tuple[Claimed, bytes, dict[str, str], bytes]]] = defaultdict(list)
+        key_ids: dict[str, str] = {}
+        started: set[int] = set()
+        try:
+            for item in claimed:
+                try:
+                    check_url(item.inbox, self.fed.allow_private)
+                    secret = await self._secret(item.signer_id)
+                    pem = self._pem_of(secret)
+                    body = await self._body(item.activity_id)
+                except Exception:
+                    started.add(item.id)
+                    self._start(item)  # send() reports what is wrong with it
+                    continue
+                headers, message = prepare_request("post", item.inbox, body)
+                key_ids[pem] = secret.key_id
+                by_key[pem].append((item, body, headers, message))
+            for pem, batch in by_key.items():
+                async for first, signatures in self.signer.sign(pem, [message for *_, message in batch]):
+                    for (item, body, headers, _), signature in zip(batch[first:], signatures):
+                        headers["signature"] = signature_header(key_ids[pem], headers, signature)
+                        started.add(item.id)
+                        self._start(item, (body, headers))
+        except Exception:
+            log.exception("signing pool failed; signing in the server process")
+            self.signer.close()
+            for item in claimed:
+                if item.id not in started:
+                    self._start(item)
 
     async def _flush(self) -> None:
         async with self._flush_lock:
@@ -217,12 +286,13 @@ class DeliveryWorker:
 
     async def run_once(self) -> int:
         """Claims what is due and starts sending it; returns how many rows were claimed."""
-        room = self.settings.delivery_concurrency * 4 - len(self._in_flight)
+        room = self.settings.delivery_concurrency * 4 - self._pending
         if room <= 0:
             return 0
         claimed = await self.claim(min(room, 512))
-        for item in claimed:
-            task = asyncio.create_task(self._run_one(item))
+        if claimed:
+            self._pending += len(claimed)
+            task = asyncio.create_task(self._launch(claimed))
             self._in_flight.add(task)
             task.add_done_callback(self._in_flight.discard)
         return len(claimed)
@@ -263,6 +333,7 @@ class DeliveryWorker:
         if self._in_flight:
             await asyncio.wait(set(self._in_flight), timeout=self.settings.delivery_timeout)
         await self._flush()
+        self.signer.close()
 
 
 async def pending_count(fed: Federation) -> int:

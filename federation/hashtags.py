@@ -1,10 +1,10 @@
-"""The hashtags a post carries, indexed for tag timelines, and the visibility its addressing implies."""
+"""The hashtags a post carries, indexed for tag timelines."""
 from __future__ import annotations
 
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from federation.vocabulary import PUBLIC_ALIASES, as_list, id_of
+from federation.vocabulary import as_list
 from models import Object
 from models.interaction import Hashtag
 
@@ -27,16 +27,3 @@ async def index_hashtags(session: AsyncSession, obj: Object) -> None:
     rows = [{"name": n, "object_id": obj.id} for n in names if n not in known]
     if rows:
         await session.execute(insert(Hashtag), rows)
-
-
-def visibility_of(document: dict, followers_url: str | None) -> str:
-    """public, unlisted, private or direct, read from to and cc the way Mastodon reads them."""
-    to = {id_of(x) for x in as_list(document.get("to"))}
-    cc = {id_of(x) for x in as_list(document.get("cc"))}
-    if to & PUBLIC_ALIASES:
-        return "public"
-    if cc & PUBLIC_ALIASES:
-        return "unlisted"
-    if followers_url and followers_url in to | cc:
-        return "private"
-    return "direct"

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from dataclasses import dataclass, field
 from typing import Awaitable, Callable
 from urllib.parse import urlsplit
@@ -14,7 +15,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from federation.actors import ActorError, KeyCache, get_actor, store_actor_document
-from federation.content import sanitize_html
+from federation.content import published_of, remote_object_fields
+from federation.inbox_batch import PostBatch
 from federation.context import Federation
 from federation.outbox import add_to_timelines, local_follower_ids, reply_to_follow
 from federation.proofs import verify_single_proof
@@ -61,6 +63,9 @@ Preparer = Callable[[Federation, dict, Actor], Awaitable[dict]]
 _handlers: dict[tuple[str, str | None], Handler] = {}
 _observers: dict[str, list[Handler]] = {}
 _preparers: dict[tuple[str, str | None], Preparer] = {}
+# Observers and preparers that act only on activities naming a local actor in to/cc/audience
+# (see `addressed_here`); the others make every activity of their type take the general path.
+_addressed_here: set[Callable] = set()
 
 
 def handles(activity_type: str, object_type: str | None = None):
@@ -71,35 +76,55 @@ def handles(activity_type: str, object_type: str | None = None):
     return register
 
 
-def observes(activity_type: str):
+def observes(activity_type: str, addressed_here: bool = False):
     """Registers a function run after the handler of that activity type, in the same transaction.
 
     Feature modules (forum spaces, agreements, notifications) use this to react to activities
     without changing the core handlers; raising InboxError refuses the whole activity.
-    Use "*" to observe every type.
+    Use "*" to observe every type. `addressed_here=True` promises the observer does nothing unless
+    a local actor is named in the activity's or its object's addressing; plain posts that name no
+    local actor may then be stored in bulk (federation/inbox_batch.py) without calling it.
     """
     def register(fn: Handler) -> Handler:
         _observers.setdefault(activity_type, []).append(fn)
+        if addressed_here:
+            _addressed_here.add(fn)
         return fn
     return register
 
 
-def prepares(activity_type: str, object_type: str | None = None):
-    """Registers network work (fetches) done before the storing transaction opens.
+def prepares(activity_type: str, object_type: str | None = None, addressed_here: bool = False):
+    """Registers network work (fetches) done before the storing transaction opens (flag: see observes).
 
     With object_type, only for activities embedding an object of that type (it wins over the
     preparer registered for the activity type alone).
     """
     def register(fn: Preparer) -> Preparer:
         _preparers[(activity_type, object_type)] = fn
+        if addressed_here:
+            _addressed_here.add(fn)
         return fn
     return register
+
+
+def _preparer_of(activity_type: str, object_type: str | None) -> Preparer | None:
+    return _preparers.get((activity_type, object_type)) or _preparers.get((activity_type, None))
 
 
 def _preparer_for(document: dict) -> Preparer | None:
     obj = document.get("object")
     embedded = obj.get("type") if isinstance(obj, dict) and isinstance(obj.get("type"), str) else None
-    return _preparers.get((document["type"], embedded)) or _preparers.get((document["type"], None))
+    return _preparer_of(document["type"], embedded)
+
+
+def plain_path(activity_type: str, object_type: str | None) -> Handler | None:
+    """The handler of this type when no observer or preparer needs more than it (for bulk storing)."""
+    handler = _handlers.get((activity_type, object_type)) or _handlers.get((activity_type, None))
+    hooks = _observers.get(activity_type, []) + _observers.get("*", [])
+    preparer = _preparer_of(activity_type, object_type)
+    if preparer is not None:
+        hooks.append(preparer)
+    return handler if all(hook in _addressed_here for hook in hooks) else None
 
 
 async def object_type_of(session: AsyncSession, value) -> str | None:
@@ -114,8 +139,13 @@ async def object_type_of(session: AsyncSession, value) -> str | None:
     return await session.scalar(select(Activity.type).where(Activity.uri == value))
 
 
+_NETLOC = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://([^/?#]*)")
+
+
 def _host(uri: str | None) -> str:
-    return urlsplit(uri or "").netloc.lower()
+    """The host (netloc) of a URI, lower-cased; cheaper than urlsplit on the inbox's hot path."""
+    found = _NETLOC.match(uri or "")
+    return found.group(1).lower() if found else urlsplit(uri or "").netloc.lower()
 
 
 class Inbox:
@@ -124,6 +154,7 @@ class Inbox:
     def __init__(self, fed: Federation):
         self.fed = fed
         self.keys = KeyCache(fed)
+        self.posts = PostBatch(fed)
 
     async def receive(self, method: str, path_qs: str, headers, body: bytes, recipient: Actor | None = None) -> tuple[int, str]:
         try:
@@ -146,6 +177,10 @@ class Inbox:
             raise InboxError(error.status, str(error)) from None
         actor_uri = id_of(document["actor"])
         await self._check_authorship(document, actor_uri, signer)
+        if self._is_plain_post(document, actor_uri):
+            answer = await self.posts.submit(document, body, recipient)
+            if answer is not None:
+                return answer
         async with self.fed.db.session() as session:
             if await session.scalar(select(Activity.id).where(Activity.uri == document["id"])):
                 return 202, "already received"
@@ -154,6 +189,18 @@ class Inbox:
         except ActorError as error:
             raise InboxError(401, str(error)) from None
         return await self.apply(document, actor, recipient)
+
+    def _is_plain_post(self, document: dict, actor_uri: str) -> bool:
+        """A Create of an embedded object by its author that names no local actor: storable in bulk."""
+        obj = document.get("object")
+        if document["type"] != "Create" or not isinstance(obj, dict) or not isinstance(obj.get("id"), str):
+            return False
+        if not isinstance(obj.get("type"), str) or plain_path("Create", obj["type"]) is not on_create:
+            return False
+        if id_of(obj.get("attributedTo")) != actor_uri or _host(obj["id"]) != _host(actor_uri):
+            return False  # the general path gives the refusal
+        is_local = self.fed.urls.is_local
+        return not any(is_local(uri) for uri in audience_of(document) | audience_of(obj))
 
     async def _is_goodbye_from_stranger(self, document: dict) -> bool:
         actor_uri = id_of(document["actor"])
@@ -235,32 +282,15 @@ async def _recipients_for(incoming: Incoming, document: dict) -> set[int]:
     return owners
 
 
-def _published(document: dict):
-    from datetime import datetime, timezone
-    value = document.get("published")
-    if isinstance(value, str):
-        try:
-            return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(timezone.utc)
-        except ValueError:
-            pass
-    return utcnow()
-
-
 async def store_remote_object(session: AsyncSession, document: dict, author: Actor) -> Object:
     """Stores (or refreshes) a remote object whose author has been checked."""
     obj = await session.scalar(select(Object).where(Object.uri == document["id"]))
     if obj is None:
-        obj = Object(uri=document["id"], local=False, published=_published(document))
+        obj = Object(uri=document["id"], local=False, published=published_of(document))
         session.add(obj)
-    obj.type = document.get("type") or "Object"
     obj.attributed_to_id = author.id
-    obj.name = document.get("name") if isinstance(document.get("name"), str) else None
-    obj.summary = sanitize_html(document["summary"]) if isinstance(document.get("summary"), str) else None
-    obj.content = sanitize_html(document["content"]) if isinstance(document.get("content"), str) else None
-    obj.in_reply_to = id_of(document.get("inReplyTo"))
-    obj.context = id_of(document.get("context")) or id_of(document.get("audience"))
-    obj.public = bool(audience_of(document) & PUBLIC_ALIASES)
-    obj.document = {**document, "content": obj.content} if obj.content is not None else document
+    for name, value in remote_object_fields(document, author.followers_url).items():
+        setattr(obj, name, value)
     await session.flush()
     return obj
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import delete, select
 
-from federation.hashtags import index_hashtags, visibility_of
+from federation.hashtags import index_hashtags
 from federation.inbox import Incoming, observes
 from federation.interactions import boost_of, store_boost
 from federation.notifications import notify, notify_mentions, withdraw
@@ -27,12 +27,12 @@ async def _local_author(incoming: Incoming, obj: Object) -> int | None:
         select(Actor.id).where(Actor.id == obj.attributed_to_id, Actor.local.is_(True)))
 
 
-@observes("Create")
+# Plain posts stored in bulk (federation/inbox_batch.py) index their hashtags there, and name no local actor.
+@observes("Create", addressed_here=True)
 async def received_post(incoming: Incoming) -> None:
     obj = await _object(incoming, incoming.object_id)
     if obj is None or obj.local or obj.attributed_to_id != incoming.actor.id:
         return
-    obj.visibility = visibility_of(obj.document or {}, incoming.actor.followers_url)
     await index_hashtags(incoming.session, obj)
     mentioned = [id_of(t.get("href")) for t in as_list((obj.document or {}).get("tag"))
                  if isinstance(t, dict) and t.get("type") == "Mention"]

@@ -19,6 +19,12 @@ def is_loopback_host(host: str) -> bool:
         return False
 
 
+def _default_signing_processes() -> int:
+    from federation.signing_pool import usable_cores
+    cores = usable_cores()
+    return cores if cores > 1 else 0
+
+
 @dataclass
 class Settings:
     base_url: str
@@ -36,6 +42,8 @@ class Settings:
     delivery_give_up_after: float = 2.5 * 24 * 3600.0
     delivery_poll_interval: float = 1.0
     delivery_lease_margin: float = 30.0  # a claimed row is reclaimed this long after its request timed out
+    # Processes that sign big delivery batches (0: sign in the server process); default: usable cores, if > 1.
+    signing_processes: int = field(default_factory=lambda: _default_signing_processes())
     signature_max_age: float = 65 * 60.0
     signature_max_future: float = 3600.0
     extra: dict = field(default_factory=dict)

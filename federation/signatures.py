@@ -1,18 +1,18 @@
 """HTTP Signatures as Mastodon sends and checks them (draft-cavage, rsa-sha256 / hs2019).
 
-Bovine builds and parses the signature strings; this module adds the rules Mastodon
-applies: which headers must be covered, the Date window, and the Digest check.
+Bovine parses Signature headers and holds the keys; this module builds the signing strings and
+applies Mastodon's rules: which headers must be covered, the Date window, and the Digest check.
 """
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import hashlib
+import time
 from email.utils import format_datetime, parsedate_to_datetime
 from typing import Awaitable, Callable, Mapping
 from urllib.parse import urlsplit
 
-from bovine.crypto.digest import validate_digest
-from bovine.crypto.helper import content_digest_sha256
-from bovine.crypto.http_signature import HttpSignature, build_signature
 from bovine.crypto.signature import Signature
 from bovine.crypto.types import CryptographicIdentifier, CryptographicSecret
 
@@ -31,35 +31,67 @@ def http_date(moment: dt.datetime | None = None) -> str:
     return format_datetime(moment or dt.datetime.now(dt.timezone.utc), usegmt=True)
 
 
+def prepare_request(method: str, url: str, body: bytes | None = None,
+                    date: str | None = None) -> tuple[dict[str, str], bytes]:
+    """Headers of a request to sign — host, date [digest], Mastodon's set — and the signing string."""
+    parts = urlsplit(url)
+    target = parts.path or "/"
+    if parts.query:
+        target += "?" + parts.query
+    headers = {"host": parts.netloc, "date": date or http_date()}
+    if body is not None:
+        headers["digest"] = "SHA-256=" + base64.standard_b64encode(hashlib.sha256(body).digest()).decode("ascii")
+    lines = [f"(request-target): {method.lower()} {target}"] + [f"{name}: {value}" for name, value in headers.items()]
+    return headers, "\n".join(lines).encode("utf-8")
+
+
+def signature_header(key_id: str, signed_headers: Mapping[str, str], signature: str) -> str:
+    """The Signature header for a signing string made by prepare_request."""
+    names = " ".join(["(request-target)", *signed_headers])
+    return f'keyId="{key_id}",algorithm="rsa-sha256",headers="{names}",signature="{signature}"'
+
+
 def sign_request(
     method: str, url: str, secret: CryptographicSecret, body: bytes | None = None,
     date: str | None = None, accept: str | None = None,
 ) -> dict[str, str]:
     """Headers for a signed request: (request-target) host date [digest] — Mastodon's set."""
-    parts = urlsplit(url)
-    target = parts.path or "/"
-    if parts.query:
-        target += "?" + parts.query
-    signature = build_signature(parts.netloc, method.lower(), target).with_field("date", date or http_date())
-    if body is not None:
-        signature.with_field("digest", content_digest_sha256(body, prefix="SHA-256"))
-    headers = dict(signature.headers)
-    headers["signature"] = signature.sign_for_http_draft(secret)
+    headers, message = prepare_request(method, url, body, date)
+    headers["signature"] = signature_header(secret.key_id, headers, secret.sign(message))
     if accept:
         headers["accept"] = accept
     return headers
 
 
+_date_cache: dict[str, float] = {}  # Date header -> POSIX time: many requests share one Date
+
+
+def _sent_at(value: str) -> float:
+    sent = _date_cache.get(value)
+    if sent is None:
+        try:
+            moment = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            raise SignatureError("unreadable Date header") from None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=dt.timezone.utc)
+        sent = moment.timestamp()
+        if len(_date_cache) >= 4096:
+            _date_cache.clear()
+        _date_cache[value] = sent
+    return sent
+
+
+def _digest_matches(header: str, body: bytes) -> bool:
+    """`Digest: SHA-256=...` (the algorithm name in any case) against the body."""
+    return header[:8].lower() == "sha-256=" and \
+        header[8:] == base64.standard_b64encode(hashlib.sha256(body).digest()).decode("ascii")
+
+
 def _check_date(value: str | None, max_age: float, max_future: float) -> None:
     if not value:
         raise SignatureError("missing Date header")
-    try:
-        sent = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        raise SignatureError("unreadable Date header") from None
-    if sent.tzinfo is None:
-        sent = sent.replace(tzinfo=dt.timezone.utc)
-    age = (dt.datetime.now(dt.timezone.utc) - sent).total_seconds()
+    age = time.time() - _sent_at(value)
     if age > max_age:
         raise SignatureError("Date header is too old")
     if -age > max_future:
@@ -96,30 +128,31 @@ async def verify_request(
     if body is not None:
         if "digest" not in headers:
             raise SignatureError("missing Digest header")
-        if not validate_digest({"digest": headers["digest"]}, body):
+        if not _digest_matches(headers["digest"], body):
             raise SignatureError("Digest does not match the body")
     if "date" in fields:
         _check_date(headers.get("date"), max_age, max_future)
 
-    message = HttpSignature()
+    lines = []
     for name in fields:
         if name == "(request-target)":
-            message.with_field(name, f"{method.lower()} {path_qs}")
+            lines.append(f"{name}: {method.lower()} {path_qs}")
         elif name == "(created)":
-            message.with_field(name, str(signature.created))
+            lines.append(f"{name}: {signature.created}")
         elif name == "(expires)":
-            message.with_field(name, str(signature.expires))
+            lines.append(f"{name}: {signature.expires}")
         elif name in headers:
-            message.with_field(name, headers[name])
+            lines.append(f"{name}: {headers[name]}")
         else:
             raise SignatureError(f"signed header {name} is missing")
+    message = "\n".join(lines).encode("utf-8")
 
     for refresh in (False, True):
         identifier = await lookup(signature.key_id, refresh)
         if identifier is None:
             raise SignatureError(f"unknown key {signature.key_id}")
         try:
-            owner = message.verify_with_identity(identifier, signature.signature)
+            owner = identifier.verify(message, signature.signature)
         except (ValueError, TypeError):
             owner = None
         if owner:

@@ -54,7 +54,7 @@ async def _store_ancestors(incoming: Incoming, space: Space | None, space_uri: s
 # ---------------------------------------------------------------- a local space at work
 
 
-@prepares("Create")
+@prepares("Create", addressed_here=True)
 async def backfill_for_space(fed: Federation, document: dict, actor: Actor) -> dict:
     """A reply to a local space whose thread we lack: fetch the thread first (outside the transaction)."""
     obj = document.get("object")
@@ -65,7 +65,7 @@ async def backfill_for_space(fed: Federation, document: dict, actor: Actor) -> d
     return {"ancestors": await fetch_ancestors(fed, obj)}
 
 
-@observes("Create")
+@observes("Create", addressed_here=True)
 async def space_takes_post(incoming: Incoming) -> None:
     obj_doc = incoming.object
     if not isinstance(obj_doc, dict) or obj_doc.get("type") not in POST_TYPES:

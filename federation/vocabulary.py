@@ -55,3 +55,16 @@ def wants_activity_json(accept: str) -> bool:
     """True when an Accept header asks for ActivityPub JSON rather than a page."""
     accept = accept.lower()
     return "application/activity+json" in accept or "application/ld+json" in accept
+
+
+def visibility_of(document: dict, followers_url: str | None) -> str:
+    """public, unlisted, private or direct, read from to and cc the way Mastodon reads them."""
+    to = {id_of(x) for x in as_list(document.get("to"))}
+    cc = {id_of(x) for x in as_list(document.get("cc"))}
+    if to & PUBLIC_ALIASES:
+        return "public"
+    if cc & PUBLIC_ALIASES:
+        return "unlisted"
+    if followers_url and followers_url in to | cc:
+        return "private"
+    return "direct"

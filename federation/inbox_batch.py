@@ -1,0 +1,148 @@
+"""Group commit of plain posts: Creates received by many concurrent inbox requests, stored in one transaction.
+
+Each request is answered only once the transaction holding its activity has committed. Posts that
+arrive while a batch is being written make up the next batch, so a lone post waits for nobody.
+What needs more than storing (an unknown actor, an object we already hold, a duplicate within
+the batch) is handed back to the general path in federation/inbox.py.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, insert, select
+
+from federation.content import published_of, remote_object_fields
+from federation.hashtags import tag_names
+from federation.context import Federation
+from federation.vocabulary import PUBLIC_ALIASES, audience_of, dumps, id_of
+from models import Activity, Actor, Follow, FollowState, Object, TimelineEntry, utcnow
+from models.interaction import Hashtag
+
+log = logging.getLogger(__name__)
+MAX_BATCH = 256
+ACCEPTED = (202, "accepted")
+DUPLICATE = (202, "already received")
+
+
+@dataclass
+class _Post:
+    document: dict
+    body: bytes
+    recipient_id: int | None
+    answer: asyncio.Future
+
+
+def _payload(body: bytes, document: dict) -> str:
+    """The JSON text as received (it parsed, so it is JSON)."""
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        return dumps(document)
+
+
+class PostBatch:
+    """Collects verified plain posts and writes them in batches, one transaction each."""
+
+    def __init__(self, fed: Federation):
+        self.fed = fed
+        self._waiting: list[_Post] = []
+        self._writer: asyncio.Task | None = None
+
+    async def submit(self, document: dict, body: bytes, recipient) -> tuple[int, str] | None:
+        """Stores a verified plain post; (status, message) once committed, or None for the general path."""
+        post = _Post(document, body, recipient.id if recipient is not None else None,
+                     asyncio.get_running_loop().create_future())
+        self._waiting.append(post)
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write())
+        return await post.answer
+
+    async def _write(self) -> None:
+        while self._waiting:
+            batch, self._waiting = self._waiting[:MAX_BATCH], self._waiting[MAX_BATCH:]
+            try:
+                answers = await self._store(batch)
+            except Exception as error:  # e.g. a general-path request stored the same id meanwhile
+                log.info("batch of %d posts handed to the general path: %r", len(batch), error)
+                answers = [None] * len(batch)
+            for post, answer in zip(batch, answers):
+                if not post.answer.done():
+                    post.answer.set_result(answer)
+
+    async def _store(self, batch: list[_Post]) -> list[tuple[int, str] | None]:
+        return await self.fed.db.run_in_transaction(_store_posts, batch)
+
+
+def _reaches_followers(document: dict, actor) -> bool:
+    audience = audience_of(document) | audience_of(document["object"])
+    return bool(audience & PUBLIC_ALIASES) or (actor.followers_url is not None and actor.followers_url in audience)
+
+
+def _store_posts(conn: Connection, batch: list[_Post]) -> list[tuple[int, str] | None]:
+    """One transaction for the whole batch: activities, objects, hashtags, timeline entries of local followers."""
+    answers: list[tuple[int, str] | None] = [None] * len(batch)
+    activities, objects, timeline = Activity.__table__, Object.__table__, TimelineEntry.__table__
+    now = utcnow()
+    actors = {row.uri: row for row in conn.execute(
+        select(Actor.id, Actor.uri, Actor.followers_url).where(Actor.uri.in_({id_of(p.document["actor"]) for p in batch}))
+    ).all()}
+    known = set(conn.scalars(select(Activity.uri).where(Activity.uri.in_([p.document["id"] for p in batch]))).all())
+    known_objects = set(conn.scalars(
+        select(Object.uri).where(Object.uri.in_([p.document["object"]["id"] for p in batch]))).all())
+
+    chosen: list[tuple[int, _Post, object]] = []
+    seen: set[str] = set()
+    for index, post in enumerate(batch):
+        uri, object_uri = post.document["id"], post.document["object"]["id"]
+        actor = actors.get(id_of(post.document["actor"]))
+        if uri in known:
+            answers[index] = DUPLICATE
+        elif actor is not None and object_uri not in known_objects and not {uri, object_uri} & seen:
+            seen |= {uri, object_uri}
+            chosen.append((index, post, actor))
+    if not chosen:
+        return answers
+
+    activity_ids = dict(conn.execute(
+        insert(activities).returning(activities.c.uri, activities.c.id),
+        [{"uri": post.document["id"], "type": "Create", "actor_id": actor.id, "local": False,
+          "object_uri": post.document["object"]["id"], "payload": _payload(post.body, post.document),
+          "created_at": now} for _, post, actor in chosen],
+    ).all())
+    object_ids = dict(conn.execute(
+        insert(objects).returning(objects.c.uri, objects.c.id),
+        [{"uri": post.document["object"]["id"], "local": False, "attributed_to_id": actor.id,
+          "published": published_of(post.document["object"]), "updated": None, "deleted_at": None,
+          **remote_object_fields(post.document["object"], actor.followers_url)} for _, post, actor in chosen],
+    ).all())
+    tags = [{"name": name, "object_id": object_ids[post.document["object"]["id"]]}
+            for _, post, _ in chosen for name in tag_names(post.document["object"])]
+    if tags:
+        conn.execute(insert(Hashtag.__table__), tags)
+
+    # Local followers see what is public or addressed to the poster's followers.
+    to_followers = {actor.id for _, post, actor in chosen if _reaches_followers(post.document, actor)}
+    followers: dict[int, set[int]] = defaultdict(set)
+    if to_followers:
+        for followee, follower in conn.execute(
+            select(Follow.followee_id, Follow.follower_id).join(Actor, Actor.id == Follow.follower_id)
+            .where(Follow.followee_id.in_(to_followers), Follow.state == FollowState.accepted.value,
+                   Actor.local.is_(True))
+        ).all():
+            followers[followee].add(follower)
+    entries = []
+    for _, post, actor in chosen:
+        owners = set(followers[actor.id]) if actor.id in to_followers else set()
+        if post.recipient_id is not None:
+            owners.add(post.recipient_id)
+        entries += [{"owner_id": owner, "object_id": object_ids[post.document["object"]["id"]],
+                     "via_actor_id": actor.id, "activity_id": activity_ids[post.document["id"]],
+                     "created_at": now} for owner in owners]
+    if entries:
+        conn.execute(insert(timeline), entries)
+    for index, _, _ in chosen:
+        answers[index] = ACCEPTED
+    return answers

@@ -1,0 +1,86 @@
+"""Signing big batches of requests in worker processes: RSA signing holds the GIL, so a large fan-out
+is signed on the other cores while the event loop does the HTTP. Started on first need."""
+from __future__ import annotations
+
+import asyncio
+import base64
+import multiprocessing
+import os
+import signal
+import time
+from concurrent.futures import ProcessPoolExecutor
+from functools import lru_cache
+from typing import AsyncIterator
+
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding
+
+POOL_FROM = 64  # a batch at least this big starts the pool
+CHUNK = 16  # signatures per task: small enough that the first requests leave early
+IDLE_AFTER = 300.0  # an unused pool is stopped after this many seconds
+
+
+def usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+@lru_cache(maxsize=64)
+def _private_key(pem: str):
+    return serialization.load_pem_private_key(pem.encode("ascii"), password=None)
+
+
+def _sign_chunk(pem: str, messages: list[bytes]) -> list[str]:
+    """In a worker: RSA-2048 PKCS#1 v1.5 SHA-256 signatures, base64."""
+    key = _private_key(pem)
+    return [base64.standard_b64encode(key.sign(m, padding.PKCS1v15(), hashes.SHA256())).decode("ascii")
+            for m in messages]
+
+
+def _worker_started() -> None:
+    # A forked worker inherits the server's signal handling; its signals are its own.
+    signal.set_wakeup_fd(-1)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+class SigningPool:
+    """Worker processes that sign with a private key given as PEM; `processes=0` means never."""
+
+    def __init__(self, processes: int):
+        self.processes = processes
+        self._executor: ProcessPoolExecutor | None = None
+        self._last_used = 0.0
+
+    def wanted(self, count: int) -> bool:
+        """Whether to sign `count` requests in the pool (a running pool takes every batch)."""
+        if self._executor is not None and time.monotonic() - self._last_used > IDLE_AFTER:
+            self.close()
+        return self.processes > 0 and (self._executor is not None or count >= POOL_FROM)
+
+    def _pool(self) -> ProcessPoolExecutor:
+        if self._executor is None:
+            # fork: the workers start at once without importing the server again.
+            method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+            self._executor = ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context(method),
+                                                 initializer=_worker_started)
+        self._last_used = time.monotonic()
+        return self._executor
+
+    async def sign(self, pem: str, messages: list[bytes]) -> AsyncIterator[tuple[int, list[str]]]:
+        """Yields (index of the first message, its chunk's signatures) as chunks are done."""
+        loop, pool = asyncio.get_running_loop(), self._pool()
+
+        async def chunk(start: int) -> tuple[int, list[str]]:
+            return start, await loop.run_in_executor(pool, _sign_chunk, pem, messages[start:start + CHUNK])
+
+        for done in asyncio.as_completed([chunk(start) for start in range(0, len(messages), CHUNK)]):
+            yield await done
+        self._last_used = time.monotonic()
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None

@@ -1,0 +1,252 @@
+"""Benchmark of fan-out delivery and memory (not part of the test run).
+
+A movement with 10,000 remote followers spread over 1,000 hosts (a loopback sink process listens on
+1,000 ports, one "host" each, with a shared inbox, and answers 202) posts a Note: the real
+DeliveryWorker of `interpeople serve` signs (draft-cavage, RSA-2048) and POSTs one delivery per host.
+Figure: time from the post being queued until the database records all 1,000 as delivered. Baseline
+measured in the same run: bare RSA-2048 PKCS#1 v1.5 SHA-256 signing of 1,000 signing strings with
+`cryptography` on one core; ratio = signing time / delivery time. Afterwards every signature the sink
+received is verified. Also: idle RSS of `serve` with one movement, and its peak RSS during the fan-out.
+
+    .venv/bin/python tests/bench/bench_fanout.py [--backend sqlite|postgresql] [--posts 2]
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import datetime as dt
+import hashlib
+import multiprocessing
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402
+from cryptography.hazmat.primitives.asymmetric import padding  # noqa: E402
+from sqlalchemy import func, insert, select  # noqa: E402
+
+from models import Actor, Database, Delivery, Follow  # noqa: E402
+from tests.bench.common import PeakRss, rss_mb, start_serve  # noqa: E402
+from tests.harness import PG_ENV, InstanceFactory  # noqa: E402
+
+FOLLOWERS, HOSTS = 10_000, 1_000
+
+
+# ---------------------------------------------------------------- the sink (its own process)
+
+def sink_main(hosts: int, conn) -> None:
+    """Listens on `hosts` loopback ports; answers every POST 202 and keeps what it needs to check it."""
+    received: list[tuple[int, bytes, bytes]] = []
+
+    class Inbox(asyncio.Protocol):
+        def __init__(self, port: int):
+            self.port = port
+            self.buffer = b""
+
+        def connection_made(self, transport):
+            self.transport = transport
+
+        def data_received(self, data: bytes) -> None:
+            self.buffer += data
+            while True:
+                end = self.buffer.find(b"\r\n\r\n")
+                if end < 0:
+                    return
+                head = self.buffer[:end]
+                length = 0
+                for line in head.split(b"\r\n")[1:]:
+                    name, _, value = line.partition(b":")
+                    if name.strip().lower() == b"content-length":
+                        length = int(value)
+                if len(self.buffer) < end + 4 + length:
+                    return
+                body = self.buffer[end + 4:end + 4 + length]
+                self.buffer = self.buffer[end + 4 + length:]
+                received.append((self.port, head, body))
+                self.transport.write(b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n")
+
+    async def run() -> None:
+        loop = asyncio.get_running_loop()
+        ports = []
+        for _ in range(hosts):
+            server = await loop.create_server(lambda: None, "127.0.0.1", 0)
+            port = server.sockets[0].getsockname()[1]
+            server.close()
+            server = await loop.create_server(lambda port=port: Inbox(port), "127.0.0.1", port)
+            ports.append(port)
+        conn.send(ports)
+        while True:
+            await asyncio.sleep(0.02)
+            if conn.poll():
+                command = conn.recv()
+                if command == "report":
+                    conn.send(list(received))
+                    received.clear()
+                elif command == "count":
+                    conn.send(len(received))
+                else:
+                    return
+
+    asyncio.run(run())
+
+
+# ---------------------------------------------------------------- set-up and checks
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+async def seed(database_url: str, ports: list[int]) -> None:
+    """10,000 remote followers of the movement `bench`, 10 per host, each host with a shared inbox."""
+    db = Database(database_url)
+    async with db.session() as session:
+        movement = await session.scalar(select(Actor).where(Actor.username == "bench", Actor.local.is_(True)))
+        rows = []
+        for i in range(FOLLOWERS):
+            host = f"127.0.0.1:{ports[i % HOSTS]}"
+            rows.append({"uri": f"http://{host}/users/f{i}", "type": "Person", "local": False, "username": f"f{i}",
+                         "host": host, "inbox": f"http://{host}/users/f{i}/inbox",
+                         "shared_inbox": f"http://{host}/inbox", "followers_url": f"http://{host}/users/f{i}/followers",
+                         "auto_accept": True, "created_at": now()})
+        await session.execute(insert(Actor), rows)
+        ids = (await session.scalars(select(Actor.id).where(Actor.local.is_(False)))).all()
+        await session.execute(insert(Follow), [
+            {"follower_id": i, "followee_id": movement.id, "state": "accepted", "activity_uri": f"urn:follow:{i}",
+             "created_at": now(), "updated_at": now()} for i in ids])
+    await db.close()
+
+
+async def wait_delivered(database_url: str, activity_after: int, expected: int, timeout: float = 600) -> float:
+    """Polls until `expected` deliveries of activities newer than `activity_after` are delivered."""
+    db = Database(database_url, pool_size=1)
+    deadline = time.monotonic() + timeout
+    try:
+        async with db.engine.connect() as conn:
+            while time.monotonic() < deadline:
+                done = await conn.scalar(select(func.count()).select_from(Delivery).where(
+                    Delivery.activity_id > activity_after, Delivery.state == "delivered"))
+                await conn.commit()
+                if done >= expected:
+                    return time.perf_counter()
+                await asyncio.sleep(0.005)
+    finally:
+        await db.close()
+    raise AssertionError(f"not all {expected} deliveries were delivered within {timeout}s")
+
+
+def bare_signing_seconds(private_pem: str, key_id: str, messages: list[bytes], runs: int = 3) -> float:
+    """The physical limit: RSA-2048 PKCS#1 v1.5 SHA-256 over the same signing strings, one core
+    (the best of `runs`, so a busy moment of the machine does not flatter the ratio)."""
+    key = serialization.load_pem_private_key(private_pem.encode(), None)
+    best = float("inf")
+    for _ in range(runs):
+        started = time.perf_counter()
+        for message in messages:
+            base64.standard_b64encode(key.sign(message, padding.PKCS1v15(), hashes.SHA256()))
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+def check_received(received, public_pem: str, key_id: str, ports: list[int]) -> list[bytes]:
+    """Every host got exactly one signed POST with a matching digest; returns the signing strings."""
+    public = serialization.load_pem_public_key(public_pem.encode())
+    by_port: dict[int, int] = {}
+    messages = []
+    for port, head, body in received:
+        by_port[port] = by_port.get(port, 0) + 1
+        lines = head.decode().split("\r\n")
+        method, target, _ = lines[0].split(" ")
+        headers = {}
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+        assert headers["digest"] == "SHA-256=" + base64.b64encode(hashlib.sha256(body).digest()).decode()
+        params = dict(part.split("=", 1) for part in headers["signature"].split(","))
+        params = {k: v.strip('"') for k, v in params.items()}
+        assert params["keyId"] == key_id, params["keyId"]
+        message = "\n".join(
+            f"(request-target): {method.lower()} {target}" if name == "(request-target)" else f"{name}: {headers[name]}"
+            for name in params["headers"].split(" ")).encode()
+        public.verify(base64.b64decode(params["signature"]), message, padding.PKCS1v15(), hashes.SHA256())
+        messages.append(message)
+    assert sorted(by_port) == sorted(ports), f"{len(by_port)} hosts reached of {len(ports)}"
+    assert set(by_port.values()) == {1}, "a host got more than one copy"
+    return messages
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--backend", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument("--posts", type=int, default=2, help="posts, one after another (the first starts pools)")
+    parser.add_argument("--profile", help="write a cProfile of serve to this file")
+    args = parser.parse_args()
+    if args.backend == "postgresql" and not os.environ.get(PG_ENV):
+        sys.exit(f"set {PG_ENV} for the PostgreSQL run")
+
+    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start")
+    parent, child = multiprocessing.Pipe()
+    sink = multiprocessing.get_context("spawn").Process(target=sink_main, args=(HOSTS, child), daemon=True)
+    sink.start()
+    ports = parent.recv()
+    factory = InstanceFactory(Path(tempfile.mkdtemp(prefix="bench-fanout-")), args.backend)
+    try:
+        instance = factory.new("fanout", start=False)
+        # Production settings, except that serve looks for rows queued by the CLI every 50 ms.
+        instance.configure(delivery_poll_interval=0.05, delivery_retry_base=30.0, delivery_retry_max=21600.0)
+        instance.movement("bench")
+        database_url = instance.database_url or f"sqlite:///{instance.data / 'interpeople.db'}"
+        process = start_serve(instance, None, profile=args.profile)
+        time.sleep(3)
+        import psutil
+        idle = rss_mb(psutil.Process(process.pid))
+        print(f"idle RSS of serve with one movement: {idle:.1f} MB")
+
+        started = time.perf_counter()
+        asyncio.run(seed(database_url, ports))
+        print(f"seeded {FOLLOWERS} followers on {HOSTS} hosts in {time.perf_counter() - started:.1f}s ({args.backend})")
+        key_id, private_pem = instance.private_key("bench")
+        public_pem = instance.sql("SELECT k.public FROM keys k WHERE k.uri = :u", u=key_id)[0][0]
+
+        results = []
+        with PeakRss(process.pid) as peak:
+            for n in range(args.posts):
+                last = instance.sql("SELECT coalesce(max(id), 0) FROM activities")[0][0]
+                spy = None
+                if os.environ.get("BENCH_PYSPY") and n == 0:  # a sampling profile of serve during the first post
+                    import subprocess
+                    spy = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "-p", str(process.pid),
+                                            "-r", "200", "-o", os.environ["BENCH_PYSPY"], "-f", "raw", "-d", "4",
+                                            "--threads", "--subprocesses"])
+                    time.sleep(1)
+                started = time.perf_counter()
+                instance.cli("post", "bench", f"Fan-out check {n}: land, water and seeds.")
+                queued = time.perf_counter()
+                done = asyncio.run(wait_delivered(database_url, last, HOSTS))
+                if spy is not None:
+                    spy.wait()
+                parent.send("report")
+                received = parent.recv()
+                messages = check_received(received, public_pem, key_id, ports)
+                signing = bare_signing_seconds(private_pem, key_id, messages)
+                results.append((queued - started, done - queued, signing))
+                print(f"post {n + 1}: stored and queued {HOSTS} deliveries in {queued - started:.2f}s (CLI, in-process); "
+                      f"all {HOSTS} delivered {done - queued:.2f}s later; bare RSA-2048 signing of the same "
+                      f"{len(messages)} requests on one core: {signing:.2f}s; ratio signing / delivery: "
+                      f"{signing / (done - queued):.0%} (target >= 80%)")
+        print(f"peak RSS of serve during the fan-out: {peak.peak:.1f} MB "
+              f"({peak.peak_with_children:.1f} MB with its signing processes, shared pages counted twice)")
+        print(f"load average {os.getloadavg()[0]:.1f} at the end")
+        print(f"all {len(received)} requests of the last post carried valid signatures and digests, one per host")
+    finally:
+        factory.close()
+        parent.send("stop")
+        sink.join(5)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,177 @@
+"""Benchmark of the inbox (not part of the test run).
+
+Signed `Create{Note}` POSTs from a remote actor (its actor document served on loopback by a fake peer),
+each with its own activity id and a fresh Date, pre-signed (draft-cavage, RSA-2048) and replayed by wrk
+from the other core against `interpeople serve` pinned to one core. Figure: activities accepted, verified
+and committed per second. Baseline measured in the same run: a bare aiohttp handler that only parses the
+JSON body, pinned the same way and loaded by the same wrk script with the same requests. Afterwards every
+accepted activity is looked up in the database.
+
+    .venv/bin/python tests/bench/bench_inbox.py [--backend sqlite|postgresql] [--requests 60000]
+        [--duration 10] [--connections 64]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from tests.bench.common import (  # noqa: E402
+    CORES, WRK, pinned, run_wrk, start_serve, stop_process, wait_http, write_requests,
+)
+from tests.fake_peer import FakePeer  # noqa: E402
+from tests.harness import PG_ENV, InstanceFactory, free_port  # noqa: E402
+
+SERVER_CORE, LOAD_CORE = 0, 1
+
+BARE_SERVER = r"""
+import sys
+from aiohttp import web
+
+async def handle(request):
+    document = await request.json()
+    return web.json_response({"status": "parsed " + str(len(document))}, status=202)
+
+app = web.Application()
+app.router.add_post("/inbox", handle)
+web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=None, print=None)
+"""
+
+
+def _sign_batch(job: tuple) -> list[bytes]:
+    """Raw HTTP requests, each a signed Create{Note} with a unique id (run in a worker process)."""
+    key_id, private_pem, actor, peer_base, url, host, count = job
+    from federation.keys import secret_for
+    from federation.signatures import sign_request
+    from tests.signing import create_note
+
+    secret = secret_for(key_id, private_pem, "rsa")
+    path = url.split(host, 1)[1]
+    words = "Land, water and seeds belong to those who care for them. Meet us at the square on Saturday. "
+    out = []
+    for i in range(count):
+        document = create_note(actor, peer_base, text=f"{words}#{uuid.uuid4().hex[:8]} {i}",
+                               cc=[f"{actor}/followers"], url=f"{peer_base}/@poster/{i}")
+        body = json.dumps(document).encode()
+        headers = sign_request("post", url, secret, body)
+        head = (f"POST {path} HTTP/1.1\r\nHost: {headers['host']}\r\nDate: {headers['date']}\r\n"
+                f"Digest: {headers['digest']}\r\nSignature: {headers['signature']}\r\n"
+                f"Content-Type: application/activity+json\r\nContent-Length: {len(body)}\r\n\r\n")
+        out.append(head.encode() + body)
+    return out
+
+
+def presign(peer: FakePeer, url: str, host: str, count: int) -> list[bytes]:
+    key_id = f"{peer.actor_id}#main-key"
+    jobs = []
+    per_job = 2000
+    for start in range(0, count, per_job):
+        jobs.append((key_id, peer.private_pem, peer.actor_id, peer.base_url, url, host, min(per_job, count - start)))
+    with multiprocessing.get_context("spawn").Pool(max(1, CORES)) as pool:
+        batches = pool.map(_sign_batch, jobs)
+    return [raw for batch in batches for raw in batch]
+
+
+def bare_rate(prefix: Path, args) -> dict:
+    port = free_port()
+    process = subprocess.Popen(pinned([sys.executable, "-c", BARE_SERVER, str(port)], SERVER_CORE))
+    try:
+        wait_http(f"http://127.0.0.1:{port}/", process)
+        return run_wrk(f"http://127.0.0.1:{port}/inbox", prefix, 202, "parsed", threads=1,
+                       connections=args.connections, duration=args.duration, core=LOAD_CORE, cycle=True)
+    finally:
+        stop_process(process)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--backend", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument("--requests", type=int, default=60_000, help="pre-signed requests (each sent once)")
+    parser.add_argument("--duration", type=float, default=10.0, help="longest wrk run (s)")
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--profile", help="write a cProfile of serve to this file")
+    parser.add_argument("--skip-bare", action="store_true", help="(when profiling) do not measure the baseline")
+    args = parser.parse_args()
+    if args.backend == "postgresql" and not os.environ.get(PG_ENV):
+        sys.exit(f"set {PG_ENV} for the PostgreSQL run")
+    if not Path(WRK).exists():
+        sys.exit("wrk is needed (apt-get install wrk)")
+    if CORES < 2:
+        print("warning: one core only; server and load generator share it", file=sys.stderr)
+
+    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start")
+    work = Path(tempfile.mkdtemp(prefix="bench-inbox-"))
+    peer = FakePeer("poster").start()
+    factory = InstanceFactory(work, args.backend)
+    try:
+        instance = factory.new("inbox", start=False)
+        instance.configure(delivery_poll_interval=1.0, delivery_retry_base=30.0, delivery_retry_max=21600.0)
+        instance.movement("bench")
+        instance.cli("follow", "bench", peer.handle)  # the movement follows the poster: posts reach its timeline
+        instance.sql("UPDATE follows SET state = 'accepted'")
+        inbox_url = instance.url("/inbox")
+
+        started = time.perf_counter()
+        raw = presign(peer, inbox_url, instance.host, args.requests + 200)
+        warmup, raw = raw[:200], raw[200:]
+        print(f"pre-signed {len(raw) + len(warmup)} Create{{Note}} requests ({len(raw[0])} bytes each) "
+              f"in {time.perf_counter() - started:.1f}s")
+        warm_prefix, prefix = work / "warm", work / "requests"
+        write_requests(warm_prefix, warmup, 1)
+        write_requests(prefix, raw, 1)
+
+        bare = bare_rate(prefix, args) if not args.skip_bare else {"rate": 1, "p50_ms": 0, "p99_ms": 0, "good": 0,
+                                                                  "seconds": 0}
+        print(f"bare aiohttp JSON handler (1 core): {bare['rate']:.0f} requests/s "
+              f"(p50 {bare['p50_ms']:.1f} ms, p99 {bare['p99_ms']:.1f} ms, {bare['good']} in {bare['seconds']:.1f}s)")
+
+        start_serve(instance, SERVER_CORE, profile=args.profile)
+        run_wrk(inbox_url, warm_prefix, 202, "accepted", threads=1, connections=8, duration=30, core=LOAD_CORE)
+        before = instance.sql("SELECT count(*) FROM activities")[0][0]
+        cpu = psutil.Process(instance.process.pid)
+        cpu_before = sum(cpu.cpu_times()[:2])
+        spy = None
+        if os.environ.get("BENCH_PYSPY"):
+            spy = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "-p", str(cpu.pid), "-r", "400",
+                                    "-o", os.environ["BENCH_PYSPY"], "-f", "raw", "-d", str(int(args.duration)), "--threads"])
+        result = run_wrk(inbox_url, prefix, 202, "accepted", threads=1, connections=args.connections,
+                         duration=args.duration, core=LOAD_CORE)
+        cpu_used = sum(cpu.cpu_times()[:2]) - cpu_before
+        if spy is not None:
+            spy.wait()
+        time.sleep(0.5)
+        instance.stop()
+        stored = instance.sql("SELECT count(*) FROM activities")[0][0] - before
+        notes = instance.sql("SELECT count(*) FROM objects WHERE type = 'Note' AND local = :f", f=False)[0][0]
+        timeline = instance.sql("SELECT count(*) FROM timeline_entries")[0][0]
+        ratio = result["rate"] / bare["rate"]
+        print(f"inbox, signed Create{{Note}} ({args.backend}, serve on 1 core, {args.connections} connections): "
+              f"{result['rate']:.0f} accepted+verified+committed/s "
+              f"(p50 {result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms, {result['good']} accepted, "
+              f"{result['bad']} other answers, in {result['seconds']:.1f}s"
+              + (", all pre-signed requests used" if result["exhausted"] else "") + ")")
+        print(f"serve used {cpu_used:.1f} s of CPU in {result['seconds']:.1f} s "
+              f"({cpu_used / max(result['good'], 1) * 1e6:.0f} µs per accepted post)")
+        print(f"stored: {stored} new activities, {notes} notes, {timeline} timeline entries "
+              f"(accepted {result['good']}: {'all stored' if stored >= result['good'] else 'MISSING ROWS'})")
+        print(f"ratio inbox / bare: {ratio:.1%} (target >= 50%); load average {os.getloadavg()[0]:.1f} at the end")
+        if stored < result["good"]:
+            sys.exit(1)
+    finally:
+        factory.close()
+        peer.stop()
+
+
+if __name__ == "__main__":
+    main()
