@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from federation.actors import ActorError, KeyCache, get_actor, store_actor_document
@@ -262,6 +263,24 @@ async def store_remote_object(session: AsyncSession, document: dict, author: Act
     obj.document = {**document, "content": obj.content} if obj.content is not None else document
     await session.flush()
     return obj
+
+
+async def save_remote_object(fed: Federation, document: dict, author_uri: str) -> Object:
+    """Stores a fetched object, checked against its author, in its own transaction.
+
+    The same object may arrive by another path while it is being fetched (an Announce of it, say);
+    the loser of that race finds the winner's row on its second try and refreshes it.
+    """
+    for attempt in (1, 2):
+        try:
+            async with fed.db.session() as session:
+                author = await session.scalar(select(Actor).where(Actor.uri == author_uri))
+                check_authored_by(document, author)
+                return await store_remote_object(session, document, author)
+        except IntegrityError:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
 
 
 def check_authored_by(document: dict, actor: Actor) -> None:

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from federation.content import markdown_to_html
 from federation.context import Federation
-from federation.vocabulary import AS, PUBLIC, dumps
+from federation.vocabulary import AS, PUBLIC, as_list, dumps
 from models import Activity, Actor, Delivery, Follow, FollowState, Object, TimelineEntry, utcnow
 from models.delivery import DeliveryState
 
@@ -85,36 +85,91 @@ async def local_follower_ids(session: AsyncSession, actor_id: int) -> set[int]:
     )).all())
 
 
+VISIBILITIES = ("public", "unlisted", "private", "direct")
+
+
+def addressing(visibility: str, author: Actor, mentions: Iterable[Actor]) -> tuple[list[str], list[str]]:
+    """to and cc for a post of the given visibility, as Mastodon addresses them."""
+    named = [m.uri for m in mentions]
+    if visibility == "public":
+        return [PUBLIC], [author.followers_url, *named]
+    if visibility == "unlisted":
+        return [author.followers_url], [PUBLIC, *named]
+    if visibility == "private":
+        return [author.followers_url], named
+    if visibility == "direct":
+        return named, []
+    raise ValueError(f"unknown visibility {visibility!r}")
+
+
 async def post_note(
     session: AsyncSession, fed: Federation, author: Actor, text: str, mentions: list[Actor] = (),
-    in_reply_to: str | None = None, extra: dict | None = None,
+    in_reply_to: str | None = None, extra: dict | None = None, visibility: str = "public",
+    html: str | None = None, tags: list[dict] | None = None, spoiler_text: str | None = None,
+    language: str | None = None,
 ) -> tuple[Object, Activity]:
-    """A public Note (Markdown) to the author's followers and the named actors."""
+    """A Note (Markdown) to the author's followers and the named actors (public unless told otherwise).
+
+    `html` and `tags` replace the plain Markdown rendering when the caller rendered mentions and hashtags.
+    """
+    from federation.hashtags import index_hashtags
+    from federation.notifications import notify_mentions
+
     urls = fed.urls
     now = utcnow()
     note_id = urls.new_object()
-    cc = [author.followers_url] + [m.uri for m in mentions]
+    to, cc = addressing(visibility, author, mentions)
+    content = html if html is not None else markdown_to_html(text)
+    tag = list(tags or [])
+    for m in mentions:
+        if not any(t.get("type") == "Mention" and t.get("href") == m.uri for t in tag):
+            tag.append({"type": "Mention", "href": m.uri, "name": f"@{m.username}@{m.host}"})
     note = {
-        "id": note_id, "type": "Note", "attributedTo": author.uri, "content": markdown_to_html(text),
+        "id": note_id, "type": "Note", "attributedTo": author.uri, "content": content,
         "source": {"content": text, "mediaType": "text/markdown"},
-        "published": iso(now), "to": [PUBLIC], "cc": cc, "url": note_id,
-        "tag": [{"type": "Mention", "href": m.uri, "name": f"@{m.username}@{m.host}"} for m in mentions],
+        "published": iso(now), "to": to, "cc": cc, "url": note_id, "tag": tag,
     }
     if in_reply_to:
         note["inReplyTo"] = in_reply_to
+    if spoiler_text:
+        note["summary"] = spoiler_text
+        note["sensitive"] = True
+    if language:
+        note["contentMap"] = {language: content}
     note.update(extra or {})
     obj = Object(uri=note_id, type="Note", local=True, attributed_to_id=author.id, content=note["content"],
-                 in_reply_to=in_reply_to, published=now, document=note, public=True)
+                 summary=spoiler_text or None, in_reply_to=in_reply_to, published=now, document=note,
+                 public=visibility in ("public", "unlisted"), visibility=visibility)
     session.add(obj)
     await session.flush()
     create = {"@context": AS, "id": urls.new_activity(), "type": "Create", "actor": author.uri,
-              "published": note["published"], "to": note["to"], "cc": cc, "object": note}
+              "published": note["published"], "to": to, "cc": cc, "object": note}
     activity = await store_activity(session, author, create)
-    followers = await follower_actors(session, author.id)
+    followers = await follower_actors(session, author.id) if visibility != "direct" else []
     await queue_deliveries(session, activity, author, remote_inboxes([*followers, *mentions]))
     local_owners = {f.id for f in followers if f.local} | {m.id for m in mentions if m.local}
     await add_to_timelines(session, obj, author, local_owners, activity.id)
+    await index_hashtags(session, obj)
+    await notify_mentions(session, author.id, obj.id, [t.get("href") for t in tag if t.get("type") == "Mention"])
     return obj, activity
+
+
+async def delete_note(session: AsyncSession, fed: Federation, author: Actor, obj: Object) -> Activity:
+    """Deletes a local post: a Tombstone stays, and a Delete goes wherever the post went."""
+    document = obj.document or {}
+    named = [u for u in as_list(document.get("cc")) + as_list(document.get("to")) if isinstance(u, str)]
+    delete_doc = {"@context": AS, "id": fed.urls.new_activity(), "type": "Delete", "actor": author.uri,
+                  "to": [PUBLIC], "cc": [author.followers_url, *[u for u in named if u != author.followers_url]],
+                  "object": {"id": obj.uri, "type": "Tombstone"}}
+    activity = await store_activity(session, author, delete_doc)
+    followers = await follower_actors(session, author.id)
+    others = list((await session.scalars(select(Actor).where(Actor.uri.in_(named))))) if named else []
+    await queue_deliveries(session, activity, author, remote_inboxes([*followers, *others]))
+    obj.deleted_at = utcnow()
+    obj.content = None
+    obj.document = {"id": obj.uri, "type": "Tombstone", "formerType": obj.type}
+    await session.execute(delete(TimelineEntry).where(TimelineEntry.object_id == obj.id))
+    return activity
 
 
 async def follow(
@@ -134,6 +189,9 @@ async def follow(
     existing.state = FollowState.accepted.value if target.local and target.auto_accept else FollowState.pending.value
     await session.flush()
     if target.local:
+        from federation.notifications import notify
+        accepted = existing.state == FollowState.accepted.value
+        await notify(session, [target.id], "follow" if accepted else "follow_request", follower.id)
         return existing, None
     document = {"@context": AS, "id": activity_id, "type": "Follow", "actor": follower.uri, "object": target.uri}
     activity = await store_activity(session, follower, document)

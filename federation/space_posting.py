@@ -10,7 +10,7 @@ from sqlalchemy import delete, select, update
 from federation.actors import ActorError, get_actor, resolve_handle
 from federation.context import Federation
 from federation.delivery import DeliveryWorker
-from federation.inbox import check_authored_by, store_remote_object
+from federation.inbox import save_remote_object
 from federation.outbox import add_to_timelines, follow, post_note, queue_deliveries
 from federation.richtext import find_handles, render_post
 from federation.spaces import (
@@ -80,10 +80,7 @@ async def space_of_parent(fed: Federation, parent_uri: str) -> tuple[Object, Act
         if fetched is None:
             raise SpaceError(404, f"cannot find {parent_uri}")
         document, author_uri = fetched
-        async with fed.db.session() as session:
-            author = await session.scalar(select(Actor).where(Actor.uri == author_uri))
-            check_authored_by(document, author)
-            parent = await store_remote_object(session, document, author)
+        parent = await save_remote_object(fed, document, author_uri)
     if parent.deleted_at is not None:
         raise SpaceError(410, f"{parent_uri} was deleted")
     async with fed.db.session() as session:

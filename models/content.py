@@ -28,8 +28,16 @@ class Object(Base):
     updated: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     deleted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     document: Mapped[dict] = mapped_column(JsonType)
+    # A boost, as the Mastodon API shows it: an object of type Announce pointing at what it boosts.
+    reblog_of_id: Mapped[int | None] = mapped_column(ForeignKey("objects.id", ondelete="CASCADE"), nullable=True)
+    # public, unlisted, private or direct (None: derived from `public`).
+    visibility: Mapped[str | None] = mapped_column(String(16), nullable=True)
 
-    __table_args__ = (Index("ix_objects_author_published", "attributed_to_id", "published"),)
+    __table_args__ = (
+        Index("ix_objects_author_published", "attributed_to_id", "published"),
+        Index("ix_objects_author_id", "attributed_to_id", "id"),
+        Index("ix_objects_reblog_of_id", "reblog_of_id"),
+    )
 
 
 class Activity(Base):

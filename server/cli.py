@@ -215,7 +215,7 @@ async def cmd_timeline(args) -> None:
                 select(Object, Actor.uri.label("author"))
                 .join(TimelineEntry, TimelineEntry.object_id == Object.id)
                 .outerjoin(Actor, Actor.id == Object.attributed_to_id)
-                .where(TimelineEntry.owner_id == owner.id, Object.deleted_at.is_(None))
+                .where(TimelineEntry.owner_id == owner.id, Object.deleted_at.is_(None), Object.reblog_of_id.is_(None))
                 .order_by(Object.published.desc(), TimelineEntry.id.desc()).limit(args.limit)
             )).all()
     items = [{"id": o.uri, "type": o.type, "attributedTo": author, "content": o.content, "name": o.name,

@@ -44,7 +44,8 @@ async def actor(request: web.Request) -> web.Response:
                                         ("follows", Follow.follower_id, Follow.followee_id))
         }
         posts = (await session.scalars(
-            select(Object).where(Object.attributed_to_id == found.id, Object.deleted_at.is_(None))
+            select(Object).where(Object.attributed_to_id == found.id, Object.deleted_at.is_(None),
+                                Object.reblog_of_id.is_(None))
             .order_by(Object.published.desc()).limit(20))).all()
         movement = await session.get(Actor, found.movement_id) if found.movement_id else None
         members = (await session.scalars(select(Actor).where(Actor.movement_id == found.id).order_by(Actor.username))).all()

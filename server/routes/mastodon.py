@@ -1,6 +1,17 @@
-"""Routes of the mastodon feature (placeholder until it lands)."""
+"""Routes of the Mastodon client API (see server/mastodon/ and docs/mastodon-api.md)."""
 from aiohttp import web
+
+import federation.interaction_inbox  # noqa: F401  (registers the inbox hooks for favourites, boosts, notifications)
+from server.mastodon import (  # noqa: F401  (each module registers its endpoints)
+    accounts, instance, notifications, oauth, openapi, search, statuses, streaming, timelines,
+)
+from server.mastodon.api import add_routes, cors_middleware
 
 
 def setup(app: web.Application) -> None:
-    pass
+    app.middlewares.append(cors_middleware)
+    oauth.setup(app)
+    instance.setup(app)
+    openapi.setup(app)
+    streaming.setup(app)
+    add_routes(app)

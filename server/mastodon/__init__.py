@@ -1,0 +1,1 @@
+"""The Mastodon client REST API: OAuth, entities, accounts, statuses, timelines, notifications, streaming."""
