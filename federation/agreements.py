@@ -815,9 +815,11 @@ async def charter(session: AsyncSession, movement_uri: str) -> list:
         .order_by(Proposal.agreed_at.desc(), Proposal.id.desc()))).all()
     parties: dict[int, list[tuple[str, object]]] = {}
     if rows:
+        mine = select(ProposalParty.proposal_id).where(ProposalParty.actor_uri == movement_uri,
+                                                       ProposalParty.role == "party")
         for proposal_id, uri, withdrawn_at in (await session.execute(
                 select(ProposalParty.proposal_id, ProposalParty.actor_uri, ProposalParty.withdrawn_at)
-                .where(ProposalParty.proposal_id.in_([r.id for r in rows]), ProposalParty.role == "party")
+                .where(ProposalParty.proposal_id.in_(mine), ProposalParty.role == "party")
                 .order_by(ProposalParty.proposal_id, ProposalParty.position))).all():
             parties.setdefault(proposal_id, []).append((uri, withdrawn_at))
     return [CharterRow(row, charter_status(row.state, row.withdrawn_at), parties.get(row.id, [])) for row in rows]
