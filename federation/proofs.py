@@ -160,12 +160,27 @@ def proof_problem(proof, document: dict | None = None) -> str | None:
     return None
 
 
+def _config_json(config: dict) -> bytes:
+    """JCS of a proof configuration: its usual shape (ASCII keys, string values, a list of strings as
+    @context) goes straight to the C JSON encoder; anything else through canonical()."""
+    for key, value in config.items():
+        if type(value) is str and key.isascii():
+            continue
+        if key == "@context" and type(value) is list and all(type(c) is str for c in value):
+            continue
+        return canonical(config)
+    try:
+        return json.dumps(config, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return rfc8785.dumps(config)
+
+
 def check_proof(proof: dict, digest: bytes, public_key: ed25519.Ed25519PublicKey) -> bool:
     """Whether an eddsa-jcs-2022 proof verifies over a document whose digest is given."""
     try:
         signature = multibase_decode(proof["proofValue"])
         config = {k: v for k, v in proof.items() if k != "proofValue"}
-        public_key.verify(signature, hashlib.sha256(canonical(config)).digest() + digest)
+        public_key.verify(signature, hashlib.sha256(_config_json(config)).digest() + digest)
         return True
     except (InvalidSignature, ValueError, KeyError, TypeError):
         return False

@@ -1,6 +1,7 @@
 """An origin refuses what does not hold up: forged proofs, strangers' proofs, proofs over another version,
 signatures after withdrawal or expiry, and Updates from other instances. Each refusal is answered with a
-clear status, logged, and changes nothing. Mastodon followers meanwhile get readable Notes.
+clear status, logged, and changes nothing. A declined proposal and an expired agreement take no more
+signatures or withdrawals. Mastodon followers meanwhile get readable Notes.
 
 "rivers" on A proposes to "fishers" on B; "stranger" on B is no party. B's activities are crafted here
 with B's real keys, as a misbehaving instance would send them.
@@ -168,3 +169,34 @@ def test_mastodon_followers_read_a_note_with_a_link(story):
     found = wait_for(lambda: len(notes()) >= 2 and notes(), what="two Notes (proposed, signed) at the follower")
     assert "proposes an agreement" in found[0]["content"] and f'href="{url}"' in found[0]["content"]
     assert "signed" in found[1]["content"]
+
+
+def test_a_declined_proposal_can_no_longer_be_signed(story):
+    a, b, _, text = story
+    spanish = text.parent / "es.md"
+    spanish.write_text("Compartimos el río.")
+    url = propose(story, "--language", "en", "--translation", f"es={spanish}")
+    assert set(current_version(a, url)["contentMap"]) == {"en", "es"}
+    b.cli("proposal", "decline", url, "--as", "fishers", "--reason", "Not before the harvest")
+    wait_for(lambda: json.loads(a.cli("proposal", "show", url, "--json").out)["status"] == "declined",
+             what="the decline on A")
+    assert json.loads(a.cli("proposal", "show", url, "--json").out)["declined_by"] == [f"{b.base_url}/actors/fishers"]
+    refused = a.cli("proposal", "sign", url, "--as", "rivers", check=False)
+    assert refused.code == 1 and "declined" in refused.err
+
+
+def test_an_agreement_expires_at_its_end(story):
+    a, b, _, _ = story
+    ends = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=8)
+    url = propose(story, "--ends", ends.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    a.cli("proposal", "sign", url, "--as", "rivers")
+    b.cli("proposal", "sign", url, "--as", "fishers")
+    agreement = json.loads(a.cli("proposal", "show", url, "--json").out)["agreement"]
+
+    def status(instance, movement):
+        return next((r["status"] for r in instance.cli("agreement", "list", movement, "--json").lines
+                     if r["url"] == agreement), None)
+    wait_for(lambda: status(a, "rivers") == "in_force" and status(b, "fishers") == "in_force", what="in force")
+    wait_for(lambda: status(a, "rivers") == status(b, "fishers") == "expired", timeout=20, what="expiry")
+    refused = b.cli("agreement", "withdraw", agreement, "--as", "fishers", check=False)
+    assert refused.code == 1 and "expired" in refused.err

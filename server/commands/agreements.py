@@ -16,7 +16,7 @@ from sqlalchemy import select
 from federation.actors import ActorError, actor_document, get_actor, resolve_handle
 from federation.agreement_verify import MISSING, VERIFIED, keys_from_actor_documents, verify_agreement
 from federation.agreements import (
-    AgreementError, agreement_document, amend, charter, charter_status, comment, create_proposal, decline,
+    AgreementError, agreement_document, amend, charter, comment, create_proposal, decline,
     ensure_actors, expire_due, members_of, proposal_by_uri, refresh_expiry, sign, signatures_of, versions_of, withdraw,
 )
 from federation.delivery import DeliveryWorker
@@ -303,19 +303,12 @@ async def cmd_agreement_list(args) -> None:
                 uri = (await _movement(session, args.movement)).uri
         async with fed.db.session() as session:
             rows = await charter(session, uri)
-            parties = {}
-            for proposal, _ in rows:
-                parties[proposal.id] = [m for m in await members_of(session, proposal) if m.role == "party"]
-    for proposal, party in rows:
-        row = {"url": proposal.agreement_uri, "proposal": proposal.uri, "title": proposal.title,
-               "status": charter_status(proposal, party), "state": proposal.state,
-               "parties": [m.actor_uri for m in parties[proposal.id]],
-               "withdrawn_by": [m.actor_uri for m in parties[proposal.id] if m.withdrawn_at],
-               "version": proposal.agreed_version, "renews": proposal.renews_uri,
-               "superseded_by": proposal.superseded_by_uri, "agreed": _iso(proposal.agreed_at),
-               "start": _iso(proposal.start_time), "end": _iso(proposal.end_time)}
-        print(json.dumps(row, ensure_ascii=False) if args.json else
-              f"{row['status']:10} {proposal.title}  ({row['url']})")
+    for item in rows:
+        row = {"url": item.agreement_uri, "proposal": item.uri, "title": item.title, "status": item.status,
+               "state": item.state, "parties": item.parties, "withdrawn_by": item.withdrawn_by,
+               "version": item.agreed_version, "renews": item.renews_uri, "superseded_by": item.superseded_by_uri,
+               "agreed": _iso(item.agreed_at), "start": _iso(item.start_time), "end": _iso(item.end_time)}
+        print(json.dumps(row, ensure_ascii=False) if args.json else f"{row['status']:10} {item.title}  ({row['url']})")
 
 
 async def _agreement(session, url: str) -> Proposal:

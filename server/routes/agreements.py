@@ -11,7 +11,7 @@ from sqlalchemy import or_, select
 import federation.agreement_inbox  # noqa: F401  (registers the agreements' inbox hooks)
 from federation.agreement_verify import VERIFIED, Report, verify_agreement
 from federation.agreements import (
-    CONTEXT_DOCUMENT, CONTEXT_PATH, AgreementError, agreement_document, amend, charter, charter_status, comment,
+    CONTEXT_DOCUMENT, CONTEXT_PATH, AgreementError, agreement_document, amend, charter, comment,
     decline, members_of, proposal_document, refresh_expiry, sign, signatures_of, versions_of,
 )
 from federation.content import sanitize_html
@@ -258,6 +258,10 @@ async def _renewal_chain(session, proposal: Proposal) -> list[Proposal]:
 GROUPS = ("in_force", "expired", "withdrawn", "superseded")
 
 
+def _path_of(uri: str, local: bool, kind: str, row_id: int) -> str:
+    return urlsplit(uri).path if local else f"/{kind}/r/{row_id}"
+
+
 async def charter_page(request: web.Request) -> web.Response:
     fed = request.app[FED]
     name = request.match_info["name"]
@@ -266,47 +270,51 @@ async def charter_page(request: web.Request) -> web.Response:
                                                             Actor.type == "Group", Actor.movement_id.is_(None)))
         if movement is None:
             raise _not_found(request, f"no movement called {name} here")
-        rows = await charter(session, movement.uri)
-        ids = [p.id for p, _ in rows]
-        all_parties: dict[int, list[str]] = {}
-        if ids:
-            for proposal_id, uri in (await session.execute(
-                    select(ProposalParty.proposal_id, ProposalParty.actor_uri).where(
-                        ProposalParty.proposal_id.in_(ids), ProposalParty.role == "party")
-                    .order_by(ProposalParty.proposal_id, ProposalParty.position))).all():
-                all_parties.setdefault(proposal_id, []).append(uri)
+        items = await charter(session, movement.uri)
+        if wants_json(request):
+            url = f"{movement.uri}/charter"
+            return activity_json({
+                "@context": [AS, CONTEXT_DOCUMENT["@context"]], "id": url, "type": "OrderedCollection",
+                "attributedTo": movement.uri, "totalItems": len(items),
+                "orderedItems": [{"id": i.agreement_uri, "type": "Agreement", "name": i.title, "status": i.status,
+                                  "version": i.agreed_version, "parties": i.parties,
+                                  **({"renews": i.renews_uri} if i.renews_uri else {}),
+                                  **({"supersededBy": i.superseded_by_uri} if i.superseded_by_uri else {})}
+                                 for i in items]}, request=request)
         open_proposals = (await session.scalars(select(Proposal).join(
             ProposalParty, ProposalParty.proposal_id == Proposal.id).where(
             ProposalParty.actor_uri == movement.uri, Proposal.state == "open").order_by(Proposal.created_at.desc())
             .limit(100))).all()
-        actors = await _actors(session, {u for us in all_parties.values() for u in us})
-    items = [(p, party, charter_status(p, party), [u for u in all_parties.get(p.id, []) if u != movement.uri])
-             for p, party in rows]
-    if wants_json(request):
-        url = f"{movement.uri}/charter"
-        return activity_json({"@context": [AS, CONTEXT_DOCUMENT["@context"]], "id": url, "type": "OrderedCollection",
-                              "attributedTo": movement.uri, "totalItems": len(items),
-                              "orderedItems": [{"id": p.agreement_uri, "type": "Agreement", "name": p.title,
-                                                "status": status, "version": p.agreed_version,
-                                                "parties": all_parties.get(p.id, []),
-                                                **({"renews": p.renews_uri} if p.renews_uri else {}),
-                                                **({"supersededBy": p.superseded_by_uri} if p.superseded_by_uri else {})}
-                                               for p, _, status, _ in items]}, request=request)
-    groups = {g: [i for i in items if i[2] == g] for g in GROUPS}
+        actors = await _actors(session, {u for i in items for u in i.parties})
+    labels = {uri: _label(actors, uri) for uri in actors}
+    by_uri = {i.agreement_uri: i for i in items}
+    own_name = movement.name or movement.username
+
+    def link(uri: str | None):
+        found = by_uri.get(uri) if uri else None
+        return (_path_of(found.agreement_uri, found.local, "agreements", found.id), found.title) if found else \
+            ((uri, None) if uri else None)
+
+    groups: dict[str, list[dict]] = {g: [] for g in GROUPS}
     partners: dict[str, int] = {}
-    for _, _, status, others in items:
-        if status == "in_force":
+    for i in items:
+        others = [u for u in i.parties if u != movement.uri]
+        if i.status == "in_force":
             for uri in others:
                 partners[uri] = partners.get(uri, 0) + 1
+        groups[i.status].append({
+            "href": _path_of(i.agreement_uri, i.local, "agreements", i.id), "title": i.title,
+            "partners": [(u, labels.get(u) or _label(actors, u)) for u in others[:6]], "more": max(0, len(others) - 6),
+            "renews": link(i.renews_uri), "renewed_by": link(i.superseded_by_uri),
+            "withdrew": i.withdrawn_at.strftime("%Y-%m-%d") if i.withdrawn_at else None,
+            "agreed": i.agreed_at.strftime("%Y-%m-%d") if i.agreed_at else "",
+            "until": i.end_time.strftime("%Y-%m-%d") if i.end_time else None, "version": (i.agreed_version or "")[:10]})
     top = sorted(partners.items(), key=lambda kv: -kv[1])[:16]
     nodes = [Node(_label(actors, uri), uri, "signed", hue=_hue(uri), title=f"{count} agreement(s) in force")
              for uri, count in top]
-    center = Node(movement.name or movement.username, movement.uri, "center", hue=_hue(movement.uri))
-    graph = party_graph(nodes, center, mesh=False)
-    by_uri = {p.agreement_uri: p for p, _ in rows}
-    return await _page(request, "charter.html", movement=movement, groups=groups, total=len(items), graph=graph,
-                       label=lambda uri: _label(actors, uri), by_uri=by_uri, open_proposals=open_proposals,
-                       weights=dict(top))
+    center = Node(own_name, movement.uri, "center", hue=_hue(movement.uri))
+    return await _page(request, "charter.html", movement=movement, groups=groups, total=len(items),
+                       graph=party_graph(nodes, center, mesh=False), open_proposals=open_proposals, own_name=own_name)
 
 
 # ---------------------------------------------------------------- forms
