@@ -30,7 +30,7 @@ async def _received(session, owner_id: int, page: Page) -> list[Object]:
     """Timeline entries read along the (owner, object) index, in batches, then filtered: deleted posts and the
     boosted originals (shown through the booster's Announce status instead) are left out."""
     kept: list[Object] = []
-    cursor = Page(page.max_id, page.since_id, page.min_id, page.limit * 2)
+    cursor = Page(page.max_id, page.since_id, page.min_id, page.limit + 5)
     while len(kept) < page.limit:
         entries = (await session.execute(paginate(
             select(TimelineEntry.object_id, TimelineEntry.via_actor_id).where(TimelineEntry.owner_id == owner_id),
