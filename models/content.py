@@ -35,7 +35,7 @@ class Object(Base):
 
     __table_args__ = (
         Index("ix_objects_author_published", "attributed_to_id", "published"),
-        Index("ix_objects_author_id", "attributed_to_id", "id"),
+        Index("ix_objects_author_id", "attributed_to_id", "deleted_at", "id"),
         Index("ix_objects_reblog_of_id", "reblog_of_id"),
     )
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from urllib.parse import quote
 
 import nh3
-from sqlalchemy import func, select
+from sqlalchemy import case, func, literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from federation.context import Federation
@@ -103,16 +103,21 @@ class Renderer:
         if not missing:
             return
         accepted = Follow.state == FollowState.accepted.value
-        followers = dict((await self.session.execute(
-            select(Follow.followee_id, func.count()).where(Follow.followee_id.in_(missing), accepted)
-            .group_by(Follow.followee_id))).all())
-        following = dict((await self.session.execute(
-            select(Follow.follower_id, func.count()).where(Follow.follower_id.in_(missing), accepted)
-            .group_by(Follow.follower_id))).all())
-        statuses = {row[0]: (row[1], row[2]) for row in (await self.session.execute(
-            select(Object.attributed_to_id, func.count(), func.max(Object.published))
+        both = union_all(
+            select(Follow.followee_id.label("who"), literal(0).label("side"), func.count().label("n"))
+            .where(Follow.followee_id.in_(missing), accepted).group_by(Follow.followee_id),
+            select(Follow.follower_id.label("who"), literal(1).label("side"), func.count().label("n"))
+            .where(Follow.follower_id.in_(missing), accepted).group_by(Follow.follower_id))
+        followers, following = {}, {}
+        for who, side, n in (await self.session.execute(both)).all():
+            (following if side else followers)[who] = n
+        counted = (await self.session.execute(  # both from the (author, deleted_at, id) index alone
+            select(Object.attributed_to_id, func.count(), func.max(Object.id))
             .where(Object.attributed_to_id.in_(missing), Object.deleted_at.is_(None))
-            .group_by(Object.attributed_to_id))).all()}
+            .group_by(Object.attributed_to_id))).all()
+        latest = dict((await self.session.execute(select(Object.id, Object.published).where(
+            Object.id.in_([row[2] for row in counted])))).all()) if counted else {}
+        statuses = {row[0]: (row[1], latest.get(row[2])) for row in counted}
         for i in missing:
             count, last = statuses.get(i, (0, None))
             self._counts[i] = (followers.get(i, 0), following.get(i, 0), count, last)
@@ -192,20 +197,13 @@ class Renderer:
         replies = dict((await session.execute(
             select(Object.in_reply_to, func.count()).where(Object.in_reply_to.in_(uris), Object.deleted_at.is_(None))
             .group_by(Object.in_reply_to))).all()) if uris else {}
-        favourites = dict((await session.execute(
-            select(Favourite.object_id, func.count()).where(Favourite.object_id.in_(ids))
-            .group_by(Favourite.object_id))).all()) if ids else {}
-        reblogs = dict((await session.execute(
-            select(Object.reblog_of_id, func.count()).where(Object.reblog_of_id.in_(ids), Object.deleted_at.is_(None))
-            .group_by(Object.reblog_of_id))).all()) if ids else {}
-        favourited: set[int] = set()
-        reblogged: set[int] = set()
-        if self.viewer is not None and ids:
-            favourited = set((await session.scalars(select(Favourite.object_id).where(
-                Favourite.actor_id == self.viewer.id, Favourite.object_id.in_(ids)))).all())
-            reblogged = set((await session.scalars(select(Object.reblog_of_id).where(
-                Object.attributed_to_id == self.viewer.id, Object.reblog_of_id.in_(ids),
-                Object.deleted_at.is_(None)))).all())
+        me = self.viewer.id if self.viewer is not None else -1
+        favourites, favourited = await self._counted(
+            select(Favourite.object_id, func.count(), func.sum(case((Favourite.actor_id == me, 1), else_=0)))
+            .where(Favourite.object_id.in_(ids)).group_by(Favourite.object_id), ids)
+        reblogs, reblogged = await self._counted(
+            select(Object.reblog_of_id, func.count(), func.sum(case((Object.attributed_to_id == me, 1), else_=0)))
+            .where(Object.reblog_of_id.in_(ids), Object.deleted_at.is_(None)).group_by(Object.reblog_of_id), ids)
         actor_ids = {o.attributed_to_id for o in objects} | {o.attributed_to_id for o in content}
         await self.load_actors(actor_ids)
         await self._load_counts({i for i in actor_ids if i is not None})
@@ -224,6 +222,13 @@ class Renderer:
             else:
                 answer.append(self._status(obj, context))
         return answer
+
+    async def _counted(self, query, ids) -> tuple[dict[int, int], set[int]]:
+        """How many (favourites, boosts) each status has, and which of them are the viewer's own."""
+        if not ids:
+            return {}, set()
+        rows = (await self.session.execute(query)).all()
+        return {r[0]: r[1] for r in rows}, {r[0] for r in rows if r[2]}
 
     async def status(self, obj: Object) -> dict | None:
         found = await self.statuses([obj])

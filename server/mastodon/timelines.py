@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from aiohttp import web
 from sqlalchemy import and_, exists, or_, select
-from sqlalchemy.orm import aliased
 
 from models import Actor, Object, TimelineEntry
 from models.interaction import Hashtag
@@ -27,20 +26,43 @@ def visible_to(viewer: Actor | None):
         TimelineEntry.owner_id == viewer.id, TimelineEntry.object_id == Object.id))
 
 
+async def _received(session, owner_id: int, page: Page) -> list[Object]:
+    """Timeline entries read along the (owner, object) index, in batches, then filtered: deleted posts and the
+    boosted originals (shown through the booster's Announce status instead) are left out."""
+    kept: list[Object] = []
+    cursor = Page(page.max_id, page.since_id, page.min_id, page.limit + 5)
+    while len(kept) < page.limit:
+        entries = (await session.execute(paginate(
+            select(TimelineEntry.object_id, TimelineEntry.via_actor_id).where(TimelineEntry.owner_id == owner_id),
+            TimelineEntry.object_id, cursor))).all()
+        if not entries:
+            break
+        ids = [e.object_id for e in entries]
+        objects = {o.id: o for o in (await session.scalars(select(Object).where(Object.id.in_(ids)))).all()}
+        relayed = [e.object_id for e in entries if e.via_actor_id is not None
+                   and e.object_id in objects and e.via_actor_id != objects[e.object_id].attributed_to_id]
+        boosted = set((await session.execute(select(Object.reblog_of_id, Object.attributed_to_id).where(
+            Object.reblog_of_id.in_(relayed), Object.deleted_at.is_(None)))).all()) if relayed else set()
+        for e in entries:
+            obj = objects.get(e.object_id)
+            if obj is None or obj.deleted_at is not None or (obj.id, e.via_actor_id) in boosted:
+                continue
+            kept.append(obj)
+        if len(entries) < cursor.limit:
+            break
+        if page.min_id is not None:
+            cursor = Page(None, None, entries[-1].object_id, cursor.limit)
+        else:
+            cursor = Page(entries[-1].object_id, page.since_id, None, cursor.limit)
+    return kept[: page.limit]
+
+
 async def home_rows(session, owner_id: int, page: Page) -> list[Object]:
-    """The home timeline: timeline entries (boosts shown as the booster's status) merged with the account's own."""
-    wrapper = aliased(Object)
-    shown_as_boost = exists().where(wrapper.reblog_of_id == Object.id, wrapper.attributed_to_id == TimelineEntry.via_actor_id,
-                                    wrapper.deleted_at.is_(None))
-    received = (select(Object).join(TimelineEntry, TimelineEntry.object_id == Object.id).where(
-        TimelineEntry.owner_id == owner_id, Object.deleted_at.is_(None),
-        or_(TimelineEntry.via_actor_id.is_(None), TimelineEntry.via_actor_id == Object.attributed_to_id,
-            ~shown_as_boost)))
+    """The home timeline: what reached the account (boosts shown as the booster's status) and its own posts."""
+    found = {o.id: o for o in await _received(session, owner_id, page)}
     own = select(Object).where(Object.attributed_to_id == owner_id, Object.deleted_at.is_(None))
-    found: dict[int, Object] = {}
-    for query, column in ((received, TimelineEntry.object_id), (own, Object.id)):
-        for obj in (await session.scalars(paginate(query, column, page))).all():
-            found[obj.id] = obj
+    for obj in (await session.scalars(paginate(own, Object.id, page))).all():
+        found[obj.id] = obj
     ordered = sorted(found.values(), key=lambda o: o.id, reverse=page.min_id is None)[: page.limit]
     return in_order(ordered, page)
 

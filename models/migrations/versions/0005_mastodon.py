@@ -104,7 +104,7 @@ def upgrade() -> None:
         batch_op.create_foreign_key(op.f('fk_objects_reblog_of_id_objects'), 'objects', ['reblog_of_id'], ['id'],
                                     ondelete='CASCADE')
         batch_op.create_index('ix_objects_reblog_of_id', ['reblog_of_id'])
-        batch_op.create_index('ix_objects_author_id', ['attributed_to_id', 'id'])
+        batch_op.create_index('ix_objects_author_id', ['attributed_to_id', 'deleted_at', 'id'])
 
 
 def downgrade() -> None:
