@@ -23,7 +23,8 @@ from federation.content import markdown_to_html
 from federation.context import Federation
 from federation.outbox import follower_actors, iso, post_note, queue_deliveries, remote_inboxes, store_activity
 from federation.proofs import add_proof, canonical, content_hash, ed25519_private, make_proof, utc_stamp, without_proof
-from federation.vocabulary import AS, DATA_INTEGRITY, PUBLIC, as_list, id_of
+from federation.notifications import notify_followers
+from federation.vocabulary import AS, DATA_INTEGRITY, PUBLIC, as_list, id_of, object_link
 from models import Activity, Actor, Key, utcnow
 from models.agreement import (
     AGREED_STATES, Proposal, ProposalEvent, ProposalParty, ProposalSignature, ProposalVersion, State,
@@ -440,9 +441,11 @@ def page_link(proposal: Proposal) -> str:
     return proposal.agreement_uri if proposal.state in {s.value for s in AGREED_STATES} else proposal.uri
 
 
-async def tell_followers(session: AsyncSession, fed: Federation, actor: Actor, text: str) -> None:
-    """A plain Note for followers (Mastodon renders Notes in full, not custom types)."""
-    await post_note(session, fed, actor, text)
+async def tell_followers(session: AsyncSession, fed: Federation, actor: Actor, text: str, about: str) -> None:
+    """A plain Note for followers (Mastodon renders Notes in full, not custom types), linking the proposal or
+    agreement it is about; the movement's local followers get a `status` notification of it."""
+    note, _ = await post_note(session, fed, actor, text, tags=[object_link(about)])
+    await notify_followers(session, actor.id, note.id)
 
 
 def _name(actor: Actor | None, uri: str) -> str:
@@ -512,7 +515,7 @@ async def create_proposal(
     others = await _names(session, party_uris[1:])
     verb = "proposes to renew an agreement" if renews else "proposes an agreement"
     await tell_followers(session, fed, author, f"**{_name(author, author.uri)}** {verb} with {', '.join(others)}: "
-                         f"[{title}]({proposal_uri}). Read it, follow the discussion and see who signs.")
+                         f"[{title}]({proposal_uri}). Read it, follow the discussion and see who signs.", proposal_uri)
     return proposal
 
 
@@ -603,7 +606,8 @@ async def sign(session: AsyncSession, fed: Federation, actor: Actor, proposal: P
         await publish_proposal(session, fed, proposal)
     in_force = proposal.state == State.agreed.value
     await tell_followers(session, fed, actor, f"**{_name(actor, actor.uri)}** signed [{proposal.title}]"
-                         f"({page_link(proposal)})." + (" Every party has signed: the agreement is in force." if in_force else ""))
+                         f"({page_link(proposal)})." + (" Every party has signed: the agreement is in force." if in_force else ""),
+                         page_link(proposal))
     return activity
 
 
@@ -640,7 +644,7 @@ async def withdraw(session: AsyncSession, fed: Federation, actor: Actor, proposa
         await publish_proposal(session, fed, proposal)
     what = "the agreement" if from_agreement else "its proposal"
     await tell_followers(session, fed, actor, f"**{_name(actor, actor.uri)}** withdrew from {what} "
-                         f"[{proposal.title}]({page_link(proposal)}).")
+                         f"[{proposal.title}]({page_link(proposal)}).", page_link(proposal))
     return activity
 
 

@@ -21,7 +21,7 @@ from federation.context import Federation
 from federation.outbox import add_to_timelines, local_follower_ids, reply_to_follow
 from federation.proofs import verify_single_proof
 from federation.signatures import SignatureError, verify_request
-from federation.vocabulary import ACTOR_TYPES, PUBLIC_ALIASES, audience_of, dumps, id_of
+from federation.vocabulary import ACTOR_TYPES, PUBLIC_ALIASES, audience_of, dumps, id_of, linked_objects
 from models import Activity, Actor, Follow, FollowState, Object, TimelineEntry, utcnow
 
 log = logging.getLogger(__name__)
@@ -199,6 +199,8 @@ class Inbox:
             return False
         if id_of(obj.get("attributedTo")) != actor_uri or _host(obj["id"]) != _host(actor_uri):
             return False  # the general path gives the refusal
+        if linked_objects(obj):
+            return False  # a post linking objects may be a notice that notifies followers
         is_local = self.fed.urls.is_local
         return not any(is_local(uri) for uri in audience_of(document) | audience_of(obj))
 

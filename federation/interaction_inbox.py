@@ -7,9 +7,9 @@ from sqlalchemy import delete, select
 from federation.hashtags import index_hashtags
 from federation.inbox import Incoming, observes
 from federation.interactions import boost_of, store_boost
-from federation.notifications import notify, notify_mentions, withdraw
+from federation.notifications import notify, notify_followers, notify_mentions, withdraw
 from federation.outbox import add_to_timelines
-from federation.vocabulary import as_list, id_of
+from federation.vocabulary import as_list, id_of, linked_objects
 from models import Actor, Follow, FollowState, Object, TimelineEntry
 from models.interaction import Favourite, Notification
 
@@ -37,6 +37,14 @@ async def received_post(incoming: Incoming) -> None:
     mentioned = [id_of(t.get("href")) for t in as_list((obj.document or {}).get("tag"))
                  if isinstance(t, dict) and t.get("type") == "Mention"]
     await notify_mentions(incoming.session, incoming.actor.id, obj.id, mentioned)
+    if _is_notice(obj.document or {}, incoming.actor):
+        await notify_followers(incoming.session, incoming.actor.id, obj.id)
+
+
+def _is_notice(document: dict, actor: Actor) -> bool:
+    """A movement pointing its followers at one of its own objects (a proposal, a signed agreement)."""
+    host = actor.uri.split("/")[2]
+    return actor.type == "Group" and any(link.split("/")[2:3] == [host] for link in linked_objects(document))
 
 
 @observes("Like")

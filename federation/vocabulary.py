@@ -68,3 +68,18 @@ def visibility_of(document: dict, followers_url: str | None) -> str:
     if followers_url and followers_url in to | cc:
         return "private"
     return "direct"
+
+
+def object_link(url: str, name: str | None = None) -> dict:
+    """A FEP-e232 object link, the tag that points a post at another ActivityPub object."""
+    link = {"type": "Link", "mediaType": LD_CONTENT_TYPE, "href": url}
+    if name:
+        link["name"] = name
+    return link
+
+
+def linked_objects(document: dict) -> list[str]:
+    """The objects a post links with FEP-e232 tags."""
+    return [t["href"] for t in as_list(document.get("tag"))
+            if isinstance(t, dict) and t.get("type") == "Link" and isinstance(t.get("href"), str)
+            and t.get("mediaType") in (LD_CONTENT_TYPE, AP_CONTENT_TYPE)]
