@@ -19,7 +19,7 @@ from models.oauth import AccessToken, AuthorizationCode, OAuthApp, digest
 from server import sessions
 from server.keys import FED, TEMPLATES
 from server.mastodon import scopes as scope_rules
-from server.mastodon.api import TOKENS, ApiError, Caller, Params, endpoint, json_answer, read_params
+from server.mastodon.api import ApiError, Caller, Params, endpoint, json_answer, read_params
 from server.mastodon.entities import application
 from server.passwords import check_password
 
@@ -341,8 +341,6 @@ async def revoke(request: web.Request) -> web.Response:
             AccessToken.token_hash == digest(params.str("token") or ""), AccessToken.app_id == app.id))
         if found is not None and found.revoked_at is None:
             found.revoked_at = utcnow()
-    if TOKENS in request.app:
-        request.app[TOKENS].forget(digest(params.str("token") or ""))
     return json_answer({})
 
 
