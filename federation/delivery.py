@@ -250,6 +250,11 @@ class DeliveryWorker:
         key_ids: dict[str, str] = {}
         started: set[int] = set()
         try:
+            try:  # the signing processes start while the requests are prepared
+                first = await self._secret(claimed[0].signer_id)
+                self.signer.start(self._pem_of(first), first.private_key)
+            except Exception as error:  # the loop below sends that row the plain way and reports it
+                log.debug("signing processes not started early: %r", error)
             for item in claimed:
                 try:
                     check_url(item.inbox, self.fed.allow_private)

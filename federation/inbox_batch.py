@@ -12,13 +12,14 @@ import logging
 from collections import defaultdict
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, select
 
 from federation.content import published_of, remote_object_fields
 from federation.hashtags import tag_names
 from federation.context import Federation
 from federation.vocabulary import PUBLIC_ALIASES, audience_of, dumps, id_of
 from models import Activity, Actor, Follow, FollowState, Object, TimelineEntry, utcnow
+from models.base import insert_rows
 from models.interaction import Hashtag
 
 log = logging.getLogger(__name__)
@@ -106,22 +107,17 @@ def _store_posts(conn: Connection, batch: list[_Post]) -> list[tuple[int, str] |
     if not chosen:
         return answers
 
-    activity_ids = dict(conn.execute(
-        insert(activities).returning(activities.c.uri, activities.c.id),
-        [{"uri": post.document["id"], "type": "Create", "actor_id": actor.id, "local": False,
-          "object_uri": post.document["object"]["id"], "payload": _payload(post.body, post.document),
-          "created_at": now} for _, post, actor in chosen],
-    ).all())
-    object_ids = dict(conn.execute(
-        insert(objects).returning(objects.c.uri, objects.c.id),
-        [{"uri": post.document["object"]["id"], "local": False, "attributed_to_id": actor.id,
-          "published": published_of(post.document["object"]), "updated": None, "deleted_at": None,
-          **remote_object_fields(post.document["object"], actor.followers_url)} for _, post, actor in chosen],
-    ).all())
-    tags = [{"name": name, "object_id": object_ids[post.document["object"]["id"]]}
-            for _, post, _ in chosen for name in tag_names(post.document["object"])]
-    if tags:
-        conn.execute(insert(Hashtag.__table__), tags)
+    activity_ids = insert_rows(conn, activities, [
+        {"uri": post.document["id"], "type": "Create", "actor_id": actor.id, "local": False,
+         "object_uri": post.document["object"]["id"], "payload": _payload(post.body, post.document),
+         "created_at": now} for _, post, actor in chosen])
+    object_ids = insert_rows(conn, objects, [
+        {"uri": post.document["object"]["id"], "local": False, "attributed_to_id": actor.id,
+         "published": published_of(post.document["object"]), "updated": None, "deleted_at": None,
+         **remote_object_fields(post.document["object"], actor.followers_url)} for _, post, actor in chosen])
+    tags = [{"name": name, "object_id": object_id}
+            for (_, post, _), object_id in zip(chosen, object_ids) for name in tag_names(post.document["object"])]
+    insert_rows(conn, Hashtag.__table__, tags)
 
     # Local followers see what is public or addressed to the poster's followers.
     to_followers = {actor.id for _, post, actor in chosen if _reaches_followers(post.document, actor)}
@@ -134,15 +130,13 @@ def _store_posts(conn: Connection, batch: list[_Post]) -> list[tuple[int, str] |
         ).all():
             followers[followee].add(follower)
     entries = []
-    for _, post, actor in chosen:
+    for (_, post, actor), activity_id, object_id in zip(chosen, activity_ids, object_ids):
         owners = set(followers[actor.id]) if actor.id in to_followers else set()
         if post.recipient_id is not None:
             owners.add(post.recipient_id)
-        entries += [{"owner_id": owner, "object_id": object_ids[post.document["object"]["id"]],
-                     "via_actor_id": actor.id, "activity_id": activity_ids[post.document["id"]],
-                     "created_at": now} for owner in owners]
-    if entries:
-        conn.execute(insert(timeline), entries)
+        entries += [{"owner_id": owner, "object_id": object_id, "via_actor_id": actor.id,
+                     "activity_id": activity_id, "created_at": now} for owner in owners]
+    insert_rows(conn, timeline, entries)
     for index, _, _ in chosen:
         answers[index] = ACCEPTED
     return answers

@@ -9,7 +9,6 @@ import os
 import signal
 import time
 from concurrent.futures import ProcessPoolExecutor
-from functools import lru_cache
 from typing import AsyncIterator
 
 from cryptography.hazmat.primitives import hashes, serialization
@@ -27,9 +26,20 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
-@lru_cache(maxsize=64)
+_keys: dict[str, object] = {}  # PEM -> loaded key; filled in the server before it forks the workers
+
+
 def _private_key(pem: str):
-    return serialization.load_pem_private_key(pem.encode("ascii"), password=None)
+    key = _keys.get(pem)
+    if key is None:
+        if len(_keys) >= 64:
+            _keys.clear()
+        key = _keys[pem] = serialization.load_pem_private_key(pem.encode("ascii"), password=None)
+    return key
+
+
+def _ready() -> None:
+    """A no-op task: submitting one per worker makes the pool fork all its workers now."""
 
 
 def _sign_chunk(pem: str, messages: list[bytes]) -> list[str]:
@@ -59,6 +69,17 @@ class SigningPool:
         if self._executor is not None and time.monotonic() - self._last_used > IDLE_AFTER:
             self.close()
         return self.processes > 0 and (self._executor is not None or count >= POOL_FROM)
+
+    def start(self, pem: str, key) -> None:
+        """Starts the workers now (if not running), each holding `key` already loaded (it costs tens of ms).
+
+        Called as soon as a big batch is claimed, so the workers fork while the requests are prepared.
+        """
+        if self._executor is None and self.processes > 0:
+            _keys[pem] = key  # forked workers inherit it; a spawned worker loads it from the PEM
+            pool = self._pool()
+            for _ in range(self.processes):
+                pool.submit(_ready)
 
     def _pool(self) -> ProcessPoolExecutor:
         if self._executor is None:

@@ -1,6 +1,8 @@
 """POST endpoints of the shared inbox and each local actor's inbox."""
 from __future__ import annotations
 
+import json
+
 from aiohttp import web
 from sqlalchemy import select
 
@@ -19,13 +21,21 @@ async def _read_body(request: web.Request) -> bytes:
     return body
 
 
+_SUCCESS_BODIES: dict[str, bytes] = {}  # the few success answers, serialised once
+
+
 async def _answer(request: web.Request, recipient: Actor | None) -> web.Response:
     body = await _read_body(request)
     status, message = await request.app[INBOX].receive(
         request.method, request.raw_path, request.headers, body, recipient)
     if status >= 400:
         return web.json_response({"error": message}, status=status)
-    return web.json_response({"status": message}, status=status)
+    answer = _SUCCESS_BODIES.get(message)
+    if answer is None:
+        answer = json.dumps({"status": message}).encode()
+        if len(_SUCCESS_BODIES) < 64:
+            _SUCCESS_BODIES[message] = answer
+    return web.Response(body=answer, status=status, content_type="application/json")
 
 
 async def shared_inbox(request: web.Request) -> web.Response:

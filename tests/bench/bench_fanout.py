@@ -221,7 +221,7 @@ def main() -> None:
                     import subprocess
                     spy = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "-p", str(process.pid),
                                             "-r", "200", "-o", os.environ["BENCH_PYSPY"], "-f", "raw", "-d", "4",
-                                            "--threads", "--subprocesses"])
+                                            "--threads", "--subprocesses", "--nonblocking"])
                     time.sleep(1)
                 started = time.perf_counter()
                 instance.cli("post", "bench", f"Fan-out check {n}: land, water and seeds.")

@@ -144,7 +144,7 @@ def main() -> None:
         spy = None
         if os.environ.get("BENCH_PYSPY"):
             spy = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "-p", str(cpu.pid), "-r", "400",
-                                    "-o", os.environ["BENCH_PYSPY"], "-f", "raw", "-d", str(int(args.duration)), "--threads"])
+                                    "-o", os.environ["BENCH_PYSPY"], "-f", "raw", "-d", str(int(args.duration)), "--threads", "--nonblocking"] + os.environ.get("BENCH_PYSPY_ARGS", "").split())
         result = run_wrk(inbox_url, prefix, 202, "accepted", threads=1, connections=args.connections,
                          duration=args.duration, core=LOAD_CORE)
         cpu_used = sum(cpu.cpu_times()[:2]) - cpu_before
