@@ -242,6 +242,13 @@ async def on_delete_post(incoming: Incoming) -> None:
     await on_delete(incoming)
 
 
+@observes("Undo")
+async def on_space_undoes_moderation(incoming: Incoming) -> None:
+    """A space we follow unlocks a thread or lifts a ban."""
+    if incoming.actor.type == "Group":
+        await apply_remote_moderation(incoming.session, incoming.actor, incoming.document)
+
+
 @handles("Lock")
 @handles("Lock", "Page")
 @handles("Lock", "Note")

@@ -3,10 +3,12 @@
 Shapes (see docs/spaces.md): threads are `Page`s with a `name`, replies `Note`s with `inReplyTo`; both carry
 `audience` (and `to`) naming the space. The space Announces every accepted Create/Update/Delete/Like as
 received, and also Announces a new post's id for followers that are plain Mastodon-style accounts.
-Moderation is done by the space itself: `Delete` (removal), `Lock` (thread) and `Block` (ban).
+Moderation is done by the space itself: `Delete` (removal), `Lock` (thread) and `Block` (ban), and `Undo` of
+the last two.
 """
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -386,11 +388,11 @@ async def space_view_of_post(session: AsyncSession, post: SpacePost) -> SpaceVie
 
 
 async def _moderation_activity(
-    session: AsyncSession, fed: Federation, view: SpaceView, kind: str, object_uri: str, summary: str | None,
+    session: AsyncSession, fed: Federation, view: SpaceView, kind: str, obj: str | dict, summary: str | None,
     extra_inboxes: list[str] = (), **fields,
 ) -> Activity:
     document = {"@context": AS, "id": fed.urls.new_activity(), "type": kind, "actor": view.actor.uri,
-                "to": [PUBLIC], "cc": [view.actor.followers_url], "audience": view.actor.uri, "object": object_uri,
+                "to": [PUBLIC], "cc": [view.actor.followers_url], "audience": view.actor.uri, "object": obj,
                 **fields}
     if summary:
         document["summary"] = summary
@@ -429,15 +431,48 @@ async def moderate_ban(session: AsyncSession, fed: Federation, view: SpaceView, 
                                       target=view.actor.uri)
 
 
+async def _undo_moderation(session: AsyncSession, fed: Federation, view: SpaceView, kind: str, object_uri: str,
+                           reason: str | None, extra_inboxes: list[str] = ()) -> Activity:
+    """An Undo by the space embedding its latest `kind` (Lock, Block) of object_uri, as Lemmy sends it."""
+    done = await session.scalar(select(Activity).where(
+        Activity.actor_id == view.actor.id, Activity.local.is_(True), Activity.type == kind,
+        Activity.object_uri == object_uri).order_by(Activity.id.desc()).limit(1))
+    undone = json.loads(done.payload) if done is not None else {"type": kind, "actor": view.actor.uri,
+                                                                "object": object_uri}
+    undone.pop("@context", None)
+    return await _moderation_activity(session, fed, view, "Undo", undone, reason, extra_inboxes)
+
+
+async def moderate_unlock(session: AsyncSession, fed: Federation, view: SpaceView, post: SpacePost,
+                          reason: str | None = None) -> Activity:
+    """Opens a locked thread again (Undo{Lock})."""
+    thread = await thread_row(session, post)
+    thread.locked = False
+    obj = await session.get(Object, thread.object_id)
+    return await _undo_moderation(session, fed, view, "Lock", obj.uri, reason)
+
+
+async def moderate_unban(session: AsyncSession, fed: Federation, view: SpaceView, target: Actor,
+                         reason: str | None = None) -> Activity:
+    """Lifts a ban (Undo{Block}); the actor may join and post again."""
+    await session.execute(delete(SpaceBan).where(SpaceBan.space_id == view.space.id,
+                                                 SpaceBan.actor_uri == target.uri))
+    extra = [target.delivery_inbox] if not target.local else []
+    return await _undo_moderation(session, fed, view, "Block", target.uri, reason, extra)
+
+
 # ---------------------------------------------------------------- what a follower does with the space's news
 
 
 async def apply_remote_moderation(session: AsyncSession, space_actor: Actor, document: dict) -> bool:
-    """Applies a Delete, Lock or Block sent by a remote space we know; False when it is not one."""
+    """Applies a Delete, Lock or Block (or an Undo of a Lock or Block) sent by a remote space we know; False
+    when it is not one."""
     space = await space_of_actor(session, space_actor)
     if space is None or space.local:
         return False
     kind, target = document["type"], id_of(document.get("object"))
+    if kind == "Undo":
+        return await _apply_remote_undo(session, space, space_actor, document.get("object"))
     if kind == "Block":
         if target and not await is_banned(session, space, target):
             session.add(SpaceBan(space_id=space.id, actor_uri=target, reason=document.get("summary")))
@@ -450,6 +485,19 @@ async def apply_remote_moderation(session: AsyncSession, space_actor: Actor, doc
         await remove_post(session, post)
     elif kind == "Lock":
         (await thread_row(session, post)).locked = True
+    return True
+
+
+async def _apply_remote_undo(session: AsyncSession, space: Space, space_actor: Actor, undone) -> bool:
+    if not isinstance(undone, dict) or id_of(undone.get("actor")) != space_actor.uri:
+        return False  # only the space's own moderation is undone here
+    kind, target = undone.get("type"), id_of(undone.get("object"))
+    if kind == "Block" and target:
+        await session.execute(delete(SpaceBan).where(SpaceBan.space_id == space.id, SpaceBan.actor_uri == target))
+    elif kind == "Lock" and target:
+        post = await post_by_uri(session, target)
+        if post is not None and post.space_id == space.id:
+            (await thread_row(session, post)).locked = False
     return True
 
 

@@ -76,3 +76,30 @@ def test_members_only_space_refuses_outsiders(instances):
     assert posted.code == 1 and "members" in posted.err
     assert [t["name"] for t in threads(a, handle)] == ["Agenda"]
     assert a.get_json(space).status_code == 200
+
+
+def test_a_moderator_unlocks_a_thread_and_lifts_a_ban(instances):
+    a, b = instances.new("a"), instances.new("b")
+    a.movement("forum")
+    a.member("mod", "forum", role="admin")
+    space = a.cli("space", "create", "assembly", "--name", "Assembly", "--movement", "forum").out.strip()
+    handle = a.handle("assembly")
+    b.movement("water")
+    b.cli("space", "join", "water", handle)
+    wait_for(lambda: b.following_state("water", space) == "accepted", what="B's follow accepted")
+    thread = b.cli("space", "post", "water", handle, "--title", "Boats", "Who has boats?").out.strip()
+    wait_for(lambda: threads(a, handle), what="the thread on A")
+
+    a.cli("space", "moderate", handle, "--as", "mod", "lock", thread)
+    wait_for(lambda: threads(b, handle)[0]["locked"], what="the lock on B")
+    assert b.cli("reply", "water", thread, "We do", check=False).code == 1
+    a.cli("space", "moderate", handle, "--as", "mod", "unlock", thread)
+    wait_for(lambda: not threads(b, handle)[0]["locked"], what="the unlock on B")
+    assert b.cli("reply", "water", thread, "We have two").out.startswith(b.base_url)
+
+    a.cli("space", "moderate", handle, "--as", "mod", "ban", b.handle("water"))
+    assert b.cli("space", "post", "water", handle, "--title", "Again", "Hello", check=False).code == 1
+    a.cli("space", "moderate", handle, "--as", "mod", "unban", b.handle("water"))
+    b.cli("space", "join", "water", handle)
+    wait_for(lambda: b.following_state("water", space) == "accepted", what="B's follow accepted again")
+    assert b.cli("space", "post", "water", handle, "--title", "Again", "Hello").out.startswith(b.base_url)

@@ -10,7 +10,7 @@ from federation.actors import ActorError, parse_handle, resolve_handle
 from federation.space_posting import join_space, publish, reply
 from federation.spaces import (
     SpaceError, SpaceView, create_space, local_space_by_slug, may_moderate, moderate_ban, moderate_lock, moderate_remove,
-    post_by_uri, space_of_actor,
+    moderate_unban, moderate_unlock, post_by_uri, space_of_actor,
 )
 from federation.urls import INSTANCE_ACTOR
 from models import Actor, Follow, FollowState, Object
@@ -143,7 +143,7 @@ async def cmd_space_moderate(args) -> None:
     async with open_instance(args.data) as fed:
         space_actor = await _space_actor(fed, args.space, fetch=False)
         target_actor = None
-        if args.action == "ban":
+        if args.action in ("ban", "unban"):
             target_actor = await resolve_handle(fed, args.target) if "@" in args.target and "://" not in args.target \
                 else await _actor_by_uri(fed, args.target)
         async with fed.db.session() as session:
@@ -154,13 +154,14 @@ async def cmd_space_moderate(args) -> None:
             moderator = await _local(session, args.as_)
             if not await may_moderate(session, space, moderator):
                 raise _error(f"{args.as_} is not a moderator of {space_actor.username}")
-            if args.action == "ban":
-                activity = await moderate_ban(session, fed, view, await session.get(Actor, target_actor.id), args.reason)
+            if target_actor is not None:
+                action = moderate_ban if args.action == "ban" else moderate_unban
+                activity = await action(session, fed, view, await session.get(Actor, target_actor.id), args.reason)
             else:
                 post = await post_by_uri(session, args.target)
                 if post is None or post.space_id != space.id:
                     raise _error(f"{args.target} is not a post of this space")
-                action = moderate_remove if args.action == "remove" else moderate_lock
+                action = {"remove": moderate_remove, "lock": moderate_lock, "unlock": moderate_unlock}[args.action]
                 activity = await action(session, fed, view, post, args.reason)
         print(activity.uri)
 
@@ -221,11 +222,11 @@ def add_commands(sub) -> None:
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_space_threads)
 
-    p = actions.add_parser("moderate", help="remove a post, lock a thread or ban an actor (moderators)")
+    p = actions.add_parser("moderate", help="remove a post, lock or unlock a thread, ban or unban an actor (moderators)")
     p.add_argument("space", metavar="SPACE_HANDLE")
     p.add_argument("--as", dest="as_", required=True, metavar="MEMBER")
-    p.add_argument("action", choices=("remove", "lock", "ban"))
-    p.add_argument("target", help="post URL (remove, lock) or actor handle/URL (ban)")
+    p.add_argument("action", choices=("remove", "lock", "unlock", "ban", "unban"))
+    p.add_argument("target", help="post URL (remove, lock, unlock) or actor handle/URL (ban, unban)")
     p.add_argument("--reason")
     p.set_defaults(run=cmd_space_moderate)
 

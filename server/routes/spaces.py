@@ -14,7 +14,7 @@ from federation.collections import PAGE_SIZE, ordered_collection, ordered_page
 from federation.space_posting import join_space, publish
 from federation.spaces import (
     SpaceError, SpaceView, allowed_movements, is_banned, is_member, local_space_by_slug, may_moderate, moderate_ban,
-    moderate_lock, moderate_remove, moderator_uris, space_document, thread_page_url,
+    moderate_lock, moderate_remove, moderate_unlock, moderator_uris, space_document, thread_page_url,
 )
 from federation.vocabulary import AS
 from models import Activity, Actor, Follow, FollowState, Object, utcnow
@@ -394,7 +394,7 @@ async def moderate_form(request: web.Request) -> web.Response:
     path = f"/threads/{root.object_id}"
     target = next(((p, o, a) for p, o, a in rows if str(o.id) == str(form.get("post"))), None)
     action = form.get("action")
-    if target is None or action not in ("remove", "lock", "ban"):
+    if target is None or action not in ("remove", "lock", "unlock", "ban"):
         raise _back(path, "unknown moderation")
     async with fed.db.session() as session:
         space = await session.get(Space, view.space.id)
@@ -407,6 +407,8 @@ async def moderate_form(request: web.Request) -> web.Response:
             await moderate_remove(session, fed, live, post, reason)
         elif action == "lock":
             await moderate_lock(session, fed, live, post, reason)
+        elif action == "unlock":
+            await moderate_unlock(session, fed, live, post, reason)
         elif target[2] is not None:
             await moderate_ban(session, fed, live, await session.get(Actor, target[2].id), reason)
     fed.deliveries_queued.set()
