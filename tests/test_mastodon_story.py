@@ -35,6 +35,7 @@ def test_a_mastodon_app_follows_a_movement_elsewhere_and_interacts_with_it(insta
     assert bob.status_favourite(seen.id).favourited is True
     boost = bob.status_reblog(seen.id)
     assert boost.reblog.id == seen.id and boost.reblogged is True
+    assert [s.id for s in bob.timeline_home() if (s.reblog or s).id == seen.id] == [seen.id]  # once, as in Mastodon
 
     def notified():
         kinds = {n.type: n for n in movement.notifications()}

@@ -63,7 +63,9 @@ async def home_rows(session, owner_id: int, page: Page) -> list[Object]:
     own = select(Object).where(Object.attributed_to_id == owner_id, Object.deleted_at.is_(None))
     for obj in (await session.scalars(paginate(own, Object.id, page))).all():
         found[obj.id] = obj
-    ordered = sorted(found.values(), key=lambda o: o.id, reverse=page.min_id is None)[: page.limit]
+    # As in Mastodon, one's own boost of a post the timeline already shows is not shown a second time.
+    shown = [o for o in found.values() if o.reblog_of_id not in found]
+    ordered = sorted(shown, key=lambda o: o.id, reverse=page.min_id is None)[: page.limit]
     return in_order(ordered, page)
 
 
