@@ -18,7 +18,7 @@ from federation.keys import (
 )
 from federation.settings import is_loopback_host
 from federation.urls import SLUG
-from federation.vocabulary import ACTOR_CONTEXT, ACTOR_TYPES, as_list, id_of
+from federation.vocabulary import ACTOR_CONTEXT, ACTOR_TYPES, as_list, host_of, id_of
 from models import Actor, Key, utcnow
 
 log = logging.getLogger(__name__)
@@ -133,10 +133,6 @@ async def webfinger(fed: Federation, handle: str) -> str:
     raise ActorError(f"{name}@{host} has no ActivityPub actor")
 
 
-def _host_of(uri: str) -> str:
-    return urlsplit(uri).netloc.lower()
-
-
 async def store_actor_document(session: AsyncSession, document: dict) -> Actor:
     """Creates or refreshes a remote actor and its keys from its (already fetched) document."""
     uri = document.get("id")
@@ -144,7 +140,7 @@ async def store_actor_document(session: AsyncSession, document: dict) -> Actor:
         raise ActorError("not an actor document")
     if not isinstance(document.get("inbox"), str):
         raise ActorError(f"actor {uri} has no inbox")
-    host = _host_of(uri)
+    host = host_of(uri)
     username = document.get("preferredUsername") or uri.rstrip("/").rsplit("/", 1)[-1]
     endpoints = document.get("endpoints") if isinstance(document.get("endpoints"), dict) else {}
     actor = await session.scalar(select(Actor).where(Actor.uri == uri))

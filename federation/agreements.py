@@ -13,7 +13,6 @@ import hashlib
 import json
 import logging
 import uuid
-from urllib.parse import urlsplit
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,7 +23,7 @@ from federation.context import Federation
 from federation.outbox import follower_actors, iso, post_note, queue_deliveries, remote_inboxes, store_activity
 from federation.proofs import add_proof, canonical, content_hash, ed25519_private, make_proof, utc_stamp, without_proof
 from federation.notifications import notify_followers
-from federation.vocabulary import AS, DATA_INTEGRITY, PUBLIC, as_list, id_of, object_link
+from federation.vocabulary import AS, DATA_INTEGRITY, PUBLIC, as_list, host_of, id_of, object_link
 from models import Activity, Actor, Key, utcnow
 from models.agreement import (
     AGREED_STATES, Proposal, ProposalEvent, ProposalParty, ProposalSignature, ProposalVersion, State,
@@ -81,10 +80,6 @@ def context_url(base: str) -> str:
 
 def document_context(base: str) -> list:
     return [AS, DATA_INTEGRITY, context_url(base)]
-
-
-def host_of(uri: str | None) -> str:
-    return urlsplit(uri or "").netloc.lower()
 
 
 def parse_time(value) -> dt.datetime | None:

@@ -3,10 +3,8 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from dataclasses import dataclass, field
 from typing import Awaitable, Callable
-from urllib.parse import urlsplit
 
 from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -21,7 +19,7 @@ from federation.context import Federation
 from federation.outbox import add_to_timelines, local_follower_ids, reply_to_follow
 from federation.proofs import verify_single_proof
 from federation.signatures import SignatureError, verify_request
-from federation.vocabulary import ACTOR_TYPES, PUBLIC_ALIASES, audience_of, dumps, id_of, linked_objects
+from federation.vocabulary import ACTOR_TYPES, PUBLIC_ALIASES, audience_of, dumps, host_of, id_of, linked_objects
 from models import Activity, Actor, Follow, FollowState, Object, TimelineEntry, utcnow
 
 log = logging.getLogger(__name__)
@@ -139,13 +137,6 @@ async def object_type_of(session: AsyncSession, value) -> str | None:
     return await session.scalar(select(Activity.type).where(Activity.uri == value))
 
 
-_NETLOC = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://([^/?#]*)")
-
-
-def _host(uri: str | None) -> str:
-    """The host (netloc) of a URI, lower-cased; cheaper than urlsplit on the inbox's hot path."""
-    found = _NETLOC.match(uri or "")
-    return found.group(1).lower() if found else urlsplit(uri or "").netloc.lower()
 
 
 class Inbox:
@@ -197,7 +188,7 @@ class Inbox:
             return False
         if not isinstance(obj.get("type"), str) or plain_path("Create", obj["type"]) is not on_create:
             return False
-        if id_of(obj.get("attributedTo")) != actor_uri or _host(obj["id"]) != _host(actor_uri):
+        if id_of(obj.get("attributedTo")) != actor_uri or host_of(obj["id"]) != host_of(actor_uri):
             return False  # the general path gives the refusal
         if linked_objects(obj):
             return False  # a post linking objects may be a notice that notifies followers
@@ -227,7 +218,7 @@ class Inbox:
 
     async def _check_authorship(self, document: dict, actor_uri: str, signer: str) -> None:
         """An actor acts only for itself: it signed the request, or the activity carries its proof."""
-        if signer == actor_uri and _host(document["id"]) == _host(actor_uri):
+        if signer == actor_uri and host_of(document["id"]) == host_of(actor_uri):
             return
         if "proof" in document and await verify_single_proof(document, self.keys.lookup) == actor_uri:
             return
@@ -319,7 +310,7 @@ def check_authored_by(document: dict, actor: Actor) -> None:
     author = id_of(document.get("attributedTo"))
     if author != actor.uri:
         raise InboxError(403, f"{actor.uri} cannot act on an object attributed to {author}")
-    if _host(document.get("id")) != _host(actor.uri):
+    if host_of(document.get("id")) != host_of(actor.uri):
         raise InboxError(403, "object id is not on its author's host")
 
 

@@ -9,7 +9,7 @@ from federation.inbox import Incoming, observes
 from federation.interactions import boost_of, store_boost
 from federation.notifications import notify, notify_followers, notify_mentions, withdraw
 from federation.outbox import add_to_timelines
-from federation.vocabulary import as_list, id_of, linked_objects
+from federation.vocabulary import as_list, host_of, id_of, linked_objects
 from models import Actor, Follow, FollowState, Object, TimelineEntry
 from models.interaction import Favourite, Notification
 
@@ -43,8 +43,8 @@ async def received_post(incoming: Incoming) -> None:
 
 def _is_notice(document: dict, actor: Actor) -> bool:
     """A movement pointing its followers at one of its own objects (a proposal, a signed agreement)."""
-    host = actor.uri.split("/")[2]
-    return actor.type == "Group" and any(link.split("/")[2:3] == [host] for link in linked_objects(document))
+    host = host_of(actor.uri)
+    return actor.type == "Group" and any(host_of(link) == host for link in linked_objects(document))
 
 
 @observes("Like")

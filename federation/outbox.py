@@ -3,14 +3,13 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Iterable
-from urllib.parse import urlsplit
 
 from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from federation.content import markdown_to_html
 from federation.context import Federation
-from federation.vocabulary import AS, PUBLIC, as_list, dumps
+from federation.vocabulary import AS, PUBLIC, as_list, dumps, host_of
 from models import Activity, Actor, Delivery, Follow, FollowState, Object, TimelineEntry, utcnow
 from models.delivery import DeliveryState
 
@@ -40,7 +39,7 @@ async def queue_deliveries(
     now = utcnow()
     rows = [
         {"activity_id": activity.id, "signer_id": signer.id, "inbox": inbox,
-         "host": urlsplit(inbox).netloc.lower(), "state": DeliveryState.queued.value, "attempts": 0,
+         "host": host_of(inbox), "state": DeliveryState.queued.value, "attempts": 0,
          "next_attempt_at": now, "created_at": now, "updated_at": now}
         for inbox in sorted(set(inboxes))
     ]

@@ -14,10 +14,10 @@ from federation.inbox import (
 from federation.outbox import add_to_timelines, local_follower_ids
 from federation.spaces import (
     POST_TYPES, SpaceError, SpaceView, accept_change, accept_post, addressed_local_spaces, apply_remote_moderation,
-    check_may_join, ensure_remote_space, fetch_ancestors, fetch_post, host_of, index_post, known_or_fetched_author,
+    check_may_join, ensure_remote_space, fetch_ancestors, fetch_post, index_post, known_or_fetched_author,
     post_by_uri, record_report, remove_post, space_of_actor, space_view_of_post,
 )
-from federation.vocabulary import audience_of, id_of
+from federation.vocabulary import audience_of, host_of, id_of
 from models import Actor, Object
 from models.space import Space
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,7 +22,7 @@ from federation.outbox import (
     add_to_timelines, follower_actors, iso, local_follower_ids, queue_deliveries, remote_inboxes, store_activity,
 )
 from federation.richtext import Rendered
-from federation.vocabulary import AS, PUBLIC, as_list, id_of
+from federation.vocabulary import AS, PUBLIC, as_list, host_of, id_of
 from models import Activity, Actor, Follow, Object, TimelineEntry, utcnow
 from models.space import Space, SpaceBan, SpaceModerator, SpaceMovement, SpacePost, SpaceReport
 
@@ -40,10 +39,6 @@ class SpaceError(Exception):
         super().__init__(message)
         self.status = status
         self.message = message
-
-
-def host_of(uri: str | None) -> str:
-    return urlsplit(uri or "").netloc.lower()
 
 
 def space_uri(fed: Federation, slug: str) -> str:

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
+from urllib.parse import urlsplit
 
 AS = "https://www.w3.org/ns/activitystreams"
 SECURITY = "https://w3id.org/security/v1"
@@ -83,3 +85,12 @@ def linked_objects(document: dict) -> list[str]:
     return [t["href"] for t in as_list(document.get("tag"))
             if isinstance(t, dict) and t.get("type") == "Link" and isinstance(t.get("href"), str)
             and t.get("mediaType") in (LD_CONTENT_TYPE, AP_CONTENT_TYPE)]
+
+
+_NETLOC = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://([^/?#]*)")
+
+
+def host_of(uri: str | None) -> str:
+    """The host (netloc) of a URI, lower-cased; cheaper than urlsplit, as the inbox checks it on every post."""
+    found = _NETLOC.match(uri or "")
+    return found.group(1).lower() if found else urlsplit(uri or "").netloc.lower()
