@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from federation.actors import ActorError, get_actor
-from federation.content import markdown_to_html
+from federation.content import markdown_to_html, parse_time
 from federation.context import Federation
 from federation.outbox import follower_actors, iso, post_note, queue_deliveries, remote_inboxes, store_activity
 from federation.proofs import add_proof, canonical, content_hash, ed25519_private, make_proof, utc_stamp, without_proof
@@ -80,16 +80,6 @@ def context_url(base: str) -> str:
 
 def document_context(base: str) -> list:
     return [AS, DATA_INTEGRITY, context_url(base)]
-
-
-def parse_time(value) -> dt.datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment.astimezone(dt.timezone.utc) if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
 
 
 # ---------------------------------------------------------------- lookups

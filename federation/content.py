@@ -33,15 +33,20 @@ def markdown_to_html(text: str) -> str:
     return sanitize_html(_markdown.render(text).strip())
 
 
+def parse_time(value) -> dt.datetime | None:
+    """An ISO 8601 time as an aware UTC datetime (a time without zone is taken as UTC); None when unreadable."""
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment.astimezone(dt.timezone.utc) if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
+
+
 def published_of(document: dict) -> dt.datetime:
     """An object's `published` time (UTC), or now when it has none we can read."""
-    value = document.get("published")
-    if isinstance(value, str):
-        try:
-            return dt.datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(dt.timezone.utc)
-        except ValueError:
-            pass
-    return dt.datetime.now(dt.timezone.utc)
+    return parse_time(document.get("published")) or dt.datetime.now(dt.timezone.utc)
 
 
 def remote_object_fields(document: dict, followers_url: str | None) -> dict:

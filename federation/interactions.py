@@ -5,12 +5,12 @@ how the Mastodon API shows it: a status of its own, with its own id, wrapping th
 """
 from __future__ import annotations
 
-import datetime as dt
 import json
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from federation.content import published_of
 from federation.context import Federation
 from federation.notifications import notify, withdraw
 from federation.outbox import (
@@ -78,13 +78,8 @@ async def boost_of(session: AsyncSession, actor_id: int, obj_id: int) -> Object 
 
 async def store_boost(session: AsyncSession, booster: Actor, obj: Object, document: dict, local: bool) -> Object:
     """The Announce-typed object that shows a boost as a status of its own."""
-    published = document.get("published")
-    try:
-        when = dt.datetime.fromisoformat(published.replace("Z", "+00:00")) if isinstance(published, str) else utcnow()
-    except ValueError:
-        when = utcnow()
     wrapper = Object(uri=document["id"], type="Announce", local=local, attributed_to_id=booster.id,
-                     reblog_of_id=obj.id, public=True, visibility="public", published=when,
+                     reblog_of_id=obj.id, public=True, visibility="public", published=published_of(document),
                      document={k: v for k, v in document.items() if k != "@context"})
     session.add(wrapper)
     await session.flush()
