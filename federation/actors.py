@@ -6,7 +6,6 @@ from urllib.parse import quote, urldefrag, urlsplit
 
 from bovine.crypto.types import CryptographicIdentifier
 from sqlalchemy import delete, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from federation.content import sanitize_html
@@ -192,14 +191,7 @@ async def save_actor_document(fed: Federation, document: dict) -> Actor:
     Two requests may bring the same new actor at once (a Follow and a post, say); the loser of
     that race finds the winner's row on its second try and updates it.
     """
-    for attempt in (1, 2):
-        try:
-            async with fed.db.session() as session:
-                return await store_actor_document(session, document)
-        except IntegrityError:
-            if attempt == 2:
-                raise
-    raise AssertionError("unreachable")
+    return await fed.db.session_retried_on_conflict(lambda session: store_actor_document(session, document))
 
 
 async def fetch_actor(fed: Federation, uri: str) -> Actor:

@@ -9,7 +9,6 @@ from typing import Awaitable, Callable
 from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from federation.actors import ActorError, KeyCache, get_actor, store_actor_document
@@ -294,16 +293,11 @@ async def save_remote_object(fed: Federation, document: dict, author_uri: str) -
     The same object may arrive by another path while it is being fetched (an Announce of it, say);
     the loser of that race finds the winner's row on its second try and refreshes it.
     """
-    for attempt in (1, 2):
-        try:
-            async with fed.db.session() as session:
-                author = await session.scalar(select(Actor).where(Actor.uri == author_uri))
-                check_authored_by(document, author)
-                return await store_remote_object(session, document, author)
-        except IntegrityError:
-            if attempt == 2:
-                raise
-    raise AssertionError("unreachable")
+    async def save(session: AsyncSession) -> Object:
+        author = await session.scalar(select(Actor).where(Actor.uri == author_uri))
+        check_authored_by(document, author)
+        return await store_remote_object(session, document, author)
+    return await fed.db.session_retried_on_conflict(save)
 
 
 def check_authored_by(document: dict, actor: Actor) -> None:

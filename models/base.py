@@ -5,9 +5,10 @@ import asyncio
 import datetime as dt
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from typing import AsyncIterator, Callable, TypeVar
+from typing import AsyncIterator, Awaitable, Callable, TypeVar
 
 from sqlalchemy import Connection, DateTime, Engine, MetaData, Table, create_engine, event, insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
@@ -146,6 +147,16 @@ class Database:
             with self._sync_engine.begin() as conn:
                 return fn(conn, *args)
         return await asyncio.get_running_loop().run_in_executor(self._sync_thread, run)
+
+    async def session_retried_on_conflict(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        """Runs work(session) in its own transaction, and once more if a concurrent insert of the same
+        unique row won the race (the second try finds that row and updates it)."""
+        try:
+            async with self.session() as session:
+                return await work(session)
+        except IntegrityError:
+            async with self.session() as session:
+                return await work(session)
 
     async def close(self) -> None:
         if self._sync_engine is not None:
