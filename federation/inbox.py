@@ -7,8 +7,6 @@ from dataclasses import dataclass, field
 from typing import Awaitable, Callable
 
 from sqlalchemy import delete, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from federation.actors import ActorError, KeyCache, get_actor, store_actor_document
@@ -20,6 +18,7 @@ from federation.proofs import verify_single_proof
 from federation.signatures import SignatureError, verify_request
 from federation.vocabulary import ACTOR_TYPES, PUBLIC_ALIASES, audience_of, dumps, host_of, id_of, linked_objects
 from models import Activity, Actor, Follow, FollowState, Object, TimelineEntry, utcnow
+from models.base import insert_unless_present
 
 log = logging.getLogger(__name__)
 
@@ -247,12 +246,9 @@ class Inbox:
         return 202, "accepted"
 
     async def _store(self, session: AsyncSession, document: dict, actor: Actor) -> Activity | None:
-        insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
         values = {"uri": document["id"], "type": document["type"], "actor_id": actor.id, "local": False,
                   "object_uri": id_of(document.get("object")), "payload": dumps(document), "created_at": utcnow()}
-        new_id = await session.scalar(
-            insert(Activity).values(**values).on_conflict_do_nothing(index_elements=["uri"]).returning(Activity.id)
-        )
+        new_id = await insert_unless_present(session, Activity, "uri", values)
         return None if new_id is None else await session.get(Activity, new_id)
 
 

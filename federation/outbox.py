@@ -11,6 +11,7 @@ from federation.content import markdown_to_html
 from federation.context import Federation
 from federation.vocabulary import AS, PUBLIC, as_list, dumps, host_of
 from models import Activity, Actor, Delivery, Follow, FollowState, Object, TimelineEntry, utcnow
+from models.base import insert_all_unless_present
 from models.delivery import DeliveryState
 
 
@@ -73,8 +74,8 @@ async def add_to_timelines(
     now = utcnow()
     rows = [{"owner_id": o, "object_id": obj.id, "via_actor_id": via.id, "activity_id": activity_id, "created_at": now}
             for o in owner_ids - existing]
-    if rows:
-        await session.execute(insert(TimelineEntry), rows)
+    if rows:  # the same post may be arriving by another activity at this moment
+        await insert_all_unless_present(session, TimelineEntry, ["owner_id", "object_id"], rows)
 
 
 async def local_follower_ids(session: AsyncSession, actor_id: int) -> set[int]:

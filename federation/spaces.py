@@ -24,6 +24,7 @@ from federation.outbox import (
 from federation.richtext import Rendered
 from federation.vocabulary import AS, PUBLIC, as_list, host_of, id_of
 from models import Activity, Actor, Follow, Object, TimelineEntry, utcnow
+from models.base import insert_unless_present
 from models.space import Space, SpaceBan, SpaceModerator, SpaceMovement, SpacePost, SpaceReport
 
 log = logging.getLogger(__name__)
@@ -212,32 +213,33 @@ async def thread_row(session: AsyncSession, post: SpacePost) -> SpacePost:
 
 
 async def index_post(session: AsyncSession, space: Space, obj: Object) -> SpacePost | None:
-    """Records a thread (no inReplyTo) or a reply (under a known parent) of the space, once."""
+    """Records a thread (no inReplyTo) or a reply (under a known parent) of the space, once.
+
+    The same post can arrive twice at once (our own reply coming back in the space's Announce while
+    the author's request still runs): the insert skips a row another writer just added."""
     existing = await session.scalar(select(SpacePost).where(SpacePost.object_id == obj.id))
     if existing is not None:
         return existing
+    values = dict(space_id=space.id, object_id=obj.id, author_id=obj.attributed_to_id, created_at=utcnow(),
+                  last_activity_at=obj.published)
+    parent = None
     if obj.in_reply_to is None:
-        post = SpacePost(space_id=space.id, object_id=obj.id, thread_id=obj.id, author_id=obj.attributed_to_id,
-                         is_thread=True, last_activity_at=obj.published, created_at=utcnow())
-        session.add(post)
-        await session.flush()
-        return post
-    parent = await post_by_uri(session, obj.in_reply_to)
-    if parent is None or parent.space_id != space.id:
-        log.info("cannot place %s: its parent %s is not in the space", obj.uri, obj.in_reply_to)
-        return None
-    post = SpacePost(space_id=space.id, object_id=obj.id, thread_id=parent.thread_id, parent_id=parent.object_id,
-                     author_id=obj.attributed_to_id, is_thread=False, created_at=utcnow(),
-                     last_activity_at=obj.published)
-    session.add(post)
-    await session.execute(
-        update(SpacePost).where(SpacePost.object_id == parent.thread_id)
-        .values(reply_count=SpacePost.reply_count + 1,
-                last_activity_at=func.max(SpacePost.last_activity_at, obj.published)
-                if session.bind.dialect.name == "sqlite" else func.greatest(SpacePost.last_activity_at, obj.published))
-    )
-    await session.flush()
-    return post
+        values.update(thread_id=obj.id, is_thread=True)
+    else:
+        parent = await post_by_uri(session, obj.in_reply_to)
+        if parent is None or parent.space_id != space.id:
+            log.info("cannot place %s: its parent %s is not in the space", obj.uri, obj.in_reply_to)
+            return None
+        values.update(thread_id=parent.thread_id, parent_id=parent.object_id, is_thread=False)
+    new_id = await insert_unless_present(session, SpacePost, "object_id", values)
+    if new_id is not None and parent is not None:
+        await session.execute(
+            update(SpacePost).where(SpacePost.object_id == parent.thread_id)
+            .values(reply_count=SpacePost.reply_count + 1,
+                    last_activity_at=func.max(SpacePost.last_activity_at, obj.published)
+                    if session.bind.dialect.name == "sqlite" else func.greatest(SpacePost.last_activity_at, obj.published))
+        )
+    return await session.scalar(select(SpacePost).where(SpacePost.object_id == obj.id))
 
 
 async def remove_post(session: AsyncSession, post: SpacePost) -> None:

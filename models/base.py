@@ -8,6 +8,8 @@ from contextlib import asynccontextmanager
 from typing import AsyncIterator, Awaitable, Callable, TypeVar
 
 from sqlalchemy import Connection, DateTime, Engine, MetaData, Table, create_engine, event, insert
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
@@ -70,6 +72,22 @@ def _sqlite_pragmas(dbapi_connection, _record):
 
 
 T = TypeVar("T")
+
+
+def _insert_skipping_conflicts(session: AsyncSession, model: type, keys: list[str]):
+    dialect_insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+    return dialect_insert(model).on_conflict_do_nothing(index_elements=keys)
+
+
+async def insert_unless_present(session: AsyncSession, model: type, key: str, values: dict) -> int | None:
+    """Inserts one row unless a row with the same unique `key` exists (a concurrent writer may have just
+    added it); the new row's id, or None when it was already there."""
+    return await session.scalar(_insert_skipping_conflicts(session, model, [key]).values(**values).returning(model.id))
+
+
+async def insert_all_unless_present(session: AsyncSession, model: type, keys: list[str], rows: list[dict]) -> None:
+    """Inserts rows, skipping those whose unique `keys` another writer has already stored."""
+    await session.execute(_insert_skipping_conflicts(session, model, keys), rows)
 
 
 def insert_rows(conn: Connection, table: Table, rows: list[dict]) -> list[int]:
