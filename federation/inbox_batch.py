@@ -12,7 +12,7 @@ import logging
 from collections import defaultdict
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, bindparam, select
 
 from federation.content import published_of, remote_object_fields
 from federation.hashtags import tag_names
@@ -82,17 +82,26 @@ def _reaches_followers(document: dict, actor) -> bool:
     return bool(audience & PUBLIC_ALIASES) or (actor.followers_url is not None and actor.followers_url in audience)
 
 
+# Built once: the lists go in as expanding parameters, so a batch does not rebuild the statements.
+_ACTORS_NAMED = select(Actor.id, Actor.uri, Actor.followers_url).where(Actor.uri.in_(bindparam("uris", expanding=True)))
+_KNOWN_ACTIVITIES = select(Activity.uri).where(Activity.uri.in_(bindparam("uris", expanding=True)))
+_KNOWN_OBJECTS = select(Object.uri).where(Object.uri.in_(bindparam("uris", expanding=True)))
+_LOCAL_FOLLOWERS = (
+    select(Follow.followee_id, Follow.follower_id).join(Actor, Actor.id == Follow.follower_id)
+    .where(Follow.followee_id.in_(bindparam("ids", expanding=True)), Follow.state == FollowState.accepted.value,
+           Actor.local.is_(True))
+)
+
+
 def _store_posts(conn: Connection, batch: list[_Post]) -> list[tuple[int, str] | None]:
     """One transaction for the whole batch: activities, objects, hashtags, timeline entries of local followers."""
     answers: list[tuple[int, str] | None] = [None] * len(batch)
     activities, objects, timeline = Activity.__table__, Object.__table__, TimelineEntry.__table__
     now = utcnow()
     actors = {row.uri: row for row in conn.execute(
-        select(Actor.id, Actor.uri, Actor.followers_url).where(Actor.uri.in_({id_of(p.document["actor"]) for p in batch}))
-    ).all()}
-    known = set(conn.scalars(select(Activity.uri).where(Activity.uri.in_([p.document["id"] for p in batch]))).all())
-    known_objects = set(conn.scalars(
-        select(Object.uri).where(Object.uri.in_([p.document["object"]["id"] for p in batch]))).all())
+        _ACTORS_NAMED, {"uris": list({id_of(p.document["actor"]) for p in batch})}).all()}
+    known = set(conn.scalars(_KNOWN_ACTIVITIES, {"uris": [p.document["id"] for p in batch]}).all())
+    known_objects = set(conn.scalars(_KNOWN_OBJECTS, {"uris": [p.document["object"]["id"] for p in batch]}).all())
 
     chosen: list[tuple[int, _Post, object]] = []
     seen: set[str] = set()
@@ -123,11 +132,7 @@ def _store_posts(conn: Connection, batch: list[_Post]) -> list[tuple[int, str] |
     to_followers = {actor.id for _, post, actor in chosen if _reaches_followers(post.document, actor)}
     followers: dict[int, set[int]] = defaultdict(set)
     if to_followers:
-        for followee, follower in conn.execute(
-            select(Follow.followee_id, Follow.follower_id).join(Actor, Actor.id == Follow.follower_id)
-            .where(Follow.followee_id.in_(to_followers), Follow.state == FollowState.accepted.value,
-                   Actor.local.is_(True))
-        ).all():
+        for followee, follower in conn.execute(_LOCAL_FOLLOWERS, {"ids": list(to_followers)}).all():
             followers[followee].add(follower)
     entries = []
     for (_, post, actor), activity_id, object_id in zip(chosen, activity_ids, object_ids):

@@ -38,10 +38,16 @@ def audience_of(document: dict) -> set[str]:
     """Every id named in to, cc, bto, bcc and audience."""
     found: set[str] = set()
     for field in ("to", "cc", "bto", "bcc", "audience"):
-        for item in as_list(document.get(field)):
-            item_id = id_of(item)
-            if item_id:
-                found.add(item_id)
+        value = document.get(field)
+        if value is None:
+            continue
+        for item in value if isinstance(value, list) else (value,):
+            if isinstance(item, str):  # by far the usual shape: take it without a call
+                found.add(item)
+            else:
+                item_id = id_of(item)
+                if item_id:
+                    found.add(item_id)
     return found
 
 

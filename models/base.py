@@ -108,11 +108,19 @@ def insert_rows(conn: Connection, table: Table, rows: list[dict]) -> list[int]:
     sql = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
     cursor = conn.connection.driver_connection.cursor()
     ids = []
+    # Rows often share one value object (the batch's `now`): convert each object once. Every row is
+    # alive until we return, so id() names one object for the whole call.
+    converted: dict[tuple[int, int], object] = {}
     try:
         for row in rows:
             values = [row[name] for name in names]
             for i, process in converting:
-                values[i] = process(values[i])
+                value = values[i]
+                key = (i, id(value))
+                done = converted.get(key, converted)
+                if done is converted:
+                    done = converted[key] = process(value)
+                values[i] = done
             cursor.execute(sql, values)
             ids.append(cursor.lastrowid)
     finally:

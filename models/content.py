@@ -49,7 +49,7 @@ class Activity(Base):
     uri: Mapped[str] = mapped_column(String(2048), unique=True)
     type: Mapped[str] = mapped_column(String(64))
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("actors.id", ondelete="CASCADE"), nullable=True)
-    object_uri: Mapped[str | None] = mapped_column(String(2048), nullable=True, index=True)
+    object_uri: Mapped[str | None] = mapped_column(String(2048), nullable=True)
     local: Mapped[bool] = mapped_column(Boolean, default=False)
     # The exact JSON text: sent as is to every inbox, so each signature covers the same body.
     payload: Mapped[str] = mapped_column(Text)

@@ -217,7 +217,7 @@ def main() -> None:
             for n in range(args.posts):
                 last = instance.sql("SELECT coalesce(max(id), 0) FROM activities")[0][0]
                 spy = None
-                if os.environ.get("BENCH_PYSPY") and n == 0:  # a sampling profile of serve during the first post
+                if os.environ.get("BENCH_PYSPY") and n == int(os.environ.get("BENCH_PYSPY_POST", "0")):  # a sampling profile of serve
                     import subprocess
                     spy = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "-p", str(process.pid),
                                             "-r", "200", "-o", os.environ["BENCH_PYSPY"], "-f", "raw", "-d", "4",

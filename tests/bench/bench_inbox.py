@@ -48,6 +48,60 @@ app.router.add_post("/inbox", handle)
 web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=None, print=None)
 """
 
+# Two floors, to tell what the figure could be at best: the bare handler that also checks the Digest and
+# the RSA signature (key already loaded), and that one also committing the raw activity as one SQLite
+# row (group commit, WAL, synchronous=NORMAL) before answering. No timeline, no object, no checks.
+FLOOR_SERVER = r"""
+import asyncio, base64, hashlib, json, sqlite3, sys
+from concurrent.futures import ThreadPoolExecutor
+from aiohttp import web
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding
+
+port, pem_path, mode, db_path = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+public = serialization.load_pem_private_key(open(pem_path, "rb").read(), None).public_key()
+db = sqlite3.connect(db_path, check_same_thread=False, isolation_level=None)
+db.execute("PRAGMA journal_mode=WAL"); db.execute("PRAGMA synchronous=NORMAL")
+db.execute("CREATE TABLE IF NOT EXISTS journal (id INTEGER PRIMARY KEY, uri TEXT UNIQUE, body TEXT)")
+writer_thread, waiting, writer = ThreadPoolExecutor(1), [], None
+
+def write(batch):
+    db.execute("BEGIN")
+    db.executemany("INSERT INTO journal (uri, body) VALUES (?, ?)", [(uri, body) for uri, body, _ in batch])
+    db.execute("COMMIT")
+
+async def write_waiting():
+    global waiting
+    while waiting:
+        batch, waiting = waiting, []
+        await asyncio.get_running_loop().run_in_executor(writer_thread, write, batch)
+        for _, _, done in batch:
+            done.set_result(None)
+
+async def handle(request):
+    global writer
+    body = await request.read()
+    document = json.loads(body)
+    headers = request.headers
+    fields = {k: v.strip('"') for k, v in (part.split("=", 1) for part in headers["signature"].split(","))}
+    if headers["digest"][8:] != base64.b64encode(hashlib.sha256(body).digest()).decode():
+        return web.Response(status=401)
+    lines = [f"{name}: post {request.raw_path}" if name == "(request-target)" else f"{name}: {headers[name]}"
+             for name in fields["headers"].split()]
+    public.verify(base64.b64decode(fields["signature"]), "\n".join(lines).encode(), padding.PKCS1v15(), hashes.SHA256())
+    if mode == "journal":
+        done = asyncio.get_running_loop().create_future()
+        waiting.append((document["id"], body.decode(), done))
+        if writer is None or writer.done():
+            writer = asyncio.create_task(write_waiting())
+        await done
+    return web.Response(body=b'{"status": "accepted"}', status=202, content_type="application/json")
+
+app = web.Application()
+app.router.add_post("/inbox", handle)
+web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
+"""
+
 
 def _sign_batch(job: tuple) -> list[bytes]:
     """Raw HTTP requests, each a signed Create{Note} with a unique id (run in a worker process)."""
@@ -94,6 +148,20 @@ def bare_rate(prefix: Path, args) -> dict:
         stop_process(process)
 
 
+def floor_rate(prefix: Path, args, peer: FakePeer, mode: str, port: int) -> dict:
+    """The floor server in `mode` (verify | journal), on the port the requests were signed for."""
+    pem = prefix.parent / "poster.pem"
+    pem.write_text(peer.private_pem)
+    process = subprocess.Popen(pinned([sys.executable, "-c", FLOOR_SERVER, str(port), str(pem), mode,
+                                       str(prefix.parent / f"floor-{mode}.db")], SERVER_CORE))
+    try:
+        wait_http(f"http://127.0.0.1:{port}/", process)
+        return run_wrk(f"http://127.0.0.1:{port}/inbox", prefix, 202, "accepted", threads=1,
+                       connections=args.connections, duration=args.duration, core=LOAD_CORE, cycle=mode == "verify")
+    finally:
+        stop_process(process)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--backend", choices=("sqlite", "postgresql"), default="sqlite")
@@ -135,6 +203,14 @@ def main() -> None:
                                                                   "seconds": 0}
         print(f"bare aiohttp JSON handler (1 core): {bare['rate']:.0f} requests/s "
               f"(p50 {bare['p50_ms']:.1f} ms, p99 {bare['p99_ms']:.1f} ms, {bare['good']} in {bare['seconds']:.1f}s)")
+
+        floors = {}
+        if not args.skip_bare:
+            port = int(instance.host.rsplit(":", 1)[1])  # the requests are signed for the instance's host
+            for mode in ("verify", "journal"):
+                floors[mode] = floor_rate(prefix, args, peer, mode, port)
+                print(f"floor, bare handler + Digest + RSA verify{' + one-row SQLite commit' if mode == 'journal' else ''}"
+                      f": {floors[mode]['rate']:.0f} requests/s ({floors[mode]['rate'] / bare['rate']:.1%} of bare)")
 
         start_serve(instance, SERVER_CORE, profile=args.profile)
         run_wrk(inbox_url, warm_prefix, 202, "accepted", threads=1, connections=8, duration=30, core=LOAD_CORE)
