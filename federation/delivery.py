@@ -216,13 +216,29 @@ class DeliveryWorker:
     # ------------------------------------------------------------ loops
 
     async def deliver_ids(self, ids: list[int]) -> list[Outcome]:
-        """Delivers the given rows now (the CLI uses this for an immediate answer)."""
+        """Delivers the given rows now (the CLI uses this for an immediate answer). Rows that a running
+        server's worker took first are waited for, so their answer is reported all the same."""
         claimed = await self.claim(len(ids), only_ids=ids)
-        outcomes = await asyncio.gather(*(self.send(item) for item in claimed))
-        await self.record(list(outcomes))
+        outcomes = list(await asyncio.gather(*(self.send(item) for item in claimed)))
+        await self.record(outcomes)
         for item in claimed:
             self._claimed_per_host[item.host] -= 1
-        return list(outcomes)
+        taken_elsewhere = set(ids) - {item.id for item in claimed}
+        return outcomes + (await self._outcomes_of(taken_elsewhere) if taken_elsewhere else [])
+
+    async def _outcomes_of(self, ids: set[int]) -> list[Outcome]:
+        """The outcomes of rows another worker is sending, once it has recorded them (or as they stand
+        when it takes longer than one delivery may)."""
+        deadline = time.monotonic() + self.settings.delivery_timeout + self.settings.delivery_lease_margin
+        while True:
+            async with self.fed.db.session() as session:
+                rows = (await session.execute(select(
+                    Delivery.id, Delivery.state, Delivery.attempts, Delivery.next_attempt_at, Delivery.last_error,
+                ).where(Delivery.id.in_(ids)))).all()
+            if all(row.state != S.delivering.value for row in rows) or time.monotonic() > deadline:
+                return [Outcome(row.id, DeliveryState(row.state), row.attempts, row.next_attempt_at, row.last_error)
+                        for row in rows]
+            await asyncio.sleep(0.05)
 
     async def _run_one(self, item: Claimed, signed: tuple[bytes, dict[str, str]] | None = None) -> None:
         try:
@@ -345,3 +361,29 @@ async def pending_count(fed: Federation) -> int:
     from sqlalchemy import func
     async with fed.db.session() as session:
         return await session.scalar(select(func.count()).select_from(Delivery).where(Delivery.state.in_(PENDING))) or 0
+
+
+# ---------------------------------------------------------------- delivering now, from the CLI
+
+HOLD_FOR_CALLER = dt.timedelta(seconds=60)
+
+
+async def hold_for_caller(session, activity: Activity | None) -> None:
+    """Keeps a running server's worker off the activity's deliveries for a minute, in the transaction that
+    queued them: the process that queued them delivers them itself, to hear the answer (a refused follow,
+    a space refusing a post). Should that process die, the worker takes them after the minute."""
+    if activity is not None:
+        await session.execute(update(Delivery).where(Delivery.activity_id == activity.id)
+                              .values(next_attempt_at=utcnow() + HOLD_FOR_CALLER))
+
+
+async def deliver_now(fed: Federation, activity: Activity | None, inbox: str | None = None) -> list[Outcome]:
+    """Delivers an activity's queued rows (or the one to `inbox`) in this process; their outcomes."""
+    if activity is None:
+        return []
+    async with fed.db.session() as session:
+        query = select(Delivery.id).where(Delivery.activity_id == activity.id)
+        if inbox:
+            query = query.where(Delivery.inbox == inbox)
+        ids = list((await session.scalars(query)).all())
+    return await DeliveryWorker(fed).deliver_ids(ids)

@@ -1,15 +1,14 @@
 """Local members and movements take part in spaces: join, open threads, reply (shared by CLI and pages)."""
 from __future__ import annotations
 
-import datetime as dt
 import json
 import logging
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select
 
 from federation.actors import ActorError, get_actor, resolve_handle
 from federation.context import Federation
-from federation.delivery import DeliveryWorker
+from federation.delivery import deliver_now, hold_for_caller
 from federation.inbox import save_remote_object
 from federation.outbox import add_to_timelines, follow, post_note, queue_deliveries
 from federation.richtext import find_handles, render_post
@@ -18,7 +17,7 @@ from federation.spaces import (
     post_by_uri, space_of_actor, store_local_post, delivery_targets,
 )
 from federation.vocabulary import id_of
-from models import Activity, Actor, Delivery, Follow, Object, utcnow
+from models import Activity, Actor, Follow, Object
 from models.delivery import DeliveryState
 from models.space import Space
 
@@ -50,6 +49,7 @@ async def join_space(fed: Federation, member: Actor, space_actor: Actor) -> str:
             await ensure_remote_space(session, await session.get(Actor, space_actor.id))
         relation, activity = await follow(session, fed, await session.get(Actor, member.id),
                                           await session.get(Actor, space_actor.id))
+        await hold_for_caller(session, activity)
         follow_id = relation.id
     for outcome in await deliver_now(fed, activity):
         if outcome.state == DeliveryState.failed:
@@ -58,17 +58,6 @@ async def join_space(fed: Federation, member: Actor, space_actor: Actor) -> str:
             raise SpaceError(403, f"the space refused: {outcome.error}")
     async with fed.db.session() as session:
         return (await session.get(Follow, follow_id)).state
-
-
-async def deliver_now(fed: Federation, activity: Activity | None, inbox: str | None = None) -> list:
-    if activity is None:
-        return []
-    async with fed.db.session() as session:
-        query = select(Delivery.id).where(Delivery.activity_id == activity.id)
-        if inbox:
-            query = query.where(Delivery.inbox == inbox)
-        ids = list((await session.scalars(query)).all())
-    return await DeliveryWorker(fed).deliver_ids(ids)
 
 
 async def space_of_parent(fed: Federation, parent_uri: str) -> tuple[Object, Actor | None]:
@@ -119,9 +108,7 @@ async def publish(
             fed.deliveries_queued.set()
             return obj
         await queue_deliveries(session, activity, author, [space_actor.inbox])
-        # Held back from the background worker: this process delivers it now to hear the answer.
-        await session.execute(update(Delivery).where(Delivery.activity_id == activity.id)
-                              .values(next_attempt_at=utcnow() + dt.timedelta(seconds=60)))
+        await hold_for_caller(session, activity)
     outcomes = await deliver_now(fed, activity, space_actor.inbox)
     if any(o.state == DeliveryState.failed for o in outcomes):
         async with fed.db.session() as session:

@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from federation.actors import ActorError, create_local_actor, resolve_handle
 from federation.context import Federation
-from federation.delivery import DeliveryWorker
+from federation.delivery import deliver_now, hold_for_caller
 from federation.fetch import FetchError
 from federation.settings import Settings, SettingsError
 from federation.urls import INSTANCE_ACTOR
@@ -144,14 +144,6 @@ async def cmd_member_create(args) -> None:
 
 # ---------------------------------------------------------------- follows and posts
 
-async def _deliver_now(fed: Federation, activity: Activity | None) -> list:
-    if activity is None:
-        return []
-    async with fed.db.session() as session:
-        ids = list((await session.scalars(select(Delivery.id).where(Delivery.activity_id == activity.id))).all())
-    return await DeliveryWorker(fed).deliver_ids(ids)
-
-
 async def cmd_follow(args) -> None:
     async with open_instance(args.data) as fed:
         async with fed.db.session() as session:
@@ -162,8 +154,9 @@ async def cmd_follow(args) -> None:
         async with fed.db.session() as session:
             follower = await session.get(Actor, follower.id)
             follow, activity = await outbox.follow(session, fed, follower, await session.get(Actor, target.id))
+            await hold_for_caller(session, activity)
             follow_id = follow.id
-        for outcome in await _deliver_now(fed, activity):
+        for outcome in await deliver_now(fed, activity):
             if outcome.state == DeliveryState.failed:
                 async with fed.db.session() as session:
                     await session.delete(await session.get(Follow, follow_id))
@@ -187,7 +180,8 @@ async def cmd_unfollow(args) -> None:
                 raise CliError(f"{args.actor} does not follow {args.handle}")
             activity = await session.scalar(select(Activity).where(
                 Activity.actor_id == follower.id, Activity.type == "Undo").order_by(Activity.id.desc()).limit(1))
-        await _deliver_now(fed, activity if not target.local else None)
+            await hold_for_caller(session, activity)
+        await deliver_now(fed, activity if not target.local else None)
         print(f"{args.actor} no longer follows {target.uri}")
 
 

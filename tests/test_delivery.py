@@ -88,6 +88,18 @@ def test_a_refused_follow_is_reported_and_not_kept(instances):
         peer.stop()
 
 
+def test_a_refused_follow_is_reported_while_the_server_polls_its_queue(instances):
+    a = instances.new("a", delivery_poll_interval=0.01)  # the running worker looks for work all the time
+    a.movement("landrights")
+    peer = FakePeer("closed", inbox_status=403).start()
+    try:
+        result = a.cli("follow", "landrights", peer.handle, check=False)
+        assert result.code == 1 and "refused" in result.err
+        assert a.cli("following", "landrights", "--json").lines == []
+    finally:
+        peer.stop()
+
+
 def test_a_post_goes_once_to_each_server_using_shared_inboxes(instances):
     a = instances.new("a")
     landrights = a.movement("landrights")
