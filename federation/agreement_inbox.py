@@ -6,7 +6,6 @@ import logging
 
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from federation.actors import KeyCache
 from federation.agreements import (
     AgreementError, MAX_PARTIES, accept_amendment, apply_origin_document, ensure_actors, proposal_by_uri,
     publish_proposal, record_decline, record_signature, record_withdrawal,
@@ -50,7 +49,7 @@ def carried_proofs(document: dict) -> list[tuple[dict, dict]]:
 
 async def verify_carried(fed: Federation, document: dict) -> dict[str, str | None]:
     """proofValue -> the controller whose published Ed25519 key verifies it (None when none does)."""
-    keys = KeyCache(fed)
+    keys = fed.keys
     results: dict[str, str | None] = {}
     digests: dict[int, bytes] = {}
     for signed, proof in carried_proofs(document):

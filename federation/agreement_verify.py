@@ -39,9 +39,6 @@ class Report:
     def ok(self) -> bool:
         return bool(self.parties) and not self.strangers and all(p.status == VERIFIED for p in self.parties)
 
-    def of(self, party: str) -> PartyCheck | None:
-        return next((p for p in self.parties if p.party == party), None)
-
 
 @lru_cache(maxsize=65536)
 def _public_key(multibase: str) -> ed25519.Ed25519PublicKey:
@@ -103,6 +100,3 @@ def verify_agreement(document: dict, resolve: Resolver) -> Report:
     checks = [found.get(party) or PartyCheck(party, MISSING, "no proof by this party") for party in parties]
     return Report(content_hash(document), checks, strangers)
 
-
-def resolver_from(keys: dict[str, tuple[str, ed25519.Ed25519PublicKey]]) -> Resolver:
-    return keys.get

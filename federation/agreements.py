@@ -21,7 +21,8 @@ from federation.actors import ActorError, get_actor
 from federation.content import markdown_to_html, parse_time
 from federation.context import Federation
 from federation.outbox import follower_actors, iso, post_note, queue_deliveries, remote_inboxes, store_activity
-from federation.proofs import add_proof, canonical, content_hash, ed25519_private, make_proof, utc_stamp, without_proof
+from federation.keys import secret_for
+from federation.proofs import add_proof, canonical, content_hash, make_proof, utc_stamp, without_proof
 from federation.notifications import notify_followers
 from federation.vocabulary import AS, DATA_INTEGRITY, PUBLIC, as_list, host_of, id_of, object_link
 from models import Activity, Actor, Key, utcnow
@@ -413,7 +414,8 @@ async def ed25519_secret(session: AsyncSession, actor: Actor):
                                                  Key.private.is_not(None)).order_by(Key.id.desc()).limit(1))
     if key is None:
         raise AgreementError(500, f"{actor.username} has no Ed25519 key")
-    return key.uri, ed25519_private(key.private)
+    secret = secret_for(key.uri, key.private, "ed25519")  # parsed once per key, not per signature
+    return secret.key_id, secret.private_key
 
 
 async def signed(session: AsyncSession, actor: Actor, document: dict) -> dict:
@@ -580,7 +582,7 @@ async def sign(session: AsyncSession, fed: Federation, actor: Actor, proposal: P
     if await signature_of(session, proposal, version.hash, actor.uri) is not None:
         raise AgreementError(409, f"{actor.username} has already signed this version")
     method, private = await ed25519_secret(session, actor)
-    proof = make_proof(version.document, private, method, digest=hashlib.sha256(version.canonical.encode()).digest())
+    proof = make_proof(version.document, private, method, digest=bytes.fromhex(version.hash))
     await record_signature(session, proposal, version.hash, actor.uri, proof)
     document = add_proof(version.document, proof)
     accept = _activity(fed, version.document["@context"], "Accept", actor, document, version=version.hash,

@@ -28,7 +28,16 @@ class Federation:
         self.urls = Urls(settings.base_url)
         self._http: aiohttp.ClientSession | None = None
         self._instance_secret: CryptographicSecret | None = None
+        self._keys = None
         self.deliveries_queued = asyncio.Event()
+
+    @property
+    def keys(self):
+        """Remote actors' public keys by key id, cached for the whole process (federation.actors.KeyCache)."""
+        if self._keys is None:
+            from federation.actors import KeyCache  # actors builds on this module
+            self._keys = KeyCache(self)
+        return self._keys
 
     @property
     def allow_private(self) -> bool:

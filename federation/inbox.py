@@ -9,7 +9,7 @@ from typing import Awaitable, Callable
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from federation.actors import ActorError, KeyCache, get_actor, store_actor_document
+from federation.actors import ActorError, get_actor, store_actor_document
 from federation.content import published_of, remote_object_fields
 from federation.inbox_batch import PostBatch
 from federation.context import Federation
@@ -142,7 +142,7 @@ class Inbox:
 
     def __init__(self, fed: Federation):
         self.fed = fed
-        self.keys = KeyCache(fed)
+        self.keys = fed.keys
         self.posts = PostBatch(fed)
 
     async def receive(self, method: str, path_qs: str, headers, body: bytes, recipient: Actor | None = None) -> tuple[int, str]:

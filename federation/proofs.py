@@ -140,11 +140,6 @@ def add_proof(document: dict, proof: dict) -> dict:
     return {**without_proof(document), "proof": proofs[0] if len(proofs) == 1 else proofs}
 
 
-def sign_jcs(document: dict, private_key: ed25519.Ed25519PrivateKey, verification_method: str) -> dict:
-    """The document with an eddsa-jcs-2022 proof added."""
-    return add_proof(document, make_proof(document, private_key, verification_method))
-
-
 def proof_problem(proof, document: dict | None = None) -> str | None:
     """Why a proof cannot be checked at all (shape, suite, context), or None."""
     if not isinstance(proof, dict):

@@ -90,8 +90,7 @@ class Graph:
     center: Node | None = None
 
 
-def party_graph(nodes: list[Node], center: Node | None = None, size: int = 300, mesh: bool = True,
-                edge_styles: dict[str, str] | None = None) -> Graph | None:
+def party_graph(nodes: list[Node], center: Node | None = None, size: int = 300, mesh: bool = True) -> Graph | None:
     """Nodes on a circle around an optional centre; every pair joined (mesh) or each joined to the centre."""
     if not nodes or len(nodes) > 40:
         return None
@@ -104,7 +103,7 @@ def party_graph(nodes: list[Node], center: Node | None = None, size: int = 300, 
     if center is not None:
         center.x = center.y = middle
         center.initial = (center.label or "?")[:1].upper()
-        edges += [(center, n, (edge_styles or {}).get(n.href, "spoke")) for n in nodes]
+        edges += [(center, n, "spoke") for n in nodes]
     if mesh and len(nodes) <= 12:
         for i, one in enumerate(nodes):
             for other in nodes[i + 1:]:

@@ -19,11 +19,11 @@ from federation.agreements import (
     AgreementError, agreement_document, amend, charter, comment, create_proposal, decline,
     ensure_actors, expire_due, members_of, proposal_by_uri, refresh_expiry, sign, signatures_of, versions_of, withdraw,
 )
-from federation.delivery import DeliveryWorker
+from federation.delivery import deliver_now
 from federation.fetch import AP_ACCEPT, FetchError, check_url, parse_json_document, read_limited
 from federation.vocabulary import as_list
 from federation.urls import INSTANCE_ACTOR
-from models import Activity, Actor, Delivery
+from models import Activity, Actor
 from models.actor import local_actor
 from models.agreement import AGREED_STATES, Proposal
 from models.delivery import DeliveryState
@@ -113,10 +113,9 @@ async def _deliver_to_origin(fed, activity: Activity | None, proposal_author: st
         return
     async with fed.db.session() as session:
         origin = await session.scalar(select(Actor).where(Actor.uri == proposal_author))
-        inboxes = {origin.inbox, origin.shared_inbox} - {None} if origin else set()
-        ids = list((await session.scalars(select(Delivery.id).where(
-            Delivery.activity_id == activity.id, Delivery.inbox.in_(inboxes)))).all()) if inboxes else []
-    for outcome in await DeliveryWorker(fed).deliver_ids(ids):
+    if origin is None:
+        return
+    for outcome in await deliver_now(fed, activity, origin.delivery_inbox):
         if outcome.state == DeliveryState.failed:
             raise _error(f"the proposal's origin refused it: {outcome.error}")
         if outcome.state == DeliveryState.retrying:

@@ -22,7 +22,7 @@ from models.agreement import AGREED_STATES, Proposal, ProposalEvent, ProposalPar
 from server import sessions
 from server.agreement_views import Node, party_graph, text_diff
 from server.keys import FED
-from server.routes.common import activity_json, render, wants_json
+from server.routes.common import activity_json, not_found, render, wants_json
 
 AGREED = {s.value for s in AGREED_STATES}
 STATE_LABELS = {
@@ -31,12 +31,6 @@ STATE_LABELS = {
     "withdrawn_by_party": "dissolved: parties withdrew", "superseded": "superseded",
     "in_force": "in force", "withdrawn": "withdrawn",
 }
-
-
-def _not_found(request: web.Request, what: str) -> web.HTTPNotFound:
-    if wants_json(request):
-        return web.HTTPNotFound(text=json.dumps({"error": what}), content_type="application/json")
-    return web.HTTPNotFound(text=what)
 
 
 def proposal_path(proposal: Proposal) -> str:
@@ -65,7 +59,7 @@ async def _find(request: web.Request, kind: str) -> Proposal:
         if proposal is not None:
             await refresh_expiry(session, proposal)
     if proposal is None:
-        raise _not_found(request, f"no such {kind[:-1]} here")
+        raise not_found(request, f"no such {kind[:-1]} here")
     return proposal
 
 
@@ -207,7 +201,7 @@ async def agreement_page(request: web.Request) -> web.Response:
     proposal = await _find(request, "agreements")
     if proposal.state not in AGREED or not proposal.agreement_canonical:
         if wants_json(request):
-            raise _not_found(request, "not an agreement (yet)")
+            raise not_found(request, "not an agreement (yet)")
         raise web.HTTPFound(proposal_path(proposal))
     if wants_json(request) or request.query.get("format") == "json":
         return web.Response(body=proposal.agreement_canonical.encode("utf-8"), content_type="application/activity+json",
@@ -258,10 +252,6 @@ async def _renewal_chain(session, proposal: Proposal) -> list[Proposal]:
 GROUPS = ("in_force", "expired", "withdrawn", "superseded")
 
 
-def _path_of(uri: str, local: bool, kind: str, row_id: int) -> str:
-    return urlsplit(uri).path if local else f"/{kind}/r/{row_id}"
-
-
 async def charter_page(request: web.Request) -> web.Response:
     fed = request.app[FED]
     name = request.match_info["name"]
@@ -269,7 +259,7 @@ async def charter_page(request: web.Request) -> web.Response:
         movement = await session.scalar(select(Actor).where(Actor.local.is_(True), Actor.username == name,
                                                             Actor.type == "Group", Actor.movement_id.is_(None)))
         if movement is None:
-            raise _not_found(request, f"no movement called {name} here")
+            raise not_found(request, f"no movement called {name} here")
         items = await charter(session, movement.uri)
         if wants_json(request):
             url = f"{movement.uri}/charter"
@@ -292,7 +282,7 @@ async def charter_page(request: web.Request) -> web.Response:
 
     def link(uri: str | None):
         found = by_uri.get(uri) if uri else None
-        return (_path_of(found.agreement_uri, found.local, "agreements", found.id), found.title) if found else \
+        return (agreement_path(found), found.title) if found else \
             ((uri, None) if uri else None)
 
     groups: dict[str, list[dict]] = {g: [] for g in GROUPS}
@@ -303,7 +293,7 @@ async def charter_page(request: web.Request) -> web.Response:
             for uri in others:
                 partners[uri] = partners.get(uri, 0) + 1
         groups[i.status].append({
-            "href": _path_of(i.agreement_uri, i.local, "agreements", i.id), "title": i.title,
+            "href": agreement_path(i), "title": i.title,
             "partners": [(u, labels.get(u) or _label(actors, u)) for u in others[:6]], "more": max(0, len(others) - 6),
             "renews": link(i.renews_uri), "renewed_by": link(i.superseded_by_uri),
             "withdrew": i.withdrawn_at.strftime("%Y-%m-%d") if i.withdrawn_at else None,

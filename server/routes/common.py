@@ -26,6 +26,13 @@ def wants_json(request: web.Request) -> bool:
     return wants_activity_json(request.headers.get("accept", ""))
 
 
+def not_found(request: web.Request, what: str) -> web.HTTPNotFound:
+    """A 404 saying what is missing: as {"error": ...} to ActivityPub clients, as text to browsers."""
+    if wants_json(request):
+        return web.HTTPNotFound(text=json.dumps({"error": what}), content_type="application/json")
+    return web.HTTPNotFound(text=what)
+
+
 def render(request: web.Request, template: str, status: int = 200, **context) -> web.Response:
     html = request.app[TEMPLATES].get_template(template).render(**context)
     return web.Response(text=html, status=status, content_type="text/html", headers={"Vary": "Accept"})

@@ -22,7 +22,7 @@ from models.space import Space, SpacePost, SpaceReport
 from server import sessions
 from server.keys import FED, TEMPLATES
 from server.passwords import check_password
-from server.routes.common import activity_json, page_number, paged_collection, render, wants_json
+from server.routes.common import activity_json, not_found, page_number, paged_collection, render, wants_json
 from server.routes.inbox import _answer
 
 
@@ -61,12 +61,6 @@ async def _page(request: web.Request, template: str, status: int = 200, **contex
     return await sessions.keep(request, response)
 
 
-def _not_found(request: web.Request, what: str) -> web.HTTPNotFound:
-    if wants_json(request):
-        return web.HTTPNotFound(text=json.dumps({"error": what}), content_type="application/json")
-    return web.HTTPNotFound(text=what)
-
-
 async def _space_by_ref(request: web.Request, ref: str | None = None) -> SpaceView:
     """A space from the URL: `slug` for a local one, `slug@host` for a remote one we know."""
     fed = request.app[FED]
@@ -80,7 +74,7 @@ async def _space_by_ref(request: web.Request, ref: str | None = None) -> SpaceVi
                                          .where(Actor.username == name, Actor.host == host.lower()))).first()
             view = SpaceView(*row) if row else None
     if view is None:
-        raise _not_found(request, f"no space {ref} here")
+        raise not_found(request, f"no space {ref} here")
     return view
 
 
@@ -169,11 +163,11 @@ async def _thread(request: web.Request):
     try:
         object_id = int(request.match_info["n"])
     except ValueError:
-        raise _not_found(request, "no such thread") from None
+        raise not_found(request, "no such thread") from None
     async with fed.db.session() as session:
         root = await session.scalar(select(SpacePost).where(SpacePost.object_id == object_id))
         if root is None or not root.is_thread:
-            raise _not_found(request, "no such thread")
+            raise not_found(request, "no such thread")
         space = await session.get(Space, root.space_id)
         view = SpaceView(space, await session.get(Actor, space.actor_id))
         rows = (await session.execute(
@@ -220,7 +214,7 @@ async def thread_page(request: web.Request) -> web.Response:
 async def _local_space(request: web.Request) -> SpaceView:
     view = await _space_by_ref(request, request.match_info["ref"])
     if not view.space.local:
-        raise _not_found(request, "not a local space")
+        raise not_found(request, "not a local space")
     return view
 
 
@@ -270,7 +264,7 @@ async def object_replies(request: web.Request) -> web.Response:
     uri = f"{fed.urls.base}/objects/{request.match_info['id']}"
     async with fed.db.session() as session:
         if not await session.scalar(select(Object.id).where(Object.uri == uri, Object.local.is_(True))):
-            raise _not_found(request, "no such object")
+            raise not_found(request, "no such object")
     removed = select(SpacePost.object_id).where(SpacePost.removed_at.is_not(None))
     where = (Object.in_reply_to == uri, Object.deleted_at.is_(None), Object.id.not_in(removed))
     return await paged_collection(request, f"{uri}/replies", select(func.count()).select_from(Object).where(*where),
