@@ -6,7 +6,7 @@ import datetime as dt
 import nh3
 from markdown_it import MarkdownIt
 
-from federation.vocabulary import PUBLIC_ALIASES, audience_of, id_of, visibility_of
+from federation.vocabulary import id_of, is_public, visibility_of
 
 _markdown = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False}).enable("strikethrough")
 
@@ -62,7 +62,7 @@ def remote_object_fields(document: dict, followers_url: str | None) -> dict:
         "content": content,
         "in_reply_to": id_of(document.get("inReplyTo")),
         "context": id_of(document.get("context")) or id_of(document.get("audience")),
-        "public": bool(audience_of(document) & PUBLIC_ALIASES),
+        "public": is_public(document),
         "visibility": visibility_of(document, followers_url),
         "document": {**document, "content": content} if content is not None else document,
     }

@@ -13,7 +13,7 @@ from federation.actors import ActorError, get_actor, store_actor_document
 from federation.content import published_of, remote_object_fields
 from federation.inbox_batch import PostBatch
 from federation.context import Federation
-from federation.outbox import add_to_timelines, local_follower_ids, reply_to_follow
+from federation.outbox import add_to_timelines, local_follower_ids, reply_to_follow, tombstone
 from federation.proofs import verify_single_proof
 from federation.signatures import SignatureError, verify_request
 from federation.vocabulary import ACTOR_TYPES, PUBLIC_ALIASES, audience_of, dumps, host_of, id_of, linked_objects
@@ -348,10 +348,7 @@ async def on_delete(incoming: Incoming) -> None:
         return
     if existing.attributed_to_id != actor.id:
         raise InboxError(403, "only the author may delete an object")
-    existing.deleted_at = utcnow()
-    existing.content = None
-    existing.document = {"id": existing.uri, "type": "Tombstone", "formerType": existing.type}
-    await session.execute(delete(TimelineEntry).where(TimelineEntry.object_id == existing.id))
+    await tombstone(session, existing)
 
 
 @handles("Follow")

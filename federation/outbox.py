@@ -68,14 +68,11 @@ async def add_to_timelines(
     owner_ids = set(owners)
     if not owner_ids:
         return
-    existing = set((await session.scalars(
-        select(TimelineEntry.owner_id).where(TimelineEntry.object_id == obj.id, TimelineEntry.owner_id.in_(owner_ids))
-    )).all())
     now = utcnow()
-    rows = [{"owner_id": o, "object_id": obj.id, "via_actor_id": via.id, "activity_id": activity_id, "created_at": now}
-            for o in owner_ids - existing]
-    if rows:  # the same post may be arriving by another activity at this moment
-        await insert_all_unless_present(session, TimelineEntry, ["owner_id", "object_id"], rows)
+    # Rows already there (the post came before, or is arriving by another activity now) are skipped.
+    await insert_all_unless_present(session, TimelineEntry, ["owner_id", "object_id"], [
+        {"owner_id": o, "object_id": obj.id, "via_actor_id": via.id, "activity_id": activity_id, "created_at": now}
+        for o in owner_ids])
 
 
 async def local_follower_ids(session: AsyncSession, actor_id: int) -> set[int]:
@@ -165,11 +162,16 @@ async def delete_note(session: AsyncSession, fed: Federation, author: Actor, obj
     followers = await follower_actors(session, author.id)
     others = list((await session.scalars(select(Actor).where(Actor.uri.in_(named))))) if named else []
     await queue_deliveries(session, activity, author, remote_inboxes([*followers, *others]))
+    await tombstone(session, obj)
+    return activity
+
+
+async def tombstone(session: AsyncSession, obj: Object) -> None:
+    """Keeps a deleted object as a Tombstone (its id stays known) and takes it off every timeline."""
     obj.deleted_at = utcnow()
     obj.content = None
     obj.document = {"id": obj.uri, "type": "Tombstone", "formerType": obj.type}
     await session.execute(delete(TimelineEntry).where(TimelineEntry.object_id == obj.id))
-    return activity
 
 
 async def follow(
@@ -199,22 +201,24 @@ async def follow(
     return existing, activity
 
 
-async def unfollow(session: AsyncSession, fed: Federation, follower: Actor, target: Actor) -> bool:
-    """Undo a follow; False when there was none."""
+async def unfollow(session: AsyncSession, fed: Federation, follower: Actor,
+                   target: Actor) -> tuple[bool, Activity | None]:
+    """Undo a follow: whether there was one, and the Undo queued for a remote target."""
     existing = await session.scalar(
         select(Follow).where(Follow.follower_id == follower.id, Follow.followee_id == target.id)
     )
     if existing is None:
-        return False
+        return False, None
     await session.execute(delete(Follow).where(Follow.id == existing.id))
-    if not target.local:
-        undo = {
-            "@context": AS, "id": fed.urls.new_activity(), "type": "Undo", "actor": follower.uri,
-            "object": {"id": existing.activity_uri, "type": "Follow", "actor": follower.uri, "object": target.uri},
-        }
-        activity = await store_activity(session, follower, undo)
-        await queue_deliveries(session, activity, follower, [target.inbox])
-    return True
+    if target.local:
+        return True, None
+    undo = {
+        "@context": AS, "id": fed.urls.new_activity(), "type": "Undo", "actor": follower.uri,
+        "object": {"id": existing.activity_uri, "type": "Follow", "actor": follower.uri, "object": target.uri},
+    }
+    activity = await store_activity(session, follower, undo)
+    await queue_deliveries(session, activity, follower, [target.inbox])
+    return True, activity
 
 
 async def reply_to_follow(

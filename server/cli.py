@@ -175,13 +175,12 @@ async def cmd_unfollow(args) -> None:
             follower = await need_local(session, args.actor)
         target = await resolve_handle(fed, args.handle)
         async with fed.db.session() as session:
-            if not await outbox.unfollow(session, fed, await session.get(Actor, follower.id),
-                                         await session.get(Actor, target.id)):
+            followed, activity = await outbox.unfollow(session, fed, await session.get(Actor, follower.id),
+                                                       await session.get(Actor, target.id))
+            if not followed:
                 raise CliError(f"{args.actor} does not follow {args.handle}")
-            activity = await session.scalar(select(Activity).where(
-                Activity.actor_id == follower.id, Activity.type == "Undo").order_by(Activity.id.desc()).limit(1))
             await hold_for_caller(session, activity)
-        await deliver_now(fed, activity if not target.local else None)
+        await deliver_now(fed, activity)
         print(f"{args.actor} no longer follows {target.uri}")
 
 
