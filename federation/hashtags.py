@@ -1,11 +1,11 @@
 """The hashtags a post carries, indexed for tag timelines."""
 from __future__ import annotations
 
-from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from federation.vocabulary import as_list
 from models import Object
+from models.base import insert_all_unless_present
 from models.interaction import Hashtag
 
 
@@ -23,7 +23,5 @@ async def index_hashtags(session: AsyncSession, obj: Object) -> None:
     names = tag_names(obj.document or {})
     if not names:
         return
-    known = set((await session.scalars(select(Hashtag.name).where(Hashtag.object_id == obj.id))).all())
-    rows = [{"name": n, "object_id": obj.id} for n in names if n not in known]
-    if rows:
-        await session.execute(insert(Hashtag), rows)
+    await insert_all_unless_present(session, Hashtag, ["name", "object_id"],
+                                    [{"name": n, "object_id": obj.id} for n in names])

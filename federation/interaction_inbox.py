@@ -20,13 +20,6 @@ async def _object(incoming: Incoming, uri: str | None) -> Object | None:
     return await incoming.session.scalar(select(Object).where(Object.uri == uri))
 
 
-async def _local_author(incoming: Incoming, obj: Object) -> int | None:
-    if obj.attributed_to_id is None:
-        return None
-    return await incoming.session.scalar(
-        select(Actor.id).where(Actor.id == obj.attributed_to_id, Actor.local.is_(True)))
-
-
 # Plain posts stored in bulk (federation/inbox_batch.py) index their hashtags there, and name no local actor.
 @observes("Create", addressed_here=True)
 async def received_post(incoming: Incoming) -> None:
@@ -56,9 +49,8 @@ async def received_like(incoming: Incoming) -> None:
     if await session.scalar(select(Favourite.id).where(Favourite.actor_id == actor.id, Favourite.object_id == obj.id)):
         return
     session.add(Favourite(actor_id=actor.id, object_id=obj.id, activity_uri=incoming.document["id"]))
-    author = await _local_author(incoming, obj)
-    if author is not None:
-        await notify(session, [author], "favourite", actor.id, obj.id)
+    if obj.attributed_to_id is not None:  # notify keeps local authors only
+        await notify(session, [obj.attributed_to_id], "favourite", actor.id, obj.id)
 
 
 @observes("Announce")
@@ -80,9 +72,8 @@ async def received_boost(incoming: Incoming) -> None:
     owners = set((await session.scalars(select(TimelineEntry.owner_id).where(
         TimelineEntry.activity_id == incoming.activity.id))).all())
     await add_to_timelines(session, wrapper, actor, owners, incoming.activity.id)
-    author = await _local_author(incoming, obj)
-    if author is not None:
-        await notify(session, [author], "reblog", actor.id, obj.id)
+    if obj.attributed_to_id is not None:  # notify keeps local authors only
+        await notify(session, [obj.attributed_to_id], "reblog", actor.id, obj.id)
 
 
 @observes("Undo")

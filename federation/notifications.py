@@ -10,7 +10,8 @@ from typing import Iterable
 from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import Actor, Follow, FollowState, utcnow
+from federation.outbox import local_follower_ids
+from models import Actor, utcnow
 from models.interaction import NOTIFICATION_TYPES, Notification
 
 
@@ -50,11 +51,7 @@ async def notify_followers(session: AsyncSession, actor_id: int, object_id: int,
     For feature modules: e.g. when a followed movement proposes or signs an agreement, call this with the
     movement's actor id and the stored object of the proposal or agreement, in the same transaction.
     """
-    followers = (await session.scalars(
-        select(Follow.follower_id).join(Actor, Actor.id == Follow.follower_id)
-        .where(Follow.followee_id == actor_id, Follow.state == FollowState.accepted.value, Actor.local.is_(True))
-    )).all()
-    return await notify(session, followers, type_, actor_id, object_id)
+    return await notify(session, await local_follower_ids(session, actor_id), type_, actor_id, object_id)
 
 
 async def notify_mentions(session: AsyncSession, author_id: int, object_id: int, mentioned_uris: Iterable[str]) -> int:
@@ -62,5 +59,5 @@ async def notify_mentions(session: AsyncSession, author_id: int, object_id: int,
     uris = [u for u in set(mentioned_uris) if u]
     if not uris:
         return 0
-    owners = (await session.scalars(select(Actor.id).where(Actor.uri.in_(uris), Actor.local.is_(True)))).all()
+    owners = (await session.scalars(select(Actor.id).where(Actor.uri.in_(uris)))).all()  # notify keeps local ones
     return await notify(session, owners, "mention", author_id, object_id)

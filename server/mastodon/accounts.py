@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 from sqlalchemy import select
 
-from federation.actors import ActorError, parse_handle, resolve_handle
+from federation.actors import parse_handle
 from federation.content import markdown_to_html
 from federation.interactions import answer_follow_request, update_profile
 from federation.outbox import follow as send_follow, unfollow as send_unfollow
@@ -190,11 +190,3 @@ endpoint("POST", "/api/v1/follow_requests/{id}/authorize", scope="write:follows"
          summary="Accept a follow request (sends Accept)", tag="accounts")(_answer(True))
 endpoint("POST", "/api/v1/follow_requests/{id}/reject", scope="write:follows", user=True,
          summary="Reject a follow request (sends Reject)", tag="accounts")(_answer(False))
-
-
-async def resolve_account(request: web.Request, handle: str) -> Actor | None:
-    """A local or remote account from name@host, through WebFinger when unknown."""
-    try:
-        return await resolve_handle(request.app[FED], handle)
-    except (ActorError, Exception):  # noqa: BLE001 -- a handle that does not resolve is simply not found
-        return None

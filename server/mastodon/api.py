@@ -11,6 +11,7 @@ from aiohttp import web
 from multidict import MultiDict
 from sqlalchemy import select
 
+from federation.vocabulary import dumps
 from models import Actor
 from models.oauth import AccessToken, digest
 from server.keys import FED
@@ -211,17 +212,13 @@ def _wrap(ep: Endpoint):
             return error_response(error.status, error.message, **error.extra)
         if isinstance(result, web.StreamResponse):
             return result
-        return web.json_response(result, dumps=_dumps)
+        return web.json_response(result, dumps=dumps)
     handler.__name__ = ep.handler.__name__
     return handler
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-
-
 def json_answer(value: Any, status: int = 200, headers: dict | None = None) -> web.Response:
-    return web.json_response(value, status=status, headers=headers, dumps=_dumps)
+    return web.json_response(value, status=status, headers=headers, dumps=dumps)
 
 
 # ---------------------------------------------------------------- pagination

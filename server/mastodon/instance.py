@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import struct
 import zlib
+from functools import lru_cache
 
 from aiohttp import web
 from sqlalchemy import distinct, func, select
@@ -194,6 +195,7 @@ async def one_list(request: web.Request, params: Params, caller: Caller):
 # ---------------------------------------------------------------- default images
 
 
+@lru_cache(maxsize=512)  # one image per colour: avatars are drawn once, not per request
 def png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
     """A solid-colour PNG, written by hand (no imaging library needed)."""
     row = b"\x00" + bytes(rgb) * width
