@@ -205,14 +205,19 @@ class Instance:
         return self.cli("deliveries", "--json").lines
 
     # -- direct database reads, for asserting what was (not) stored
+    @property
+    def effective_database_url(self) -> str:
+        """The database this instance uses, as its config says (its SQLite file when none was given)."""
+        from server.config import load_settings
+        return load_settings(self.data).database_url
+
     def sql(self, query: str, **params) -> list[tuple]:
         from sqlalchemy import text
 
         from models import Database
-        from server.config import load_settings
 
         async def run():
-            db = Database(load_settings(self.data).database_url, pool_size=1)
+            db = Database(self.effective_database_url, pool_size=1)
             try:
                 async with db.session() as session:
                     result = await session.execute(text(query), params)

@@ -190,8 +190,7 @@ def charter_page(backend: str, count: int, agreements: int = 1_000) -> None:
     try:
         instance = factory.new("charter", start=False)
         movement = instance.movement("bench", "Bench Movement")
-        from server.config import load_settings
-        asyncio.run(seed_charter(load_settings(instance.data).database_url, movement, agreements))
+        asyncio.run(seed_charter(instance.effective_database_url, movement, agreements))
         instance.start()
         page = instance.url("/actors/bench/charter")
         html = requests.get(page, timeout=30).text

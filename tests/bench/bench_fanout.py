@@ -139,7 +139,7 @@ async def wait_delivered(database_url: str, activity_after: int, expected: int, 
     raise AssertionError(f"not all {expected} deliveries were delivered within {timeout}s")
 
 
-def bare_signing_seconds(private_pem: str, key_id: str, messages: list[bytes], runs: int = 3) -> float:
+def bare_signing_seconds(private_pem: str, messages: list[bytes], runs: int = 3) -> float:
     """The physical limit: RSA-2048 PKCS#1 v1.5 SHA-256 over the same signing strings, one core
     (the best of `runs`, so a busy moment of the machine does not flatter the ratio)."""
     key = serialization.load_pem_private_key(private_pem.encode(), None)
@@ -199,7 +199,7 @@ def main() -> None:
         # Production settings, except that serve looks for rows queued by the CLI every 50 ms.
         instance.configure(delivery_poll_interval=0.05, delivery_retry_base=30.0, delivery_retry_max=21600.0)
         instance.movement("bench")
-        database_url = instance.database_url or f"sqlite:///{instance.data / 'interpeople.db'}"
+        database_url = instance.effective_database_url
         process = start_serve(instance, None, profile=args.profile)
         time.sleep(3)
         import psutil
@@ -232,7 +232,7 @@ def main() -> None:
                 parent.send("report")
                 received = parent.recv()
                 messages = check_received(received, public_pem, key_id, ports)
-                signing = bare_signing_seconds(private_pem, key_id, messages)
+                signing = bare_signing_seconds(private_pem, messages)
                 results.append((queued - started, done - queued, signing))
                 print(f"post {n + 1}: stored and queued {HOSTS} deliveries in {queued - started:.2f}s (CLI, in-process); "
                       f"all {HOSTS} delivered {done - queued:.2f}s later; bare RSA-2048 signing of the same "

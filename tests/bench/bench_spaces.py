@@ -182,7 +182,7 @@ def main() -> None:
         a.movement("forum")
         a.member("mod", "forum", role="admin")
         a.cli("space", "create", "bench", "--name", "Bench space", "--movement", "forum")
-        database_url = a.database_url or f"sqlite:///{a.data / 'interpeople.db'}"
+        database_url = a.effective_database_url
         started = time.perf_counter()
         thread_ids, thread_uri = asyncio.run(seed(database_url, "http://127.0.0.1:1", sink.ports))
         print(f"seeded {THREADS} threads, {REPLIES} replies, {FOLLOWERS} followers on {HOSTS} hosts "

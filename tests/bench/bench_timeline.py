@@ -33,10 +33,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from models import Actor, Database, Follow, Object, TimelineEntry  # noqa: E402
 from models.oauth import AccessToken, OAuthApp, digest  # noqa: E402
+from tests.bench.common import WRK, stop_process, wait_http  # noqa: E402
 from tests.harness import PG_ENV, InstanceFactory, free_port  # noqa: E402
 
 FOLLOWED, OTHERS, STATUSES, FOLLOWED_SHARE, BOOSTS = 500, 500, 100_000, 0.8, 1_000
-WRK = "/usr/bin/wrk"
 
 
 def now() -> dt.datetime:
@@ -156,17 +156,10 @@ def bare_rate(seconds: int) -> float:
     port = free_port()
     server = subprocess.Popen([sys.executable, "-c", BARE, str(port)])
     try:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                requests.get(f"http://127.0.0.1:{port}/", timeout=1)
-                break
-            except requests.RequestException:
-                time.sleep(0.05)
+        wait_http(f"http://127.0.0.1:{port}/", server, timeout=10)
         return wrk_rate(f"http://127.0.0.1:{port}/", seconds)
     finally:
-        server.terminate()
-        server.wait(10)
+        stop_process(server)
 
 
 def main() -> None:
@@ -184,7 +177,7 @@ def main() -> None:
         a = factory.new("a", start=False)
         a.movement("forum")
         a.member("reader", "forum")
-        database_url = a.database_url or f"sqlite:///{a.data / 'interpeople.db'}"
+        database_url = a.effective_database_url
         started = time.perf_counter()
         token, middle = asyncio.run(seed(database_url))
         print(f"seeded {STATUSES:,} statuses by {FOLLOWED + OTHERS} actors, {BOOSTS:,} boosts; the reader follows "
