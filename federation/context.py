@@ -53,7 +53,8 @@ class Federation:
         if self._http is not None:
             await self._http.close()
 
-    async def secret_of(self, actor_id: int, kind: str = "rsa") -> CryptographicSecret:
+    async def private_key_of(self, actor_id: int, kind: str = "rsa") -> Key:
+        """A local actor's newest key row of that kind that holds a private key (as stored: PEM or multibase)."""
         async with self.db.session() as session:
             key = await session.scalar(
                 select(Key).where(Key.actor_id == actor_id, Key.kind == kind, Key.private.is_not(None))
@@ -61,6 +62,10 @@ class Federation:
             )
         if key is None:
             raise LookupError(f"actor {actor_id} has no private {kind} key")
+        return key
+
+    async def secret_of(self, actor_id: int, kind: str = "rsa") -> CryptographicSecret:
+        key = await self.private_key_of(actor_id, kind)
         return secret_for(key.uri, key.private, kind)
 
     async def instance_secret(self) -> CryptographicSecret:

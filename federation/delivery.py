@@ -10,11 +10,11 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 import aiohttp
-from cryptography.hazmat.primitives import serialization
 from sqlalchemy import and_, bindparam, or_, select, update
 
 from federation.context import Federation
 from federation.fetch import FetchError, check_url
+from federation.keys import secret_for
 from federation.signatures import prepare_request, sign_request, signature_header
 from federation.signing_pool import SigningPool
 from federation.vocabulary import AP_CONTENT_TYPE
@@ -67,8 +67,7 @@ class DeliveryWorker:
         self._outcomes: list[Outcome] = []
         self._flush_lock = asyncio.Lock()
         self._bodies: dict[int, bytes] = {}
-        self._secrets: dict[int, tuple[float, object]] = {}
-        self._pems: dict[str, tuple[object, str]] = {}
+        self._secrets: dict[int, tuple[float, object, str]] = {}
         self._pending = 0  # claimed rows not yet sent and recorded
         self.signer = SigningPool(self.settings.signing_processes)
 
@@ -125,22 +124,15 @@ class DeliveryWorker:
             self._bodies[activity_id] = body
         return body
 
-    async def _secret(self, signer_id: int):
-        """The signer's private key, kept a minute (one query per batch rather than per request)."""
+    async def _signing_key(self, signer_id: int) -> tuple[object, str]:
+        """The signer's private key, parsed and as its PEM (which the signing processes load), kept a
+        minute: one query per batch rather than per request."""
         cached = self._secrets.get(signer_id)
         if cached is None or time.monotonic() - cached[0] > 60:
-            cached = (time.monotonic(), await self.fed.secret_of(signer_id))
+            key = await self.fed.private_key_of(signer_id)
+            cached = (time.monotonic(), secret_for(key.uri, key.private, "rsa"), key.private)
             self._secrets[signer_id] = cached
-        return cached[1]
-
-    def _pem_of(self, secret) -> str:
-        """The PEM of a secret's private key, which the signing processes load."""
-        cached = self._pems.get(secret.key_id)
-        if cached is None or cached[0] is not secret:
-            pem = secret.private_key.private_bytes(
-                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
-            cached = self._pems[secret.key_id] = (secret, pem)
-        return cached[1]
+        return cached[1], cached[2]
 
     async def send(self, item: Claimed, signed: tuple[bytes, dict[str, str]] | None = None) -> Outcome:
         """One POST, signed by the activity's actor (here, unless `signed` gives body and headers); never raises."""
@@ -149,7 +141,8 @@ class DeliveryWorker:
             if signed is None:
                 check_url(item.inbox, self.fed.allow_private)
                 body = await self._body(item.activity_id)
-                headers = sign_request("post", item.inbox, await self._secret(item.signer_id), body)
+                secret, _ = await self._signing_key(item.signer_id)
+                headers = sign_request("post", item.inbox, secret, body)
             else:
                 body, headers = signed
             headers["content-type"] = AP_CONTENT_TYPE
@@ -267,15 +260,14 @@ class DeliveryWorker:
         started: set[int] = set()
         try:
             try:  # the signing processes start while the requests are prepared
-                first = await self._secret(claimed[0].signer_id)
-                self.signer.start(self._pem_of(first), first.private_key)
+                first, first_pem = await self._signing_key(claimed[0].signer_id)
+                self.signer.start(first_pem, first.private_key)
             except Exception as error:  # the loop below sends that row the plain way and reports it
                 log.debug("signing processes not started early: %r", error)
             for item in claimed:
                 try:
                     check_url(item.inbox, self.fed.allow_private)
-                    secret = await self._secret(item.signer_id)
-                    pem = self._pem_of(secret)
+                    secret, pem = await self._signing_key(item.signer_id)
                     body = await self._body(item.activity_id)
                 except Exception:
                     started.add(item.id)
