@@ -86,10 +86,6 @@ class Hub:
 
     async def _poll(self) -> None:
         fed = self.app[FED]
-        users = {l.account.id: l for l in self.listeners if l.account is not None and l.streams & {"user"}}
-        notified = {l.account.id for l in self.listeners if l.account is not None
-                    and l.streams & {"user", "user:notification"}}
-        public = any(s.startswith("public") for l in self.listeners for s in l.streams)
         async with fed.db.session() as session:
             entries = (await session.execute(
                 select(TimelineEntry.id, TimelineEntry.owner_id, TimelineEntry.via_actor_id, Object)
@@ -106,14 +102,17 @@ class Hub:
             if notes:
                 self._marks["notification"] = notes[-1].id
             boosted = {o.reblog_of_id: o.attributed_to_id for o in objects if o.reblog_of_id}
+            shown = [o for o in objects if o.reblog_of_id is None and o.deleted_at is None and o.type in POST_TYPES
+                     and (o.visibility == "public" or (o.visibility is None and o.public))]
+            public_for: dict[int | None, list[dict]] = {}  # viewer -> rendered public posts, once per poll
             for listener in list(self.listeners):
-                await self._deliver(session, listener, entries, objects, notes, boosted, users, notified, public)
+                await self._deliver(session, listener, entries, objects, notes, boosted, shown, public_for)
 
-    async def _deliver(self, session, listener, entries, objects, notes, boosted, users, notified, public) -> None:
+    async def _deliver(self, session, listener, entries, objects, notes, boosted, shown, public_for) -> None:
         fed = self.app[FED]
         renderer = Renderer(session, fed, listener.account)
         me = listener.account.id if listener.account else None
-        if "user" in listener.streams and me in users:
+        if "user" in listener.streams and me is not None:
             mine = [o for _, owner, via, o in entries if owner == me and o.deleted_at is None
                     and not (via is not None and via != o.attributed_to_id and boosted.get(o.id) == via)]
             mine += [o for o in objects if o.attributed_to_id == me and o.deleted_at is None]
@@ -122,13 +121,13 @@ class Hub:
                 if status["id"] not in seen:
                     seen.add(status["id"])
                     listener.offer("user", "update", status)
-        if me in notified and listener.streams & {"user", "user:notification"}:
+        if me is not None and listener.streams & {"user", "user:notification"}:
             for item in await renderer.notifications([n for n in notes if n.owner_id == me]):
                 listener.offer("user" if "user" in listener.streams else "user:notification", "notification", item)
-        if public and any(s.startswith("public") for s in listener.streams):
-            shown = [o for o in objects if o.reblog_of_id is None and o.deleted_at is None and o.type in POST_TYPES
-                     and (o.visibility == "public" or (o.visibility is None and o.public))]
-            for status in await renderer.statuses(shown):
+        if shown and any(s.startswith("public") for s in listener.streams):
+            if me not in public_for:
+                public_for[me] = await renderer.statuses(shown)
+            for status in public_for[me]:
                 obj_local = status["account"]["acct"].count("@") == 0
                 for stream in ("public", "public:local", "public:remote"):
                     if stream in listener.streams and (stream == "public" or (stream == "public:local") == obj_local):
@@ -138,7 +137,7 @@ class Hub:
 HUB = web.AppKey("mastodon_streaming_hub", Hub)
 
 
-async def _listener(request: web.Request, caller: Caller, streams: set[str]) -> Listener:
+async def _listener(caller: Caller, streams: set[str]) -> Listener:
     if streams & {"user", "user:notification"}:
         if caller.account is None:
             raise ApiError(401, "Error: Missing access token")
@@ -230,7 +229,7 @@ async def websocket(request: web.Request, caller: Caller, first: str | None) -> 
 
 async def _subscribe(ws, caller: Caller, listener: Listener, name: str) -> None:
     try:
-        await _listener(None, caller, {name})
+        await _listener(caller, {name})
     except ApiError as error:
         await ws.send_str(json.dumps({"error": error.message, "status": error.status}))
         return
@@ -245,7 +244,7 @@ async def streaming(request: web.Request, params: Params, caller: Caller):
         return await websocket(request, caller, first)
     if first is None:
         raise ApiError(400, "Unknown stream type")
-    return await sse(request, await _listener(request, caller, {first}))
+    return await sse(request, await _listener(caller, {first}))
 
 
 @endpoint("GET", "/api/v1/streaming/health", summary="Whether streaming works")
@@ -256,7 +255,7 @@ async def health(request: web.Request, params: Params, caller: Caller):
 def _sse_endpoint(name: str):
     async def handler(request: web.Request, params: Params, caller: Caller):
         caller = await _streaming_caller(request, caller)
-        return await sse(request, await _listener(request, caller, {name}))
+        return await sse(request, await _listener(caller, {name}))
     handler.__name__ = "stream_" + name.replace(":", "_")
     return handler
 
