@@ -16,7 +16,7 @@ from federation.context import Federation
 from federation.outbox import add_to_timelines, local_follower_ids, reply_to_follow, tombstone
 from federation.proofs import verify_single_proof
 from federation.signatures import SignatureError, verify_request
-from federation.vocabulary import ACTOR_TYPES, PUBLIC_ALIASES, audience_of, dumps, host_of, id_of, linked_objects
+from federation.vocabulary import ACTOR_TYPES, audience_of, dumps, host_of, id_of, linked_objects, reaches_followers
 from models import Activity, Actor, Follow, FollowState, Object, TimelineEntry, utcnow
 from models.base import insert_unless_present
 
@@ -260,7 +260,7 @@ async def _recipients_for(incoming: Incoming, document: dict) -> set[int]:
     session, actor = incoming.session, incoming.actor
     audience = audience_of(document) | audience_of(incoming.document)
     owners: set[int] = set()
-    if audience & PUBLIC_ALIASES or (actor.followers_url and actor.followers_url in audience):
+    if reaches_followers(audience, actor.followers_url):
         owners |= await local_follower_ids(session, actor.id)
     local_uris = [uri for uri in audience if incoming.fed.urls.is_local(uri)]
     if local_uris:
@@ -289,11 +289,16 @@ async def save_remote_object(fed: Federation, document: dict, author_uri: str) -
     The same object may arrive by another path while it is being fetched (an Announce of it, say);
     the loser of that race finds the winner's row on its second try and refreshes it.
     """
-    async def save(session: AsyncSession) -> Object:
-        author = await session.scalar(select(Actor).where(Actor.uri == author_uri))
-        check_authored_by(document, author)
-        return await store_remote_object(session, document, author)
-    return await fed.db.session_retried_on_conflict(save)
+    return await fed.db.session_retried_on_conflict(lambda session: store_fetched_object(session, document, author_uri))
+
+
+async def store_fetched_object(session: AsyncSession, document: dict, author_uri: str | None) -> Object | None:
+    """A fetched object stored (or refreshed) once it is shown to be its author's; None when the author is unknown."""
+    author = await session.scalar(select(Actor).where(Actor.uri == author_uri)) if author_uri else None
+    if author is None:
+        return None
+    check_authored_by(document, author)
+    return await store_remote_object(session, document, author)
 
 
 def check_authored_by(document: dict, actor: Actor) -> None:
@@ -444,9 +449,7 @@ async def on_announce(incoming: Incoming) -> None:
     obj = await session.scalar(select(Object).where(Object.uri == incoming.object_id))
     fetched = incoming.prepared.get("object")
     if obj is None and fetched is not None:
-        author = await session.scalar(select(Actor).where(Actor.uri == incoming.prepared["author_uri"]))
-        check_authored_by(fetched, author)
-        obj = await store_remote_object(session, fetched, author)
+        obj = await store_fetched_object(session, fetched, incoming.prepared["author_uri"])
     if obj is None or obj.deleted_at is not None:
         return
     owners = await _recipients_for(incoming, incoming.document)

@@ -17,7 +17,7 @@ from sqlalchemy import Connection, bindparam, select
 from federation.content import published_of, remote_object_fields
 from federation.hashtags import tag_names
 from federation.context import Federation
-from federation.vocabulary import PUBLIC_ALIASES, audience_of, dumps, id_of
+from federation.vocabulary import audience_of, dumps, id_of, reaches_followers
 from models import Activity, Actor, Follow, FollowState, Object, TimelineEntry, utcnow
 from models.base import insert_rows
 from models.interaction import Hashtag
@@ -77,11 +77,6 @@ class PostBatch:
         return await self.fed.db.run_in_transaction(_store_posts, batch)
 
 
-def _reaches_followers(document: dict, actor) -> bool:
-    audience = audience_of(document) | audience_of(document["object"])
-    return bool(audience & PUBLIC_ALIASES) or (actor.followers_url is not None and actor.followers_url in audience)
-
-
 # Built once: the lists go in as expanding parameters, so a batch does not rebuild the statements.
 _ACTORS_NAMED = select(Actor.id, Actor.uri, Actor.followers_url).where(Actor.uri.in_(bindparam("uris", expanding=True)))
 _KNOWN_ACTIVITIES = select(Activity.uri).where(Activity.uri.in_(bindparam("uris", expanding=True)))
@@ -129,7 +124,8 @@ def _store_posts(conn: Connection, batch: list[_Post]) -> list[tuple[int, str] |
     insert_rows(conn, Hashtag.__table__, tags)
 
     # Local followers see what is public or addressed to the poster's followers.
-    to_followers = {actor.id for _, post, actor in chosen if _reaches_followers(post.document, actor)}
+    to_followers = {actor.id for _, post, actor in chosen if reaches_followers(
+        audience_of(post.document) | audience_of(post.document["object"]), actor.followers_url)}
     followers: dict[int, set[int]] = defaultdict(set)
     if to_followers:
         for followee, follower in conn.execute(_LOCAL_FOLLOWERS, {"ids": list(to_followers)}).all():

@@ -8,8 +8,7 @@ from sqlalchemy import select
 
 from federation.context import Federation
 from federation.inbox import (
-    InboxError, Incoming, check_authored_by, fetch_announced, handles, observes, on_delete, prepares,
-    store_remote_object,
+    InboxError, Incoming, fetch_announced, handles, observes, on_delete, prepares, store_fetched_object,
 )
 from federation.outbox import add_to_timelines, local_follower_ids
 from federation.spaces import (
@@ -36,11 +35,9 @@ async def _store_fetched(incoming: Incoming, document: dict, author_uri: str | N
     if existing is not None and existing.local:
         obj = existing
     else:
-        author = await session.scalar(select(Actor).where(Actor.uri == author_uri)) if author_uri else None
-        if author is None:
+        obj = await store_fetched_object(session, document, author_uri)
+        if obj is None:
             return None
-        check_authored_by(document, author)
-        obj = await store_remote_object(session, document, author)
     if space is not None and space_uri in audience_of(obj.document):
         await index_post(session, space, obj)
     return obj

@@ -51,6 +51,11 @@ def audience_of(document: dict) -> set[str]:
     return found
 
 
+def reaches_followers(audience: set[str], followers_url: str | None) -> bool:
+    """Whether an activity so addressed goes to its actor's followers: public, or their collection named."""
+    return bool(audience & PUBLIC_ALIASES) or (followers_url is not None and followers_url in audience)
+
+
 def is_public(document: dict) -> bool:
     return bool(audience_of(document) & PUBLIC_ALIASES)
 
