@@ -383,10 +383,11 @@ async def audience_uris(session: AsyncSession, proposal: Proposal) -> list[str]:
 
 
 async def _send(session: AsyncSession, proposal: Proposal, actor: Actor, document: dict,
-                only: list[str] | None = None) -> Activity:
-    """Stores an activity and queues it for the audience (or only the given actors) and the actor's followers."""
+                only: list[str] | None = None, audience: list[str] | None = None) -> Activity:
+    """Stores an activity and queues it for the audience (or only the given actors) and the actor's followers.
+    `audience` is the proposal's audience when the caller has already looked it up."""
     activity = await store_activity(session, actor, document)
-    uris = only if only is not None else await audience_uris(session, proposal)
+    uris = only if only is not None else audience if audience is not None else await audience_uris(session, proposal)
     actors = list((await session.scalars(select(Actor).where(Actor.uri.in_(uris)))).all()) if uris else []
     if only is None:
         actors += await follower_actors(session, actor.id)
@@ -585,10 +586,11 @@ async def sign(session: AsyncSession, fed: Federation, actor: Actor, proposal: P
     proof = make_proof(version.document, private, method, digest=bytes.fromhex(version.hash))
     await record_signature(session, proposal, version.hash, actor.uri, proof)
     document = add_proof(version.document, proof)
+    audience = await audience_uris(session, proposal)
     accept = _activity(fed, version.document["@context"], "Accept", actor, document, version=version.hash,
-                       context=proposal.uri, to=[u for u in await audience_uris(session, proposal) if u != actor.uri],
+                       context=proposal.uri, to=[u for u in audience if u != actor.uri],
                        cc=[actor.followers_url, PUBLIC])
-    activity = await _send(session, proposal, actor, accept)
+    activity = await _send(session, proposal, actor, accept, audience=audience)
     if proposal.local:
         await publish_proposal(session, fed, proposal)
     in_force = proposal.state == State.agreed.value
@@ -602,12 +604,13 @@ async def decline(session: AsyncSession, fed: Federation, actor: Actor, proposal
                   reason: str | None = None) -> Activity:
     _check_movement(actor)
     version = await version_of(session, proposal, proposal.current_version)
+    audience = await audience_uris(session, proposal)
     reject = _activity(fed, version.document["@context"], "Reject", actor, version.document, version=version.hash,
-                       context=proposal.uri, to=[u for u in await audience_uris(session, proposal) if u != actor.uri],
+                       context=proposal.uri, to=[u for u in audience if u != actor.uri],
                        cc=[actor.followers_url, PUBLIC], **({"content": reason} if reason else {}))
     reject = await signed(session, actor, reject)
     await record_decline(session, proposal, actor.uri, version.hash, reject)
-    activity = await _send(session, proposal, actor, reject)
+    activity = await _send(session, proposal, actor, reject, audience=audience)
     if proposal.local:
         await publish_proposal(session, fed, proposal)
     return activity
@@ -620,13 +623,13 @@ async def withdraw(session: AsyncSession, fed: Federation, actor: Actor, proposa
     await refresh_expiry(session, proposal)
     target = proposal.agreement_uri if from_agreement else proposal.uri
     context = (await version_of(session, proposal, proposal.current_version)).document["@context"]
+    audience = await audience_uris(session, proposal)
     leave = _activity(fed, context, "Leave", actor, target, context=proposal.uri,
                       version=proposal.agreed_version or proposal.current_version,
-                      to=[u for u in await audience_uris(session, proposal) if u != actor.uri],
-                      cc=[actor.followers_url, PUBLIC])
+                      to=[u for u in audience if u != actor.uri], cc=[actor.followers_url, PUBLIC])
     leave = await signed(session, actor, leave)
     await record_withdrawal(session, proposal, actor.uri, leave)
-    activity = await _send(session, proposal, actor, leave)
+    activity = await _send(session, proposal, actor, leave, audience=audience)
     if proposal.local:
         await publish_proposal(session, fed, proposal)
     what = "the agreement" if from_agreement else "its proposal"
