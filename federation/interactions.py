@@ -35,9 +35,15 @@ async def _author(session: AsyncSession, obj: Object) -> Actor | None:
     return await session.get(Actor, obj.attributed_to_id) if obj.attributed_to_id else None
 
 
+async def original_of(session: AsyncSession, obj: Object) -> Object | None:
+    """The post itself: a boost (an Announce object) stands for the post it boosts."""
+    return await session.get(Object, obj.reblog_of_id) if obj.reblog_of_id is not None else obj
+
+
 async def favourite(session: AsyncSession, fed: Federation, actor: Actor, obj: Object) -> Activity | None:
-    """Likes a post once; a remote author gets the Like."""
-    if obj.deleted_at is not None or obj.reblog_of_id is not None:
+    """Likes a post once (a boost's post, when given a boost); a remote author gets the Like."""
+    obj = await original_of(session, obj)
+    if obj is None or obj.deleted_at is not None:
         raise InteractionError(404, "Record not found")
     if await session.scalar(select(Favourite.id).where(Favourite.actor_id == actor.id, Favourite.object_id == obj.id)):
         return None
@@ -56,6 +62,7 @@ async def favourite(session: AsyncSession, fed: Federation, actor: Actor, obj: O
 
 
 async def unfavourite(session: AsyncSession, fed: Federation, actor: Actor, obj: Object) -> Activity | None:
+    obj = await original_of(session, obj)
     found = await session.scalar(select(Favourite).where(Favourite.actor_id == actor.id, Favourite.object_id == obj.id))
     if found is None:
         return None
@@ -88,8 +95,7 @@ async def store_boost(session: AsyncSession, booster: Actor, obj: Object, docume
 
 async def reblog(session: AsyncSession, fed: Federation, actor: Actor, obj: Object) -> Object:
     """Boosts a public post: an Announce to the booster's followers and the post's author."""
-    if obj.reblog_of_id is not None:
-        obj = await session.get(Object, obj.reblog_of_id)
+    obj = await original_of(session, obj)
     if obj is None or obj.deleted_at is not None:
         raise InteractionError(404, "Record not found")
     if (obj.visibility or ("public" if obj.public else "private")) not in ("public", "unlisted"):
@@ -115,8 +121,7 @@ async def reblog(session: AsyncSession, fed: Federation, actor: Actor, obj: Obje
 
 async def unreblog(session: AsyncSession, fed: Federation, actor: Actor, obj: Object) -> Object:
     """Undoes a boost; returns the boosted post."""
-    if obj.reblog_of_id is not None:
-        obj = await session.get(Object, obj.reblog_of_id)
+    obj = await original_of(session, obj)
     wrapper = await boost_of(session, actor.id, obj.id)
     if wrapper is None:
         return obj

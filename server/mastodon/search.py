@@ -100,12 +100,20 @@ async def search_results(request: web.Request, params: Params, caller: Caller) -
     return accounts[:limit], statuses[:limit]
 
 
+async def _in_session(session, accounts: list[Actor]) -> list[Actor]:
+    """The found accounts loaded in this session, in one query, in their order."""
+    if not accounts:
+        return []
+    loaded = {a.id: a for a in (await session.scalars(select(Actor).where(Actor.id.in_([a.id for a in accounts]))))}
+    return [loaded[a.id] for a in accounts if a.id in loaded]
+
+
 async def find_accounts(request: web.Request, params: Params, caller: Caller) -> list[dict]:
     accounts, _ = await search_results(request, params, caller)
     fed = request.app[FED]
     async with fed.db.session() as session:
         return await Renderer(session, fed, caller.account).accounts(
-            [await session.get(Actor, a.id) for a in accounts])
+            await _in_session(session, accounts))
 
 
 @endpoint("GET", "/api/v2/search", summary="Accounts, statuses and hashtags; resolve=true (signed in) looks up "
@@ -121,5 +129,5 @@ async def search(request: web.Request, params: Params, caller: Caller):
         renderer = Renderer(session, fed, caller.account)
         visible = list((await session.scalars(select(Object).where(
             Object.id.in_([s.id for s in statuses]), visible_to(caller.account))))) if statuses else []
-        return {"accounts": await renderer.accounts([await session.get(Actor, a.id) for a in accounts]),
+        return {"accounts": await renderer.accounts(await _in_session(session, accounts)),
                 "statuses": await renderer.statuses(visible), "hashtags": []}

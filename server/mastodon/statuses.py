@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 from sqlalchemy import select
 
-from federation.interactions import InteractionError, favourite, reblog, unfavourite, unreblog
+from federation.interactions import InteractionError, favourite, original_of, reblog, unfavourite, unreblog
 from federation.outbox import VISIBILITIES, delete_note, post_note
 from federation.space_posting import publish, render_with_mentions, space_of_parent
 from federation.spaces import SpaceError
@@ -118,10 +118,9 @@ async def delete_status(request: web.Request, params: Params, caller: Caller):
             Object.deleted_at.is_(None)))
         if obj is None:
             raise not_found()
-        if obj.reblog_of_id is not None:
-            original = await session.get(Object, obj.reblog_of_id)
+        if obj.reblog_of_id is not None:  # deleting one's boost is unboosting
             answer = await Renderer(session, fed, caller.account).status(obj)
-            await unreblog(session, fed, await session.get(Actor, caller.account_id), original)
+            await unreblog(session, fed, await session.get(Actor, caller.account_id), obj)
         else:
             answer = await Renderer(session, fed, caller.account).status(obj)
             await delete_note(session, fed, await session.get(Actor, caller.account_id), obj)
@@ -161,9 +160,9 @@ def _interaction(action, name: str):
     async def handler(request: web.Request, params: Params, caller: Caller):
         fed = request.app[FED]
         async with fed.db.session() as session:
-            obj = await visible_status(session, caller, object_id(request))
-            if obj.reblog_of_id is not None and action in (favourite, unfavourite):
-                obj = await session.get(Object, obj.reblog_of_id)
+            obj = await original_of(session, await visible_status(session, caller, object_id(request)))
+            if obj is None:
+                raise not_found()
             try:
                 result = await action(session, fed, await session.get(Actor, caller.account_id), obj)
             except InteractionError as error:
