@@ -6,6 +6,7 @@ import contextlib
 import io
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -35,6 +36,11 @@ def http_ok(url: str) -> bool:
         return requests.get(url, timeout=1).ok
     except requests.RequestException:
         return False
+
+
+def csrf_of(html: str) -> str:
+    """The CSRF token of the first form on a page."""
+    return re.search(r'name="csrf" value="([^"]+)"', html).group(1)
 
 
 def wait_for(check, timeout: float = 15.0, interval: float = 0.1, what: str = "condition"):
@@ -200,6 +206,11 @@ class Instance:
             if row["id"] == target_uri:
                 return row["state"]
         return None
+
+    def proposal(self, url: str) -> dict | None:
+        """`proposal show URL --json` as this instance knows the proposal; None when it does not."""
+        result = self.cli("proposal", "show", url, "--json", check=False)
+        return json.loads(result.out) if result.code == 0 else None
 
     def deliveries(self) -> list[dict]:
         return self.cli("deliveries", "--json").lines

@@ -6,7 +6,10 @@ import re
 from urllib.parse import parse_qs, urlsplit
 
 import requests
+
 from mastodon import Mastodon
+
+from tests.harness import csrf_of
 
 OOB = "urn:ietf:wg:oauth:2.0:oob"
 SCOPES = ["read", "write", "follow"]
@@ -31,10 +34,6 @@ def password_login(instance, username: str, password: str = PASSWORD, scopes=SCO
     return mastodon
 
 
-def _csrf(html: str) -> str:
-    return re.search(r'name="csrf" value="([^"]+)"', html).group(1)
-
-
 def consent(instance, auth_url: str, username: str, password: str = PASSWORD, account: str | None = None,
             action: str = "approve") -> requests.Response:
     """Signs in on the consent page and approves (or denies); returns the final answer, redirects not followed."""
@@ -45,9 +44,9 @@ def consent(instance, auth_url: str, username: str, password: str = PASSWORD, ac
              if k in ("client_id", "redirect_uri", "scope", "state", "response_type", "code_challenge",
                       "code_challenge_method")}
     signed_in = browser.post(instance.url("/oauth/authorize"), data={
-        **oauth, "csrf": _csrf(page.text), "username": username, "password": password, "action": "login"}, timeout=10)
+        **oauth, "csrf": csrf_of(page.text), "username": username, "password": password, "action": "login"}, timeout=10)
     signed_in.raise_for_status()
-    form = {**oauth, "csrf": _csrf(signed_in.text), "action": action}
+    form = {**oauth, "csrf": csrf_of(signed_in.text), "action": action}
     if account:
         form["account"] = account
     return browser.post(instance.url("/oauth/authorize"), data=form, allow_redirects=False, timeout=10)

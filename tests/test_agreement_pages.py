@@ -8,19 +8,13 @@ import re
 import pytest
 import requests
 
-from tests.harness import wait_for
+from tests.harness import csrf_of, wait_for
 
 
 def html(url: str, session: requests.Session | None = None) -> str:
     response = (session or requests).get(url, headers={"Accept": "text/html"}, timeout=10)
     assert response.status_code == 200, (url, response.status_code, response.text[:300])
     return response.text
-
-
-def show(instance, url):
-    import json
-    result = instance.cli("proposal", "show", url, "--json", check=False)
-    return json.loads(result.out) if result.code == 0 else None
 
 
 @pytest.fixture(scope="module")
@@ -35,13 +29,13 @@ def signed(module_instances, tmp_path_factory):
     (folder / "v2.md").write_text("We keep the river clean.\n\nWe share the water fairly, every season.\n")
     url = a.cli("proposal", "create", "rivers", "--title", "Clean river pact", "--text-file", str(folder / "v1.md"),
                 "--party", b.handle("fishers"), "--ends", "2099-01-01").out.strip()
-    wait_for(lambda: show(b, url), what="the proposal on B")
+    wait_for(lambda: b.proposal(url), what="the proposal on B")
     b.cli("proposal", "amend", url, "--as", "fishers", "--text-file", str(folder / "v2.md"))
-    wait_for(lambda: show(a, url)["current_version"] == show(b, url)["current_version"] and
-             len(show(a, url)["versions"]) == 2, what="the amendment everywhere")
+    wait_for(lambda: a.proposal(url)["current_version"] == b.proposal(url)["current_version"] and
+             len(a.proposal(url)["versions"]) == 2, what="the amendment everywhere")
     b.cli("proposal", "comment", url, "--as", "bob", "Can we add the spawning season?")
     a.cli("proposal", "sign", url, "--as", "rivers")
-    wait_for(lambda: len(show(b, url)["signatures"].get(show(b, url)["current_version"], [])) == 1,
+    wait_for(lambda: len(b.proposal(url)["signatures"].get(b.proposal(url)["current_version"], [])) == 1,
              what="A's signature on B")
     return a, b, url
 
@@ -49,7 +43,7 @@ def signed(module_instances, tmp_path_factory):
 def login(instance, username: str) -> requests.Session:
     browser = requests.Session()
     page = html(instance.url("/login?next=/"), browser)
-    csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+    csrf = csrf_of(page)
     response = browser.post(instance.url("/login"), data={"csrf": csrf, "username": username,
                                                           "password": "correct horse", "next": "/"})
     assert response.status_code == 200 and browser.cookies
@@ -66,15 +60,15 @@ def test_a_signatory_signs_through_the_page(signed):
     form = re.search(r'action="(/proposals/\d+/sign)"><input type="hidden" name="csrf" value="([^"]+)"', page)
     response = signatory.post(b.url(form.group(1)), data={"csrf": form.group(2)})
     assert response.status_code == 200 and "in force" in response.text
-    wait_for(lambda: show(a, url)["status"] == "agreed", what="the agreement on A")
+    wait_for(lambda: a.proposal(url)["status"] == "agreed", what="the agreement on A")
 
 
 def agreed(signed):
     """The agreement in force (B signs from the command line unless its signatory already did on the page)."""
     a, b, url = signed
-    if show(b, url)["status"] != "agreed":
+    if b.proposal(url)["status"] != "agreed":
         b.cli("proposal", "sign", url, "--as", "fishers", check=False)
-    wait_for(lambda: show(a, url)["status"] == show(b, url)["status"] == "agreed", what="the agreement on A and B")
+    wait_for(lambda: a.proposal(url)["status"] == b.proposal(url)["status"] == "agreed", what="the agreement on A and B")
     return a, b, url
 
 
@@ -90,7 +84,7 @@ def test_the_proposal_page_shows_versions_diff_signatures_and_discussion(signed)
 
 def test_the_agreement_page_marks_every_signature_verified(signed):
     a, b, url = agreed(signed)
-    agreement = show(a, url)["agreement"]
+    agreement = a.proposal(url)["agreement"]
     for base, path in ((a, agreement), (b, f"/agreements/r/{b.sql('SELECT id FROM proposals WHERE uri = :u', u=url)[0][0]}")):
         page = html(path if path.startswith("http") else base.url(path))
         assert page.count('<span class="mark ok"><b>✓</b>verified</span>') == 2, page

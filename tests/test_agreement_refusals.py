@@ -7,7 +7,6 @@ signatures or withdrawals. Mastodon followers meanwhile get readable Notes.
 with B's real keys, as a misbehaving instance would send them.
 """
 import datetime as dt
-import json
 import time
 import uuid
 
@@ -63,7 +62,7 @@ def send(a, b, movement: str, activity: dict):
 
 
 def signers(instance, url) -> list[str]:
-    return [s for signed in json.loads(instance.cli("proposal", "show", url, "--json").out)["signatures"].values()
+    return [s for signed in instance.proposal(url)["signatures"].values()
             for s in signed]
 
 
@@ -125,7 +124,7 @@ def test_a_signature_after_withdrawal_is_refused(story):
     a.cli("proposal", "withdraw", url, "--as", "rivers")
     response = send(a, b, "fishers", accept(b, "fishers", version))
     assert response.status_code == 409 and "withdrawn by author" in response.json()["error"]
-    wait_for(lambda: json.loads(b.cli("proposal", "show", url, "--json").out)["status"] == "withdrawn_by_author",
+    wait_for(lambda: b.proposal(url)["status"] == "withdrawn_by_author",
              what="the withdrawal on B")
     refused = b.cli("proposal", "sign", url, "--as", "fishers", check=False)
     assert refused.code == 1 and "withdrawn by author" in refused.err
@@ -139,7 +138,7 @@ def test_a_signature_after_expiry_is_refused(story):
     time.sleep(max(0.0, (ends - dt.datetime.now(dt.timezone.utc)).total_seconds()) + 0.2)
     response = send(a, b, "fishers", accept(b, "fishers", version))
     assert response.status_code == 409 and "expired" in response.json()["error"]
-    assert json.loads(a.cli("proposal", "show", url, "--json").out)["status"] == "expired"
+    assert a.proposal(url)["status"] == "expired"
 
 
 def test_an_update_by_another_instance_is_refused(story):
@@ -154,7 +153,7 @@ def test_an_update_by_another_instance_is_refused(story):
         response = send(a, b, "fishers", update)
         assert response.status_code == 403, response.text
         assert "origin" in response.json()["error"]
-    assert json.loads(a.cli("proposal", "show", url, "--json").out)["title"] != "Hijacked"
+    assert a.proposal(url)["title"] != "Hijacked"
 
 
 def test_mastodon_followers_read_a_note_with_a_link(story):
@@ -178,9 +177,9 @@ def test_a_declined_proposal_can_no_longer_be_signed(story):
     url = propose(story, "--language", "en", "--translation", f"es={spanish}")
     assert set(current_version(a, url)["contentMap"]) == {"en", "es"}
     b.cli("proposal", "decline", url, "--as", "fishers", "--reason", "Not before the harvest")
-    wait_for(lambda: json.loads(a.cli("proposal", "show", url, "--json").out)["status"] == "declined",
+    wait_for(lambda: a.proposal(url)["status"] == "declined",
              what="the decline on A")
-    assert json.loads(a.cli("proposal", "show", url, "--json").out)["declined_by"] == [f"{b.base_url}/actors/fishers"]
+    assert a.proposal(url)["declined_by"] == [f"{b.base_url}/actors/fishers"]
     refused = a.cli("proposal", "sign", url, "--as", "rivers", check=False)
     assert refused.code == 1 and "declined" in refused.err
 
@@ -191,7 +190,7 @@ def test_an_agreement_expires_at_its_end(story):
     url = propose(story, "--ends", ends.strftime("%Y-%m-%dT%H:%M:%SZ"))
     a.cli("proposal", "sign", url, "--as", "rivers")
     b.cli("proposal", "sign", url, "--as", "fishers")
-    agreement = json.loads(a.cli("proposal", "show", url, "--json").out)["agreement"]
+    agreement = a.proposal(url)["agreement"]
 
     def status(instance, movement):
         return next((r["status"] for r in instance.cli("agreement", "list", movement, "--json").lines

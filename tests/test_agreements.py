@@ -13,11 +13,6 @@ TEXT = "# Shared rivers\n\nWe keep the river **clean** and share the water fairl
 AMENDED = TEXT + "\nFishing stops during the spawning season.\n"
 
 
-def show(instance, url):
-    result = instance.cli("proposal", "show", url, "--json", check=False)
-    return json.loads(result.out) if result.code == 0 else None
-
-
 def charter(instance, movement):
     return instance.cli("agreement", "list", movement, "--json").lines
 
@@ -48,24 +43,24 @@ def test_four_instances_agree_verify_withdraw_and_renew(instances, tmp_path):
                 "--ends", "2099-12-31").out.strip()
     assert url.startswith(a.base_url + "/proposals/")
     for instance in (a, b, c, m):
-        seen = wait_for(lambda: show(instance, url), what=f"the proposal on {instance.host}")
+        seen = wait_for(lambda: instance.proposal(url), what=f"the proposal on {instance.host}")
         assert seen["status"] == "open" and seen["parties"] == parties and seen["mediator"] == council
-    first = show(a, url)["current_version"]
+    first = a.proposal(url)["current_version"]
 
     text.write_text(AMENDED)
     amended = b.cli("proposal", "amend", url, "--as", "fishers", "--text-file", str(text)).out.strip()
     assert len(amended) == 64 and amended != first
     for instance in (a, b, c, m):
-        wait_for(lambda: (show(instance, url) or {}).get("current_version") == amended,
+        wait_for(lambda: (instance.proposal(url) or {}).get("current_version") == amended,
                  what=f"the amendment on {instance.host}")
-    assert [v["version"] for v in show(c, url)["versions"]] == [first, amended]
+    assert [v["version"] for v in c.proposal(url)["versions"]] == [first, amended]
 
     a.cli("proposal", "sign", url, "--as", "rivers")
     b.cli("proposal", "sign", url, "--as", "fishers")
     c.cli("proposal", "sign", url, "--as", "farmers")
-    agreement = show(a, url)["agreement"]
+    agreement = a.proposal(url)["agreement"]
     for instance in (a, b, c, m):
-        state = wait_for(lambda: (s := show(instance, url)) and s["status"] == "agreed" and s,
+        state = wait_for(lambda: (s := instance.proposal(url)) and s["status"] == "agreed" and s,
                          what=f"the agreement in force on {instance.host}")
         assert state["agreed_version"] == amended and sorted(state["signatures"][amended]) == sorted(parties)
     exports = {i.host: i.cli("agreement", "export", agreement).out for i in (a, b, c, m)}
@@ -97,7 +92,7 @@ def test_four_instances_agree_verify_withdraw_and_renew(instances, tmp_path):
 
     b.cli("agreement", "withdraw", agreement, "--as", "fishers")
     for instance in (a, b, c, m):
-        wait_for(lambda: show(instance, url)["withdrawn_by"] == [fishers], what=f"B's withdrawal on {instance.host}")
+        wait_for(lambda: instance.proposal(url)["withdrawn_by"] == [fishers], what=f"B's withdrawal on {instance.host}")
     assert charter(b, "fishers")[0]["status"] == "withdrawn"
     [row] = charter(a, "rivers")
     assert row["status"] == "in_force" and row["withdrawn_by"] == [fishers]
@@ -105,10 +100,10 @@ def test_four_instances_agree_verify_withdraw_and_renew(instances, tmp_path):
     text.write_text(TEXT + "\nRenewed for the next decade, between the two of us.\n")
     renewal = a.cli("proposal", "create", "rivers", "--title", "Shared rivers, renewed", "--text-file", str(text),
                     "--party", c.handle("farmers"), "--renews", agreement).out.strip()
-    wait_for(lambda: show(c, renewal), what="the renewal on C")
+    wait_for(lambda: c.proposal(renewal), what="the renewal on C")
     a.cli("proposal", "sign", renewal, "--as", "rivers")
     c.cli("proposal", "sign", renewal, "--as", "farmers")
-    new_agreement = show(a, renewal)["agreement"]
+    new_agreement = a.proposal(renewal)["agreement"]
     for instance, movement in ((a, "rivers"), (c, "farmers")):
         rows = wait_for(lambda: {r["url"]: r for r in charter(instance, movement)
                                  if r["status"] == "superseded" or r["url"] == new_agreement}, what="the renewal")

@@ -4,11 +4,9 @@ import re
 
 import requests
 
+from tests.harness import csrf_of
+
 AP = {"Accept": "application/activity+json"}
-
-
-def csrf_of(html: str) -> str:
-    return re.search(r'name="csrf" value="([^"]+)"', html).group(1)
 
 
 def test_member_posts_and_moderator_removes_through_pages(instances):
