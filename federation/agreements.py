@@ -22,7 +22,7 @@ from federation.content import markdown_to_html, parse_time
 from federation.context import Federation
 from federation.outbox import follower_actors, iso, post_note, queue_deliveries, remote_inboxes, store_activity
 from federation.keys import secret_for
-from federation.proofs import add_proof, canonical, content_hash, make_proof, utc_stamp, without_proof
+from federation.proofs import add_proof, canonical, content_hash, make_proof, without_proof
 from federation.notifications import notify_followers
 from federation.vocabulary import AS, DATA_INTEGRITY, PUBLIC, as_list, host_of, id_of, object_link
 from models import Activity, Actor, Key, utcnow
@@ -309,7 +309,7 @@ def version_document(*, context: list, agreement_uri: str, proposal_uri: str, au
         "@context": context, "type": "Agreement", "id": agreement_uri, "proposal": proposal_uri,
         "attributedTo": author, "versionAuthor": version_author, "name": title,
         "content": html, "mediaType": "text/html", "source": {"content": text, "mediaType": "text/markdown"},
-        "parties": list(parties), "published": utc_stamp(),
+        "parties": list(parties), "published": iso(),
     }
     if language or translations:
         content_map = {language: html} if language else {}
@@ -397,7 +397,7 @@ async def _send(session: AsyncSession, proposal: Proposal, actor: Actor, documen
 
 def _activity(fed: Federation, proposal_context: list, type_: str, actor: Actor, obj, **fields) -> dict:
     return {"@context": proposal_context, "id": fed.urls.new_activity(), "type": type_, "actor": actor.uri,
-            "object": obj, "published": utc_stamp(), **fields}
+            "object": obj, "published": iso(), **fields}
 
 
 async def publish_proposal(session: AsyncSession, fed: Federation, proposal: Proposal, type_: str = "Update") -> Activity:
@@ -405,7 +405,7 @@ async def publish_proposal(session: AsyncSession, fed: Federation, proposal: Pro
     author = await session.scalar(select(Actor).where(Actor.uri == proposal.author_uri, Actor.local.is_(True)))
     document = await proposal_document(session, fed, proposal)
     activity = {"@context": document["@context"], "id": fed.urls.new_activity(), "type": type_,
-                "actor": author.uri, "object": document, "published": utc_stamp(),
+                "actor": author.uri, "object": document, "published": iso(),
                 "to": document["to"], "cc": document["cc"]}
     return await _send(session, proposal, author, activity)
 
@@ -559,7 +559,7 @@ async def amend(session: AsyncSession, fed: Federation, actor: Actor, proposal: 
     html = markdown_to_html(text)
     document = {**base, "name": title or base["name"], "content": html,
                 "source": {"content": text, "mediaType": "text/markdown"}, "versionAuthor": actor.uri,
-                "previousVersion": current.hash, "published": utc_stamp()}
+                "previousVersion": current.hash, "published": iso()}
     if language or translations:
         document["contentMap"] = ({language: html} if language else {}) | {
             lang: markdown_to_html(body) for lang, body in (translations or {}).items()}

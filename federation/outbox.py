@@ -1,7 +1,6 @@
 """What local actors do: activities they send, stored first, then queued for every inbox."""
 from __future__ import annotations
 
-import datetime as dt
 from typing import Iterable
 
 from sqlalchemy import delete, insert, select
@@ -9,14 +8,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from federation.content import markdown_to_html
 from federation.context import Federation
-from federation.vocabulary import AS, PUBLIC, as_list, dumps, host_of
+from federation.vocabulary import AS, PUBLIC, as_list, dumps, host_of, iso
 from models import Activity, Actor, Delivery, Follow, FollowState, Object, TimelineEntry, utcnow
 from models.base import insert_all_unless_present
 from models.delivery import DeliveryState
-
-
-def iso(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 async def store_activity(session: AsyncSession, actor: Actor, document: dict) -> Activity:

@@ -5,7 +5,7 @@ import logging
 
 from bovine.crypto.types import CryptographicSecret
 
-from federation.vocabulary import as_list
+from federation.vocabulary import as_list, iso
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,6 @@ async def verify_single_proof(document: dict, lookup) -> str | None:
 #   hashData      = SHA-256(JCS(proofConfig)) || SHA-256(JCS(document without "proof"))
 #   proofValue    = multibase base58btc (z...) of the Ed25519 signature over hashData
 
-import datetime as _dt
 import hashlib
 import json
 
@@ -104,11 +103,6 @@ def content_hash(document: dict) -> str:
     return document_digest(document).hex()
 
 
-def utc_stamp(moment: _dt.datetime | None = None) -> str:
-    moment = moment or _dt.datetime.now(_dt.timezone.utc)
-    return moment.astimezone(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def ed25519_private(multibase_private: str) -> ed25519.Ed25519PrivateKey:
     from bovine.crypto.multibase import multibase_to_private_key
     return multibase_to_private_key(multibase_private)
@@ -126,7 +120,7 @@ def make_proof(document: dict, private_key: ed25519.Ed25519PrivateKey, verificat
                created: str | None = None, digest: bytes | None = None) -> dict:
     """A DataIntegrityProof (eddsa-jcs-2022) over the document without its proofs."""
     proof = {"type": "DataIntegrityProof", "cryptosuite": CRYPTOSUITE, "verificationMethod": verification_method,
-             "proofPurpose": "assertionMethod", "created": created or utc_stamp()}
+             "proofPurpose": "assertionMethod", "created": created or iso()}
     if "@context" in document:
         proof = {"@context": document["@context"], **proof}
     digest = digest or document_digest(document)

@@ -1,6 +1,7 @@
 """ActivityStreams vocabulary: contexts, addressing constants and small accessors."""
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 from typing import Any
@@ -16,6 +17,15 @@ ACTOR_CONTEXT = [AS, SECURITY, MULTIKEY]
 AP_CONTENT_TYPE = "application/activity+json"
 LD_CONTENT_TYPE = 'application/ld+json; profile="https://www.w3.org/ns/activitystreams"'
 ACTOR_TYPES = frozenset({"Person", "Group", "Organization", "Service", "Application"})
+
+
+def iso(moment: dt.datetime | None = None) -> str:
+    """A time as ActivityPub documents carry it: UTC, to the second, with Z (now when none is given)."""
+    return (moment or dt.datetime.now(dt.timezone.utc)).astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def iso_or_none(moment: dt.datetime | None) -> str | None:
+    return iso(moment) if moment else None
 
 
 def id_of(value: Any) -> str | None:

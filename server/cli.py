@@ -19,6 +19,7 @@ from federation.delivery import deliver_now, hold_for_caller
 from federation.fetch import FetchError
 from federation.settings import Settings, SettingsError
 from federation.urls import INSTANCE_ACTOR
+from federation.vocabulary import iso_or_none
 from federation import outbox
 from models import Activity, Actor, Database, Delivery, Follow, Object, TimelineEntry
 from models.actor import ROLES, local_actor
@@ -36,10 +37,6 @@ COMMAND_MODULES = [agreement_commands, space_commands]
 
 class CliError(Exception):
     """A failure to report as one line on stderr."""
-
-
-def iso(moment) -> str | None:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment else None
 
 
 def emit(rows, as_json: bool, text) -> None:
@@ -212,7 +209,7 @@ async def cmd_timeline(args) -> None:
                 .order_by(Object.published.desc(), TimelineEntry.id.desc()).limit(args.limit)
             )).all()
     items = [{"id": o.uri, "type": o.type, "attributedTo": author, "content": o.content, "name": o.name,
-              "inReplyTo": o.in_reply_to, "published": iso(o.published)} for o, author in rows]
+              "inReplyTo": o.in_reply_to, "published": iso_or_none(o.published)} for o, author in rows]
     emit(items, args.json, lambda i: f"{i['published']}  {i['attributedTo']}\n    {i['content']}")
 
 
@@ -226,7 +223,7 @@ async def _follow_rows(args, direction: str) -> None:
                 select(Actor.uri, Actor.username, Actor.host, Follow.state, Follow.created_at)
                 .join(Follow, theirs == Actor.id).where(mine == actor.id).order_by(Follow.id)
             )).all()
-    items = [{"id": r.uri, "handle": f"{r.username}@{r.host}", "state": r.state, "since": iso(r.created_at)} for r in rows]
+    items = [{"id": r.uri, "handle": f"{r.username}@{r.host}", "state": r.state, "since": iso_or_none(r.created_at)} for r in rows]
     emit(items, args.json, lambda i: f"{i['handle']:40} {i['state']:9} {i['id']}")
 
 
@@ -247,8 +244,8 @@ async def cmd_deliveries(args) -> None:
                 query = query.where(Delivery.state == args.state)
             rows = (await session.execute(query)).all()
     items = [{"id": d.id, "inbox": d.inbox, "activity": activity, "type": activity_type, "state": d.state,
-              "attempts": d.attempts, "next_attempt": iso(d.next_attempt_at) if d.state in ("queued", "retrying") else None,
-              "last_error": d.last_error, "created": iso(d.created_at)} for d, activity, activity_type in rows]
+              "attempts": d.attempts, "next_attempt": iso_or_none(d.next_attempt_at) if d.state in ("queued", "retrying") else None,
+              "last_error": d.last_error, "created": iso_or_none(d.created_at)} for d, activity, activity_type in rows]
     emit(items, args.json, lambda i: f"{i['state']:10} {i['attempts']:>3}  {i['type']:8} {i['inbox']}"
          + (f"  ({i['last_error']})" if i["last_error"] else ""))
 

@@ -19,9 +19,10 @@ from federation.agreements import (
     AgreementError, agreement_document, amend, charter, comment, create_proposal, decline,
     ensure_actors, expire_due, members_of, proposal_by_uri, refresh_expiry, sign, signatures_of, versions_of, withdraw,
 )
+from federation.content import parse_time
 from federation.delivery import deliver_now
 from federation.fetch import AP_ACCEPT, FetchError, check_url, parse_json_document, read_limited
-from federation.vocabulary import as_list
+from federation.vocabulary import as_list, iso_or_none
 from federation.urls import INSTANCE_ACTOR
 from models import Activity, Actor
 from models.actor import local_actor
@@ -33,10 +34,6 @@ from server.config import open_instance
 def _error(message: str) -> Exception:
     from server.cli import CliError  # the CLI imports this module first
     return CliError(message)
-
-
-def _iso(moment) -> str | None:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment else None
 
 
 def _read_text(path: str) -> str:
@@ -52,15 +49,17 @@ def _date(value: str | None, end_of_day: bool) -> dt.datetime | None:
     """YYYY-MM-DD (the whole day, UTC) or a full ISO 8601 date and time."""
     if not value:
         return None
-    try:
-        if len(value) == 10:
+    if len(value) == 10:
+        try:
             day = dt.date.fromisoformat(value)
-            moment = dt.datetime.combine(day, dt.time(23, 59, 59) if end_of_day else dt.time(0, 0, 0))
-            return moment.replace(tzinfo=dt.timezone.utc)
-        moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise _error(f"{value!r} is not a date (YYYY-MM-DD)") from None
-    return moment.astimezone(dt.timezone.utc) if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
+        except ValueError:
+            raise _error(f"{value!r} is not a date (YYYY-MM-DD)") from None
+        moment = dt.datetime.combine(day, dt.time(23, 59, 59) if end_of_day else dt.time(0, 0, 0))
+        return moment.replace(tzinfo=dt.timezone.utc)
+    moment = parse_time(value)
+    if moment is None:
+        raise _error(f"{value!r} is not a date (YYYY-MM-DD)")
+    return moment
 
 
 def _translations(values: list[str] | None) -> dict[str, str]:
@@ -247,7 +246,7 @@ async def proposal_summary(session, proposal: Proposal) -> dict:
         "origin": proposal.local, "author": proposal.author_uri, "parties": [m.actor_uri for m in parties],
         "mediator": proposal.mediator_uri, "renews": proposal.renews_uri, "superseded_by": proposal.superseded_by_uri,
         "current_version": proposal.current_version, "agreed_version": proposal.agreed_version,
-        "start": _iso(proposal.start_time), "end": _iso(proposal.end_time),
+        "start": iso_or_none(proposal.start_time), "end": iso_or_none(proposal.end_time),
         "versions": [{"version": v.hash, "seq": v.seq, "author": v.author_uri, "title": v.document.get("name"),
                       "published": v.document.get("published"), "current": v.hash == proposal.current_version,
                       "signed_by": by_version.get(v.hash, []),
@@ -306,7 +305,7 @@ async def cmd_agreement_list(args) -> None:
         row = {"url": item.agreement_uri, "proposal": item.uri, "title": item.title, "status": item.status,
                "state": item.state, "parties": item.parties, "withdrawn_by": item.withdrawn_by,
                "version": item.agreed_version, "renews": item.renews_uri, "superseded_by": item.superseded_by_uri,
-               "agreed": _iso(item.agreed_at), "start": _iso(item.start_time), "end": _iso(item.end_time)}
+               "agreed": iso_or_none(item.agreed_at), "start": iso_or_none(item.start_time), "end": iso_or_none(item.end_time)}
         print(json.dumps(row, ensure_ascii=False) if args.json else f"{row['status']:10} {item.title}  ({row['url']})")
 
 

@@ -13,6 +13,7 @@ from federation.spaces import (
     moderate_unban, moderate_unlock, post_by_uri, space_of_actor,
 )
 from federation.urls import INSTANCE_ACTOR
+from federation.vocabulary import iso_or_none
 from models import Actor, Follow, FollowState, Object
 from models.actor import local_actor
 from models.space import Space, SpacePost
@@ -22,10 +23,6 @@ from server.config import open_instance
 def _error(message: str) -> Exception:
     from server.cli import CliError  # the CLI imports this module first
     return CliError(message)
-
-
-def _iso(moment) -> str | None:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment else None
 
 
 async def _local(session, name: str) -> Actor:
@@ -123,7 +120,7 @@ async def thread_rows(session, space: Space) -> list[dict]:
         .order_by(SpacePost.last_activity_at.desc(), SpacePost.id.desc())
     )).all()
     return [{"id": o.uri, "name": o.name, "attributedTo": author, "replies": p.reply_count,
-             "updated": _iso(p.last_activity_at), "published": _iso(o.published), "locked": p.locked}
+             "updated": iso_or_none(p.last_activity_at), "published": iso_or_none(o.published), "locked": p.locked}
             for p, o, author in rows]
 
 
