@@ -134,14 +134,19 @@ class DeliveryWorker:
             self._secrets[signer_id] = cached
         return cached[1], cached[2]
 
+    async def _request_of(self, item: Claimed) -> tuple[object, str, bytes]:
+        """What signing a row's request needs: its signer's key (parsed, and as PEM) and its body.
+        Raises FetchError for an inbox we must never call."""
+        check_url(item.inbox, self.fed.allow_private)
+        secret, pem = await self._signing_key(item.signer_id)
+        return secret, pem, await self._body(item.activity_id)
+
     async def send(self, item: Claimed, signed: tuple[bytes, dict[str, str]] | None = None) -> Outcome:
         """One POST, signed by the activity's actor (here, unless `signed` gives body and headers); never raises."""
         status, error = None, None
         try:
             if signed is None:
-                check_url(item.inbox, self.fed.allow_private)
-                body = await self._body(item.activity_id)
-                secret, _ = await self._signing_key(item.signer_id)
+                secret, _, body = await self._request_of(item)
                 headers = sign_request("post", item.inbox, secret, body)
             else:
                 body, headers = signed
@@ -255,8 +260,8 @@ class DeliveryWorker:
             for item in claimed:
                 self._start(item)
             return
-        by_key: dict[str, list[tuple[Claimed, bytes, dict[str, str], bytes]]] = defaultdict(list)
-        key_ids: dict[str, str] = {}
+        by_key: dict[str, list[tuple[Claimed, bytes, dict[str, str], bytes]]] = defaultdict(list)  # by key id
+        pems: dict[str, str] = {}
         started: set[int] = set()
         try:
             try:  # the signing processes start while the requests are prepared
@@ -266,20 +271,18 @@ class DeliveryWorker:
                 log.debug("signing processes not started early: %r", error)
             for item in claimed:
                 try:
-                    check_url(item.inbox, self.fed.allow_private)
-                    secret, pem = await self._signing_key(item.signer_id)
-                    body = await self._body(item.activity_id)
+                    secret, pem, body = await self._request_of(item)
                 except Exception:
                     started.add(item.id)
                     self._start(item)  # send() reports what is wrong with it
                     continue
                 headers, message = prepare_request("post", item.inbox, body)
-                key_ids[pem] = secret.key_id
-                by_key[pem].append((item, body, headers, message))
-            for pem, batch in by_key.items():
-                async for first, signatures in self.signer.sign(pem, [message for *_, message in batch]):
+                pems[secret.key_id] = pem
+                by_key[secret.key_id].append((item, body, headers, message))
+            for key_id, batch in by_key.items():
+                async for first, signatures in self.signer.sign(pems[key_id], [message for *_, message in batch]):
                     for (item, body, headers, _), signature in zip(batch[first:], signatures):
-                        headers["signature"] = signature_header(key_ids[pem], headers, signature)
+                        headers["signature"] = signature_header(key_id, headers, signature)
                         started.add(item.id)
                         self._start(item, (body, headers))
         except Exception:

@@ -31,6 +31,11 @@ def http_date(moment: dt.datetime | None = None) -> str:
     return format_datetime(moment or dt.datetime.now(dt.timezone.utc), usegmt=True)
 
 
+def body_digest(body: bytes) -> str:
+    """The base64 SHA-256 of a body, as the Digest header carries it after `SHA-256=`."""
+    return base64.standard_b64encode(hashlib.sha256(body).digest()).decode("ascii")
+
+
 def prepare_request(method: str, url: str, body: bytes | None = None,
                     date: str | None = None) -> tuple[dict[str, str], bytes]:
     """Headers of a request to sign — host, date [digest], Mastodon's set — and the signing string."""
@@ -40,7 +45,7 @@ def prepare_request(method: str, url: str, body: bytes | None = None,
         target += "?" + parts.query
     headers = {"host": parts.netloc, "date": date or http_date()}
     if body is not None:
-        headers["digest"] = "SHA-256=" + base64.standard_b64encode(hashlib.sha256(body).digest()).decode("ascii")
+        headers["digest"] = "SHA-256=" + body_digest(body)
     lines = [f"(request-target): {method.lower()} {target}"] + [f"{name}: {value}" for name, value in headers.items()]
     return headers, "\n".join(lines).encode("utf-8")
 
@@ -85,7 +90,7 @@ def _sent_at(value: str) -> float:
 def _digest_matches(header: str, body: bytes) -> bool:
     """`Digest: SHA-256=...` (the algorithm name in any case) against the body."""
     return header[:8].lower() == "sha-256=" and \
-        header[8:] == base64.standard_b64encode(hashlib.sha256(body).digest()).decode("ascii")
+        header[8:] == body_digest(body)
 
 
 def _check_date(value: str | None, max_age: float, max_future: float) -> None:
