@@ -5,8 +5,10 @@ import asyncio
 import json
 import threading
 import uuid
+from collections import Counter
 
 from aiohttp import web
+from multidict import CIMultiDict
 
 from federation.keys import new_rsa_keypair
 from tests.harness import free_port
@@ -97,3 +99,36 @@ class FakePeer:
         if self._runner is not None:
             asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
+
+
+class ManyHosts:
+    """One thread answering 202 on many loopback ports, each a host with a shared inbox at /inbox.
+    Keeps every request (host, path, headers, body) and a count of the activity types received."""
+
+    def __init__(self, count: int):
+        self.ports: list[int] = []
+        self.received: list[tuple[str, str, CIMultiDict, bytes]] = []
+        self.types: Counter = Counter()
+        self.loop = asyncio.new_event_loop()
+        threading.Thread(target=self.loop.run_forever, daemon=True).start()
+        asyncio.run_coroutine_threadsafe(self._start(count), self.loop).result(30)
+
+    async def _inbox(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        self.received.append((request.host, request.path_qs, CIMultiDict(request.headers), body))
+        self.types[json.loads(body).get("type")] += 1
+        return web.Response(status=202)
+
+    async def _start(self, count: int) -> None:
+        app = web.Application()
+        app.router.add_post("/inbox", self._inbox)
+        self.runner = web.AppRunner(app, access_log=None)
+        await self.runner.setup()
+        for _ in range(count):
+            site = web.TCPSite(self.runner, "127.0.0.1", 0)
+            await site.start()
+            self.ports.append(site._server.sockets[0].getsockname()[1])
+
+    def stop(self) -> None:
+        asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)

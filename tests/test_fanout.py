@@ -1,47 +1,15 @@
 """A post to followers on many hosts is signed in the signing processes, and every host gets it signed."""
 import asyncio
 import datetime as dt
-import threading
 
 import psutil
 
-from aiohttp import web
-from multidict import CIMultiDict
-
 from federation.keys import identifier_for
 from federation.signatures import verify_request
+from tests.fake_peer import ManyHosts
 from tests.harness import wait_for
 
 HOSTS = 70  # more than the batch (64) that starts the signing processes
-
-
-class ManyHosts:
-    """One thread answering 202 on many loopback ports, each a host with a shared inbox."""
-
-    def __init__(self, count: int):
-        self.ports: list[int] = []
-        self.received: list[tuple[str, str, CIMultiDict, bytes]] = []
-        self.loop = asyncio.new_event_loop()
-        threading.Thread(target=self.loop.run_forever, daemon=True).start()
-        asyncio.run_coroutine_threadsafe(self._start(count), self.loop).result(30)
-
-    async def _inbox(self, request: web.Request) -> web.Response:
-        self.received.append((request.host, request.path_qs, CIMultiDict(request.headers), await request.read()))
-        return web.Response(status=202)
-
-    async def _start(self, count: int) -> None:
-        app = web.Application()
-        app.router.add_post("/inbox", self._inbox)
-        self.runner = web.AppRunner(app, access_log=None)
-        await self.runner.setup()
-        for _ in range(count):
-            site = web.TCPSite(self.runner, "127.0.0.1", 0)
-            await site.start()
-            self.ports.append(site._server.sockets[0].getsockname()[1])
-
-    def stop(self) -> None:
-        asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
 
 
 def test_a_post_reaches_followers_on_many_hosts_each_signed(instances):

@@ -20,7 +20,6 @@ import io
 import json
 import os
 import random
-import statistics
 import sys
 import tempfile
 import time
@@ -41,6 +40,7 @@ from federation.agreements import document_context, version_document  # noqa: E4
 from federation.proofs import canonical, document_digest, make_proof  # noqa: E402
 from models import Actor, Database  # noqa: E402
 from models.agreement import Proposal, ProposalParty  # noqa: E402
+from tests.bench.common import p50_p95, timed_gets  # noqa: E402
 from tests.harness import PG_ENV, InstanceFactory  # noqa: E402
 
 TEXT = ("## Article {n}\n\nThe parties share the water of the basin fairly, publish their rotas every month and bring "
@@ -168,21 +168,12 @@ async def seed_charter(database_url: str, movement_uri: str, agreements: int) ->
 
 
 def latencies(url: str, count: int, headers: dict | None = None) -> list[float]:
-    http = requests.Session()
-    http.get(url, headers=headers, timeout=30).raise_for_status()  # warm up
-    found = []
-    for _ in range(count):
-        start = time.perf_counter()
-        response = http.get(url, headers=headers, timeout=30)
-        found.append(time.perf_counter() - start)
-        response.raise_for_status()
-    return found
+    return timed_gets([url] * (count + 1), headers)[1:]  # the first GET warms up
 
 
 def summary(label: str, values: list[float]) -> str:
-    values = sorted(values)
-    p95 = values[max(0, int(len(values) * 0.95) - 1)]
-    return f"  {label:44} p50 {statistics.median(values) * 1000:7.1f} ms   p95 {p95 * 1000:7.1f} ms"
+    p50, p95 = p50_p95(values)
+    return f"  {label:44} p50 {p50 * 1000:7.1f} ms   p95 {p95 * 1000:7.1f} ms"
 
 
 def charter_page(backend: str, count: int, agreements: int = 1_000) -> None:

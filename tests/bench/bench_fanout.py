@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
-import datetime as dt
 import hashlib
 import multiprocessing
 import os
@@ -30,7 +29,7 @@ from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import padding  # noqa: E402
 from sqlalchemy import func, insert, select  # noqa: E402
 
-from models import Actor, Database, Delivery, Follow  # noqa: E402
+from models import Actor, Database, Delivery, Follow, utcnow  # noqa: E402
 from tests.bench.common import PeakRss, rss_mb, start_serve  # noqa: E402
 from tests.harness import PG_ENV, InstanceFactory  # noqa: E402
 
@@ -97,10 +96,6 @@ def sink_main(hosts: int, conn) -> None:
 
 # ---------------------------------------------------------------- set-up and checks
 
-def now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
-
-
 async def seed(database_url: str, ports: list[int]) -> None:
     """10,000 remote followers of the movement `bench`, 10 per host, each host with a shared inbox."""
     db = Database(database_url)
@@ -112,12 +107,12 @@ async def seed(database_url: str, ports: list[int]) -> None:
             rows.append({"uri": f"http://{host}/users/f{i}", "type": "Person", "local": False, "username": f"f{i}",
                          "host": host, "inbox": f"http://{host}/users/f{i}/inbox",
                          "shared_inbox": f"http://{host}/inbox", "followers_url": f"http://{host}/users/f{i}/followers",
-                         "auto_accept": True, "created_at": now()})
+                         "auto_accept": True, "created_at": utcnow()})
         await session.execute(insert(Actor), rows)
         ids = (await session.scalars(select(Actor.id).where(Actor.local.is_(False)))).all()
         await session.execute(insert(Follow), [
             {"follower_id": i, "followee_id": movement.id, "state": "accepted", "activity_uri": f"urn:follow:{i}",
-             "created_at": now(), "updated_at": now()} for i in ids])
+             "created_at": utcnow(), "updated_at": utcnow()} for i in ids])
     await db.close()
 
 

@@ -13,57 +13,25 @@ import asyncio
 import datetime as dt
 import os
 import random
-import statistics
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from pathlib import Path
 
-import requests
-from aiohttp import web
 from sqlalchemy import insert, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from federation.keys import new_rsa_keypair, secret_for  # noqa: E402
 from federation.signatures import sign_request  # noqa: E402
-from models import Actor, Database, Follow, Object  # noqa: E402
+from models import Actor, Database, Follow, Object, utcnow  # noqa: E402
 from models.space import Space, SpacePost  # noqa: E402
+from tests.bench.common import p50_p95, timed_gets  # noqa: E402
+from tests.fake_peer import ManyHosts  # noqa: E402
 from tests.harness import PG_ENV, InstanceFactory, wait_for  # noqa: E402
 
 THREADS, REPLIES, FOLLOWERS, HOSTS = 1_000, 50_000, 2_000, 200
-
-
-class Sink:
-    """One process answering 202 on 200 loopback ports; counts POSTs per activity id."""
-
-    def __init__(self, hosts: int):
-        self.ports: list[int] = []
-        self.received: dict[str, int] = {}
-        self.loop = asyncio.new_event_loop()
-        threading.Thread(target=self.loop.run_forever, daemon=True).start()
-        asyncio.run_coroutine_threadsafe(self._start(hosts), self.loop).result(30)
-
-    async def _handle(self, request: web.Request) -> web.Response:
-        body = await request.json()
-        self.received[body.get("type")] = self.received.get(body.get("type"), 0) + 1
-        return web.Response(status=202)
-
-    async def _start(self, hosts: int) -> None:
-        app = web.Application()
-        app.router.add_post("/inbox", self._handle)
-        self.runner = web.AppRunner(app, access_log=None)
-        await self.runner.setup()
-        for _ in range(hosts):
-            site = web.TCPSite(self.runner, "127.0.0.1", 0)
-            await site.start()
-            self.ports.append(site._server.sockets[0].getsockname()[1])
-
-
-def now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
 
 
 async def seed(database_url: str, base: str, ports: list[int]) -> tuple[list[int], str]:
@@ -78,20 +46,20 @@ async def seed(database_url: str, base: str, ports: list[int]) -> tuple[list[int
             authors.append({"uri": f"http://{host}/users/author{i}", "type": "Person", "local": False,
                             "username": f"author{i}", "host": host, "name": f"Author {i}",
                             "inbox": f"http://{host}/users/author{i}/inbox", "shared_inbox": f"http://{host}/inbox",
-                            "auto_accept": True, "created_at": now()})
+                            "auto_accept": True, "created_at": utcnow()})
         followers = []
         for i in range(FOLLOWERS):
             host = f"127.0.0.1:{ports[i % HOSTS]}"
             followers.append({"uri": f"http://{host}/users/f{i}", "type": "Person", "local": False,
                               "username": f"f{i}", "host": host, "inbox": f"http://{host}/users/f{i}/inbox",
-                              "shared_inbox": f"http://{host}/inbox", "auto_accept": True, "created_at": now()})
+                              "shared_inbox": f"http://{host}/inbox", "auto_accept": True, "created_at": utcnow()})
         await session.execute(insert(Actor), authors + followers)
         ids = dict((await session.execute(select(Actor.uri, Actor.id).where(Actor.local.is_(False)))).all())
         await session.execute(insert(Follow), [
             {"follower_id": ids[f["uri"]], "followee_id": space_actor.id, "state": "accepted",
-             "activity_uri": f"{f['uri']}#follow", "created_at": now(), "updated_at": now()} for f in followers])
+             "activity_uri": f"{f['uri']}#follow", "created_at": utcnow(), "updated_at": utcnow()} for f in followers])
         author_ids = [ids[a["uri"]] for a in authors]
-        start = now() - dt.timedelta(days=30)
+        start = utcnow() - dt.timedelta(days=30)
         threads = []
         for t in range(THREADS):
             uri = f"{base}/objects/{uuid.uuid4()}"
@@ -104,7 +72,7 @@ async def seed(database_url: str, base: str, ports: list[int]) -> tuple[list[int
                                              .where(Object.type == "Page"))).all()
         await session.execute(insert(SpacePost), [
             {"space_id": space.id, "object_id": r.id, "thread_id": r.id, "author_id": r.attributed_to_id,
-             "is_thread": True, "created_at": now(), "reply_count": REPLIES // THREADS,
+             "is_thread": True, "created_at": utcnow(), "reply_count": REPLIES // THREADS,
              "last_activity_at": r.published + dt.timedelta(hours=random.randint(1, 500)), "locked": False}
             for r in thread_rows])
         per_thread = REPLIES // THREADS
@@ -130,7 +98,7 @@ async def seed(database_url: str, base: str, ports: list[int]) -> tuple[list[int
             for uri, thread_id, _ in posts:
                 rows.append({"space_id": space.id, "object_id": known[uri], "thread_id": thread_id,
                              "author_id": author_of[uri],
-                             "is_thread": False, "created_at": now(), "reply_count": 0, "last_activity_at": now(),
+                             "is_thread": False, "created_at": utcnow(), "reply_count": 0, "last_activity_at": utcnow(),
                              "locked": False, "parent_id": None})
             by_uri = {o["uri"]: o["in_reply_to"] for o in objects}
             parent_ids = dict((await session.execute(select(Object.uri, Object.id).where(
@@ -143,20 +111,8 @@ async def seed(database_url: str, base: str, ports: list[int]) -> tuple[list[int
 
 
 def percentiles(samples: list[float]) -> str:
-    ordered = sorted(samples)
-    p95 = ordered[int(len(ordered) * 0.95) - 1]
-    return f"p50 {statistics.median(ordered) * 1000:.1f} ms, p95 {p95 * 1000:.1f} ms, max {ordered[-1] * 1000:.1f} ms"
-
-
-def timed_gets(urls: list[str]) -> list[float]:
-    session = requests.Session()
-    samples = []
-    for url in urls:
-        started = time.perf_counter()
-        response = session.get(url, timeout=30)
-        samples.append(time.perf_counter() - started)
-        assert response.status_code == 200, (url, response.status_code)
-    return samples
+    p50, p95 = p50_p95(samples)
+    return f"p50 {p50 * 1000:.1f} ms, p95 {p95 * 1000:.1f} ms, max {max(samples) * 1000:.1f} ms"
 
 
 def rsa_signs_per_second() -> float:
@@ -175,7 +131,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.backend == "postgresql" and not os.environ.get(PG_ENV):
         sys.exit(f"set {PG_ENV} for the PostgreSQL run")
-    sink = Sink(HOSTS)
+    sink = ManyHosts(HOSTS)
     factory = InstanceFactory(Path(tempfile.mkdtemp(prefix="bench-spaces-")), args.backend)
     try:
         a = factory.new("a", start=False)
@@ -198,7 +154,7 @@ def main() -> None:
         started = time.perf_counter()
         reply = a.cli("reply", "mod", thread_uri, "Fan-out check").out.strip()
         queued = time.perf_counter()
-        wait_for(lambda: sink.received.get("Announce", 0) >= 2 * HOSTS, timeout=300, interval=0.02,
+        wait_for(lambda: sink.types["Announce"] >= 2 * HOSTS, timeout=300, interval=0.02,
                  what="both Announces at every host")
         done = time.perf_counter()
         print(f"reply {reply}: stored and queued in {queued - started:.2f}s (CLI run in-process); "
@@ -207,6 +163,7 @@ def main() -> None:
         print(f"anchor: RSA-2048 signatures on this machine now: {rsa_signs_per_second():.0f}/s")
     finally:
         factory.close()
+        sink.stop()
 
 
 if __name__ == "__main__":

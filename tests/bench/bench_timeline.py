@@ -17,7 +17,6 @@ import os
 import re
 import secrets
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -26,21 +25,16 @@ import time
 import uuid
 from pathlib import Path
 
-import requests
 from sqlalchemy import insert, select, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from models import Actor, Database, Follow, Object, TimelineEntry  # noqa: E402
+from models import Actor, Database, Follow, Object, TimelineEntry, utcnow  # noqa: E402
 from models.oauth import AccessToken, OAuthApp, digest  # noqa: E402
-from tests.bench.common import WRK, stop_process, wait_http  # noqa: E402
+from tests.bench.common import WRK, p50_p95, stop_process, timed_gets, wait_http  # noqa: E402
 from tests.harness import PG_ENV, InstanceFactory, free_port  # noqa: E402
 
 FOLLOWED, OTHERS, STATUSES, FOLLOWED_SHARE, BOOSTS = 500, 500, 100_000, 0.8, 1_000
-
-
-def now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
 
 
 async def seed(database_url: str) -> tuple[str, int]:
@@ -52,14 +46,14 @@ async def seed(database_url: str) -> tuple[str, int]:
         actors = [{"uri": f"http://127.0.0.1:9/users/u{i}", "type": "Person" if i % 10 else "Group", "local": False,
                    "username": f"u{i}", "host": "127.0.0.1:9", "name": f"Someone {i}",
                    "inbox": f"http://127.0.0.1:9/users/u{i}/inbox", "shared_inbox": "http://127.0.0.1:9/inbox",
-                   "auto_accept": True, "created_at": now()} for i in range(FOLLOWED + OTHERS)]
+                   "auto_accept": True, "created_at": utcnow()} for i in range(FOLLOWED + OTHERS)]
         await session.execute(insert(Actor), actors)
         ids = [r for r in (await session.scalars(select(Actor.id).where(Actor.local.is_(False)).order_by(Actor.id)))]
         followed, others = ids[:FOLLOWED], ids[FOLLOWED:]
         await session.execute(insert(Follow), [
             {"follower_id": reader.id, "followee_id": f, "state": "accepted", "activity_uri": f"urn:follow:{f}",
-             "created_at": now(), "updated_at": now()} for f in followed])
-        start = now() - dt.timedelta(days=60)
+             "created_at": utcnow(), "updated_at": utcnow()} for f in followed])
+        start = utcnow() - dt.timedelta(days=60)
         rng = __import__("random").Random(7)
         for chunk in range(0, STATUSES, 10_000):
             rows = []
@@ -81,17 +75,17 @@ async def seed(database_url: str) -> tuple[str, int]:
         for o in boosted:
             uri = f"http://127.0.0.1:9/activities/{uuid.uuid4()}"
             wrappers.append({"uri": uri, "type": "Announce", "local": False, "attributed_to_id": rng.choice(followed),
-                             "reblog_of_id": o.id, "public": True, "visibility": "public", "published": now(),
+                             "reblog_of_id": o.id, "public": True, "visibility": "public", "published": utcnow(),
                              "document": {"id": uri, "type": "Announce"}})
         await session.execute(insert(Object), wrappers)
         wrapper_rows = (await session.execute(select(Object.id, Object.attributed_to_id, Object.reblog_of_id).where(
             Object.type == "Announce"))).all()
-        entries = [{"owner_id": reader.id, "object_id": o.id, "via_actor_id": o.attributed_to_id, "created_at": now()}
+        entries = [{"owner_id": reader.id, "object_id": o.id, "via_actor_id": o.attributed_to_id, "created_at": utcnow()}
                    for o in objects if o.attributed_to_id in home]
         entries += [{"owner_id": reader.id, "object_id": w.reblog_of_id, "via_actor_id": w.attributed_to_id,
-                     "created_at": now()} for w in wrapper_rows]
+                     "created_at": utcnow()} for w in wrapper_rows]
         entries += [{"owner_id": reader.id, "object_id": w.id, "via_actor_id": w.attributed_to_id,
-                     "created_at": now()} for w in wrapper_rows]
+                     "created_at": utcnow()} for w in wrapper_rows]
         for chunk in range(0, len(entries), 20_000):
             await session.execute(insert(TimelineEntry), entries[chunk:chunk + 20_000])
         token = secrets.token_urlsafe(32)
@@ -110,21 +104,16 @@ async def seed(database_url: str) -> tuple[str, int]:
 
 
 def percentiles(samples: list[float]) -> str:
-    ordered = sorted(samples)
-    p95 = ordered[max(0, int(len(ordered) * 0.95) - 1)]
-    return f"p50 {statistics.median(ordered) * 1000:.1f} ms, p95 {p95 * 1000:.1f} ms"
+    p50, p95 = p50_p95(samples)
+    return f"p50 {p50 * 1000:.1f} ms, p95 {p95 * 1000:.1f} ms"
 
 
-def timed_gets(url: str, token: str, count: int) -> list[float]:
-    session = requests.Session()
-    session.headers["Authorization"] = f"Bearer {token}"
-    samples = []
-    for _ in range(count):
-        started = time.perf_counter()
-        response = session.get(url, timeout=30)
-        samples.append(time.perf_counter() - started)
-        assert response.status_code == 200 and len(response.json()) == 20, (response.status_code, response.text[:200])
-    return samples
+def a_full_page(response) -> None:
+    assert response.status_code == 200 and len(response.json()) == 20, (response.status_code, response.text[:200])
+
+
+def home_gets(url: str, token: str, count: int) -> list[float]:
+    return timed_gets([url] * count, {"Authorization": f"Bearer {token}"}, a_full_page)
 
 
 BARE = textwrap.dedent('''
@@ -185,11 +174,11 @@ def main() -> None:
         a.start()
         first = a.url("/api/v1/timelines/home")
         deep = a.url(f"/api/v1/timelines/home?max_id={middle}")
-        timed_gets(first, token, 20)
-        timed_gets(deep, token, 20)  # warm up
-        print(f"home, first page (20 statuses): {percentiles(timed_gets(first, token, args.requests))}")
+        home_gets(first, token, 20)
+        home_gets(deep, token, 20)  # warm up
+        print(f"home, first page (20 statuses): {percentiles(home_gets(first, token, args.requests))}")
         print(f"home, deep page (max_id half-way, ~40,000 statuses down): "
-              f"{percentiles(timed_gets(deep, token, args.requests))}")
+              f"{percentiles(home_gets(deep, token, args.requests))}")
         home_rate = wrk_rate(first, args.seconds, token)
         bare = bare_rate(args.seconds)
         print(f"home first page at 32 concurrent clients (wrk): {home_rate:,.0f} requests/s")

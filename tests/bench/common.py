@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import statistics
 import re
 import shutil
 import subprocess
@@ -9,6 +10,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Callable, Iterable
 
 import psutil
 import requests
@@ -215,3 +217,29 @@ def run_wrk(url: str, prefix: Path, want_status: int, want_text: str, *, threads
     seconds = duration_us / 1e6
     return {"good": good, "bad": bad, "seconds": seconds, "rate": good / seconds, "p50_ms": p50 / 1000,
             "p99_ms": p99 / 1000, "exhausted": bool(exhausted)}
+
+
+# ---------------------------------------------------------------- page latencies
+
+def expect_ok(response: requests.Response) -> None:
+    assert response.status_code == 200, (response.url, response.status_code, response.text[:200])
+
+
+def timed_gets(urls: Iterable[str], headers: dict | None = None,
+               check: Callable[[requests.Response], None] = expect_ok) -> list[float]:
+    """Seconds each GET took, one after another on one keep-alive session; every answer is checked."""
+    session = requests.Session()
+    session.headers.update(headers or {})
+    samples = []
+    for url in urls:
+        started = time.perf_counter()
+        response = session.get(url, timeout=30)
+        samples.append(time.perf_counter() - started)
+        check(response)
+    return samples
+
+
+def p50_p95(samples: list[float]) -> tuple[float, float]:
+    """Median and 95th percentile (seconds)."""
+    ordered = sorted(samples)
+    return statistics.median(ordered), ordered[max(0, int(len(ordered) * 0.95) - 1)]
