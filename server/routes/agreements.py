@@ -64,14 +64,16 @@ async def _find(request: web.Request, kind: str) -> Proposal:
 
 
 async def _viewer(request: web.Request) -> tuple[sessions.Session, Actor | None, Actor | None]:
-    """The session, the signed-in member (if any) and that member's movement."""
-    session = await sessions.load(request)
-    if session.member_id is None:
-        return session, None, None
-    async with request.app[FED].db.session() as db:
-        member = await db.get(Actor, session.member_id)
-        movement = await db.get(Actor, member.movement_id) if member and member.movement_id else None
-    return session, member, movement
+    """The session, the signed-in member (if any) and that member's movement; read once per request."""
+    if "agreements.viewer" not in request:
+        session = await sessions.load(request)
+        member = movement = None
+        if session.member_id is not None:
+            async with request.app[FED].db.session() as db:
+                member = await db.get(Actor, session.member_id)
+                movement = await db.get(Actor, member.movement_id) if member and member.movement_id else None
+        request["agreements.viewer"] = (session, member, movement)
+    return request["agreements.viewer"]
 
 
 async def _page(request: web.Request, template: str, **context) -> web.Response:
@@ -171,7 +173,7 @@ async def proposal_page(request: web.Request) -> web.Response:
     for node in nodes + ([center] if center else []):
         node.hue = _hue(node.href)
     graph = party_graph(nodes, center)
-    may_sign = await _may_act(request, proposal, parties, "sign")
+    may_sign = await _may_act(request, parties)
     return await _page(request, "proposal.html", proposal=proposal, parties=parties, mediator=mediator,
                        versions=ordered, pending=[v for v in versions if v.seq is None], current=current,
                        signed=signed, comments=comments, comment_authors=comment_authors, events=events,
@@ -185,7 +187,7 @@ def _hue(text: str) -> int:
     return zlib.crc32(text.encode("utf-8")) % 360
 
 
-async def _may_act(request: web.Request, proposal: Proposal, parties: list[ProposalParty], action: str) -> bool:
+async def _may_act(request: web.Request, parties: list[ProposalParty]) -> bool:
     """Whether the signed-in member may sign/decline for its movement (a party; role signatory or admin)."""
     _, member, movement = await _viewer(request)
     if member is None or movement is None or member.role not in ("signatory", "admin"):
