@@ -86,6 +86,14 @@ for _activity, _object in (("Accept", "Agreement"), ("Reject", "Agreement"), ("C
     prepares(_activity, _object)(prepare)
 
 
+def _only_proof(document: dict, status: int, refusal: str) -> dict:
+    """The one proof a signed activity or version carries (refused with `refusal` otherwise)."""
+    proofs = as_list(document.get("proof"))
+    if len(proofs) != 1:
+        raise AgreementError(status, refusal)
+    return proofs[0]
+
+
 def _signer_of(incoming: Incoming, proof) -> str:
     value = proof.get("proofValue") if isinstance(proof, dict) else None
     signer = incoming.prepared.get("proofs", {}).get(value) if isinstance(value, str) else None
@@ -143,11 +151,9 @@ async def on_sign(incoming: Incoming) -> None:
     if proposal is None:
         return  # not ours to judge: we never saw this proposal
     try:
-        proofs = as_list(document.get("proof"))
-        if len(proofs) != 1:
-            raise AgreementError(400, "a signature carries exactly one proof")
-        signer = _signer_of(incoming, proofs[0])
-        await record_signature(incoming.session, proposal, content_hash(document), signer, proofs[0])
+        proof = _only_proof(document, 400, "a signature carries exactly one proof")
+        signer = _signer_of(incoming, proof)
+        await record_signature(incoming.session, proposal, content_hash(document), signer, proof)
     except AgreementError as error:
         raise refuse(incoming, error) from None
     await _origin_follows_up(incoming, proposal)
@@ -159,10 +165,7 @@ async def on_decline(incoming: Incoming) -> None:
     if proposal is None:
         return
     try:
-        proofs = as_list(incoming.document.get("proof"))
-        if len(proofs) != 1:
-            raise AgreementError(403, "a decline must carry its actor's proof")
-        signer = _signer_of(incoming, proofs[0])
+        signer = _signer_of(incoming, _only_proof(incoming.document, 403, "a decline must carry its actor's proof"))
         await record_decline(incoming.session, proposal, signer, incoming.document.get("version"), incoming.document)
     except AgreementError as error:
         raise refuse(incoming, error) from None
@@ -175,10 +178,7 @@ async def on_leave(incoming: Incoming) -> None:
     if proposal is None:
         return
     try:
-        proofs = as_list(incoming.document.get("proof"))
-        if len(proofs) != 1:
-            raise AgreementError(403, "a withdrawal must carry its actor's proof")
-        signer = _signer_of(incoming, proofs[0])
+        signer = _signer_of(incoming, _only_proof(incoming.document, 403, "a withdrawal must carry its actor's proof"))
         await record_withdrawal(incoming.session, proposal, signer, incoming.document)
     except AgreementError as error:
         raise refuse(incoming, error) from None
