@@ -17,6 +17,7 @@ import uuid
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from federation.refusal import Refusal
 from federation.actors import ActorError, get_actor
 from federation.content import markdown_to_html, parse_time
 from federation.context import Federation
@@ -62,13 +63,8 @@ CONTEXT_DOCUMENT = {
 }
 
 
-class AgreementError(Exception):
+class AgreementError(Refusal):
     """An action or activity refused; `status` is the HTTP answer for a remote sender."""
-
-    def __init__(self, status: int, message: str):
-        super().__init__(message)
-        self.status = status
-        self.message = message
 
 
 def refused(error: TransitionError) -> AgreementError:

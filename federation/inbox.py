@@ -9,6 +9,7 @@ from typing import Awaitable, Callable
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from federation.refusal import Refusal
 from federation.actors import ActorError, get_actor, store_actor_document
 from federation.content import published_of, remote_object_fields
 from federation.inbox_batch import PostBatch
@@ -23,13 +24,8 @@ from models.base import insert_unless_present
 log = logging.getLogger(__name__)
 
 
-class InboxError(Exception):
+class InboxError(Refusal):
     """An activity we refuse; `status` is the HTTP answer."""
-
-    def __init__(self, status: int, message: str):
-        super().__init__(message)
-        self.status = status
-        self.message = message
 
 
 @dataclass

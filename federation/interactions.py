@@ -10,6 +10,7 @@ import json
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from federation.refusal import Refusal
 from federation.content import published_of
 from federation.context import Federation
 from federation.notifications import notify, withdraw
@@ -22,13 +23,8 @@ from models import Activity, Actor, Follow, FollowState, Object, TimelineEntry, 
 from models.interaction import Favourite
 
 
-class InteractionError(Exception):
+class InteractionError(Refusal):
     """Something a local actor may not do to a post; `status` is the HTTP answer."""
-
-    def __init__(self, status: int, message: str):
-        super().__init__(message)
-        self.status = status
-        self.message = message
 
 
 async def _author(session: AsyncSession, obj: Object) -> Actor | None:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from federation.refusal import Refusal
 from federation.actors import ActorError, actor_document, create_local_actor, get_actor
 from federation.content import markdown_to_html
 from federation.context import Federation
@@ -33,13 +34,8 @@ POST_TYPES = frozenset({"Page", "Note", "Article", "Question"})
 ANCESTOR_LIMIT = 8
 
 
-class SpaceError(Exception):
+class SpaceError(Refusal):
     """A post, join or moderation the space refuses; `status` is the HTTP answer for a remote sender."""
-
-    def __init__(self, status: int, message: str):
-        super().__init__(message)
-        self.status = status
-        self.message = message
 
 
 def space_uri(fed: Federation, slug: str) -> str:
