@@ -19,6 +19,7 @@ from federation.settings import is_loopback_host
 from federation.urls import SLUG
 from federation.vocabulary import ACTOR_CONTEXT, ACTOR_TYPES, as_list, host_of, id_of
 from models import Actor, Key, utcnow
+from models.actor import actor_by_handle, actor_by_uri, local_actor
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ async def create_local_actor(
     """A new local actor with an RSA key (HTTP signatures) and an Ed25519 key (object proofs)."""
     if not SLUG.match(username):
         raise ActorError(f"{username!r} is not a valid name: use a-z, 0-9, _ . - (up to 64 characters)")
-    taken = await session.scalar(select(Actor.id).where(Actor.local.is_(True), Actor.username == username))
+    taken = await local_actor(session, username)
     if taken:
         raise ActorError(f"the name {username!r} is already taken on this instance")
     urls = fed.urls
@@ -142,9 +143,9 @@ async def store_actor_document(session: AsyncSession, document: dict) -> Actor:
     host = host_of(uri)
     username = document.get("preferredUsername") or uri.rstrip("/").rsplit("/", 1)[-1]
     endpoints = document.get("endpoints") if isinstance(document.get("endpoints"), dict) else {}
-    actor = await session.scalar(select(Actor).where(Actor.uri == uri))
+    actor = await actor_by_uri(session, uri)
     if actor is None:
-        clash = await session.scalar(select(Actor).where(Actor.username == username, Actor.host == host))
+        clash = await actor_by_handle(session, username, host)
         if clash is not None:  # the peer moved a name to a new id: the newest document wins
             clash.username = f"{username}~{clash.id}"
         actor = Actor(uri=uri, local=False, host=host, username=username, type=document["type"])
@@ -199,7 +200,7 @@ async def fetch_actor(fed: Federation, uri: str) -> Actor:
     uri = urldefrag(uri)[0]
     if fed.urls.is_local(uri):
         async with fed.db.session() as session:
-            actor = await session.scalar(select(Actor).where(Actor.uri == uri))
+            actor = await actor_by_uri(session, uri)
         if actor is None:
             raise ActorError(f"no local actor {uri}")
         return actor
@@ -216,7 +217,7 @@ async def get_actor(fed: Federation, uri: str, refresh: bool = False) -> Actor:
     """A known actor from the database, fetched when unknown (or when refresh is asked)."""
     if not refresh:
         async with fed.db.session() as session:
-            actor = await session.scalar(select(Actor).where(Actor.uri == uri))
+            actor = await actor_by_uri(session, uri)
         if actor is not None:
             return actor
     return await fetch_actor(fed, uri)
@@ -227,11 +228,11 @@ async def resolve_handle(fed: Federation, handle: str) -> Actor:
     name, host = parse_handle(handle)
     async with fed.db.session() as session:
         if host == fed.settings.host.lower():
-            actor = await session.scalar(select(Actor).where(Actor.local.is_(True), Actor.username == name))
+            actor = await local_actor(session, name)
             if actor is None:
                 raise ActorError(f"no actor {name} on this instance")
             return actor
-        known = await session.scalar(select(Actor).where(Actor.username == name, Actor.host == host))
+        known = await actor_by_handle(session, name, host)
     if known is not None:
         return known
     return await fetch_actor(fed, await webfinger(fed, handle))

@@ -20,12 +20,10 @@ from federation.signatures import SignatureError, verify_request
 from federation.vocabulary import ACTOR_TYPES, audience_of, dumps, host_of, id_of, linked_objects, reaches_followers
 from models import Activity, Actor, Follow, FollowState, Object, TimelineEntry, utcnow
 from models.base import insert_unless_present
+from models.actor import actor_by_uri, local_actor_by_uri
+from models.content import object_by_uri
 
 log = logging.getLogger(__name__)
-
-
-class InboxError(Refusal):
-    """An activity we refuse; `status` is the HTTP answer."""
 
 
 @dataclass
@@ -72,7 +70,7 @@ def observes(activity_type: str, addressed_here: bool = False):
     """Registers a function run after the handler of that activity type, in the same transaction.
 
     Feature modules (forum spaces, agreements, notifications) use this to react to activities
-    without changing the core handlers; raising InboxError refuses the whole activity.
+    without changing the core handlers; raising Refusal refuses the whole activity.
     Use "*" to observe every type. `addressed_here=True` promises the observer does nothing unless
     a local actor is named in the activity's or its object's addressing; plain posts that name no
     local actor may then be stored in bulk (federation/inbox_batch.py) without calling it.
@@ -144,7 +142,7 @@ class Inbox:
     async def receive(self, method: str, path_qs: str, headers, body: bytes, recipient: Actor | None = None) -> tuple[int, str]:
         try:
             return await self._receive(method, path_qs, headers, body, recipient)
-        except InboxError as error:
+        except Refusal as error:
             log.info("inbox refused (%d): %s", error.status, error.message)
             return error.status, error.message
 
@@ -159,7 +157,7 @@ class Inbox:
                 self.fed.settings.signature_max_age, self.fed.settings.signature_max_future,
             )
         except SignatureError as error:
-            raise InboxError(error.status, str(error)) from None
+            raise Refusal(error.status, str(error)) from None
         actor_uri = id_of(document["actor"])
         await self._check_authorship(document, actor_uri, signer)
         if self._is_plain_post(document, actor_uri):
@@ -172,7 +170,7 @@ class Inbox:
         try:
             actor = await get_actor(self.fed, actor_uri)
         except ActorError as error:
-            raise InboxError(401, str(error)) from None
+            raise Refusal(401, str(error)) from None
         return await self.apply(document, actor, recipient)
 
     def _is_plain_post(self, document: dict, actor_uri: str) -> bool:
@@ -198,16 +196,16 @@ class Inbox:
 
     def _parse(self, body: bytes) -> dict:
         if len(body) > self.fed.settings.max_inbox_bytes:
-            raise InboxError(413, "payload too large")
+            raise Refusal(413, "payload too large")
         try:
             document = json.loads(body)
         except ValueError:
-            raise InboxError(400, "body is not JSON") from None
+            raise Refusal(400, "body is not JSON") from None
         if not isinstance(document, dict):
-            raise InboxError(400, "body is not a JSON object")
+            raise Refusal(400, "body is not a JSON object")
         for name in ("id", "type", "actor"):
             if not (isinstance(document.get(name), str) or (name == "actor" and id_of(document.get(name)))):
-                raise InboxError(400, f"activity has no {name}")
+                raise Refusal(400, f"activity has no {name}")
         return document
 
     async def _check_authorship(self, document: dict, actor_uri: str, signer: str) -> None:
@@ -217,8 +215,8 @@ class Inbox:
         if "proof" in document and await verify_single_proof(document, self.keys.lookup) == actor_uri:
             return
         if signer != actor_uri:
-            raise InboxError(403, f"signed by {signer}, but the activity's actor is {actor_uri}")
-        raise InboxError(403, "activity id is not on the actor's host")
+            raise Refusal(403, f"signed by {signer}, but the activity's actor is {actor_uri}")
+        raise Refusal(403, "activity id is not on the actor's host")
 
     async def apply(self, document: dict, actor: Actor, recipient: Actor | None) -> tuple[int, str]:
         """Stores the activity once and applies its effects, all in one transaction."""
@@ -234,7 +232,7 @@ class Inbox:
             object_type = await object_type_of(session, document.get("object"))
             handler = _handlers.get((document["type"], object_type)) or _handlers.get((document["type"], None))
             if handler is not None:
-                await handler(incoming)  # an InboxError rolls everything back
+                await handler(incoming)  # a Refusal rolls everything back
             for observer in _observers.get(document["type"], []) + _observers.get("*", []):
                 await observer(incoming)
         if incoming.queued_deliveries:
@@ -268,7 +266,7 @@ async def _recipients_for(incoming: Incoming, document: dict) -> set[int]:
 
 async def store_remote_object(session: AsyncSession, document: dict, author: Actor) -> Object:
     """Stores (or refreshes) a remote object whose author has been checked."""
-    obj = await session.scalar(select(Object).where(Object.uri == document["id"]))
+    obj = await object_by_uri(session, document["id"])
     if obj is None:
         obj = Object(uri=document["id"], local=False, published=published_of(document))
         session.add(obj)
@@ -290,7 +288,7 @@ async def save_remote_object(fed: Federation, document: dict, author_uri: str) -
 
 async def store_fetched_object(session: AsyncSession, document: dict, author_uri: str | None) -> Object | None:
     """A fetched object stored (or refreshed) once it is shown to be its author's; None when the author is unknown."""
-    author = await session.scalar(select(Actor).where(Actor.uri == author_uri)) if author_uri else None
+    author = await actor_by_uri(session, author_uri) if author_uri else None
     if author is None:
         return None
     check_authored_by(document, author)
@@ -300,16 +298,16 @@ async def store_fetched_object(session: AsyncSession, document: dict, author_uri
 def check_authored_by(document: dict, actor: Actor) -> None:
     author = id_of(document.get("attributedTo"))
     if author != actor.uri:
-        raise InboxError(403, f"{actor.uri} cannot act on an object attributed to {author}")
+        raise Refusal(403, f"{actor.uri} cannot act on an object attributed to {author}")
     if host_of(document.get("id")) != host_of(actor.uri):
-        raise InboxError(403, "object id is not on its author's host")
+        raise Refusal(403, "object id is not on its author's host")
 
 
 @handles("Create")
 async def on_create(incoming: Incoming) -> None:
     obj = incoming.object
     if not isinstance(obj, dict) or not isinstance(obj.get("id"), str):
-        raise InboxError(400, "Create must embed its object")
+        raise Refusal(400, "Create must embed its object")
     check_authored_by(obj, incoming.actor)
     stored = await store_remote_object(incoming.session, obj, incoming.actor)
     owners = await _recipients_for(incoming, obj)
@@ -320,16 +318,16 @@ async def on_create(incoming: Incoming) -> None:
 async def on_update(incoming: Incoming) -> None:
     obj = incoming.object
     if not isinstance(obj, dict) or not isinstance(obj.get("id"), str):
-        raise InboxError(400, "Update must embed its object")
+        raise Refusal(400, "Update must embed its object")
     if obj["id"] == incoming.actor.uri and obj.get("type") in ACTOR_TYPES:
         try:
             await store_actor_document(incoming.session, obj)
         except ActorError as error:
-            raise InboxError(400, str(error)) from None
+            raise Refusal(400, str(error)) from None
         return
-    existing = await incoming.session.scalar(select(Object).where(Object.uri == obj["id"]))
+    existing = await object_by_uri(incoming.session, obj["id"])
     if existing is not None and existing.attributed_to_id != incoming.actor.id:
-        raise InboxError(403, "only the author may update an object")
+        raise Refusal(403, "only the author may update an object")
     check_authored_by(obj, incoming.actor)
     if existing is not None:
         await store_remote_object(incoming.session, obj, incoming.actor)
@@ -340,24 +338,24 @@ async def on_update(incoming: Incoming) -> None:
 async def on_delete(incoming: Incoming) -> None:
     session, actor, target = incoming.session, incoming.actor, incoming.object_id
     if target is None:
-        raise InboxError(400, "Delete has no object")
+        raise Refusal(400, "Delete has no object")
     if target == actor.uri:
         await session.execute(delete(Follow).where((Follow.follower_id == actor.id) | (Follow.followee_id == actor.id)))
         return
-    existing = await session.scalar(select(Object).where(Object.uri == target))
+    existing = await object_by_uri(session, target)
     if existing is None:
         return
     if existing.attributed_to_id != actor.id:
-        raise InboxError(403, "only the author may delete an object")
+        raise Refusal(403, "only the author may delete an object")
     await tombstone(session, existing)
 
 
 @handles("Follow")
 async def on_follow(incoming: Incoming) -> None:
     session, actor = incoming.session, incoming.actor
-    target = await session.scalar(select(Actor).where(Actor.uri == incoming.object_id, Actor.local.is_(True)))
+    target = await local_actor_by_uri(session, incoming.object_id)
     if target is None:
-        raise InboxError(404, f"no local actor {incoming.object_id}")
+        raise Refusal(404, f"no local actor {incoming.object_id}")
     follow = await session.scalar(select(Follow).where(Follow.follower_id == actor.id, Follow.followee_id == target.id))
     if follow is None:
         follow = Follow(follower_id=actor.id, followee_id=target.id, activity_uri=incoming.document["id"])
@@ -375,12 +373,12 @@ async def _our_follow(incoming: Incoming) -> Follow | None:
     session, obj = incoming.session, incoming.object
     follow = await session.scalar(select(Follow).where(Follow.activity_uri == incoming.object_id))
     if follow is None and isinstance(obj, dict) and obj.get("type") == "Follow":
-        follower = await session.scalar(select(Actor).where(Actor.uri == id_of(obj.get("actor")), Actor.local.is_(True)))
+        follower = await local_actor_by_uri(session, id_of(obj.get("actor")))
         if follower is not None:
             follow = await session.scalar(select(Follow).where(
                 Follow.follower_id == follower.id, Follow.followee_id == incoming.actor.id))
     if follow is not None and follow.followee_id != incoming.actor.id:
-        raise InboxError(403, "only the followed actor may answer a Follow")
+        raise Refusal(403, "only the followed actor may answer a Follow")
     return follow
 
 
@@ -403,9 +401,9 @@ async def on_undo(incoming: Incoming) -> None:
     session, actor, obj = incoming.session, incoming.actor, incoming.object
     undone = await session.scalar(select(Activity).where(Activity.uri == incoming.object_id))
     if undone is not None and undone.actor_id != actor.id:
-        raise InboxError(403, "only an activity's actor may undo it")
+        raise Refusal(403, "only an activity's actor may undo it")
     if isinstance(obj, dict) and id_of(obj.get("actor")) not in (None, actor.uri):
-        raise InboxError(403, "only an activity's actor may undo it")
+        raise Refusal(403, "only an activity's actor may undo it")
     undone_type = (obj.get("type") if isinstance(obj, dict) else None) or (undone.type if undone else None)
     if undone_type == "Follow":
         target_uri = id_of(obj.get("object")) if isinstance(obj, dict) else undone.object_uri
@@ -424,7 +422,7 @@ async def fetch_announced(fed: Federation, document: dict, actor: Actor) -> dict
     obj = document.get("object")
     uri = id_of(obj)
     if not uri:
-        raise InboxError(400, "Announce has no object")
+        raise Refusal(400, "Announce has no object")
     async with fed.db.session() as session:
         if await session.scalar(select(Object.id).where(Object.uri == uri)):
             return {}
@@ -442,7 +440,7 @@ async def fetch_announced(fed: Federation, document: dict, actor: Actor) -> dict
 @handles("Announce")
 async def on_announce(incoming: Incoming) -> None:
     session = incoming.session
-    obj = await session.scalar(select(Object).where(Object.uri == incoming.object_id))
+    obj = await object_by_uri(session, incoming.object_id)
     fetched = incoming.prepared.get("object")
     if obj is None and fetched is not None:
         obj = await store_fetched_object(session, fetched, incoming.prepared["author_uri"])

@@ -12,12 +12,14 @@ from federation.outbox import add_to_timelines
 from federation.vocabulary import as_list, host_of, id_of, linked_objects
 from models import Actor, Follow, FollowState, Object, TimelineEntry
 from models.interaction import Favourite, Notification
+from models.actor import local_actor_by_uri
+from models.content import object_by_uri
 
 
 async def _object(incoming: Incoming, uri: str | None) -> Object | None:
     if not uri:
         return None
-    return await incoming.session.scalar(select(Object).where(Object.uri == uri))
+    return await object_by_uri(incoming.session, uri)
 
 
 # Plain posts stored in bulk (federation/inbox_batch.py) index their hashtags there, and name no local actor.
@@ -104,7 +106,7 @@ async def received_undo(incoming: Incoming) -> None:
 @observes("Follow")
 async def received_follow(incoming: Incoming) -> None:
     session, actor = incoming.session, incoming.actor
-    target = await session.scalar(select(Actor).where(Actor.uri == incoming.object_id, Actor.local.is_(True)))
+    target = await local_actor_by_uri(session, incoming.object_id)
     if target is None:
         return
     state = await session.scalar(select(Follow.state).where(

@@ -23,10 +23,6 @@ from models import Activity, Actor, Follow, FollowState, Object, TimelineEntry, 
 from models.interaction import Favourite
 
 
-class InteractionError(Refusal):
-    """Something a local actor may not do to a post; `status` is the HTTP answer."""
-
-
 async def _author(session: AsyncSession, obj: Object) -> Actor | None:
     return await session.get(Actor, obj.attributed_to_id) if obj.attributed_to_id else None
 
@@ -40,7 +36,7 @@ async def favourite(session: AsyncSession, fed: Federation, actor: Actor, obj: O
     """Likes a post once (a boost's post, when given a boost); a remote author gets the Like."""
     obj = await original_of(session, obj)
     if obj is None or obj.deleted_at is not None:
-        raise InteractionError(404, "Record not found")
+        raise Refusal(404, "Record not found")
     if await session.scalar(select(Favourite.id).where(Favourite.actor_id == actor.id, Favourite.object_id == obj.id)):
         return None
     author = await _author(session, obj)
@@ -93,9 +89,9 @@ async def reblog(session: AsyncSession, fed: Federation, actor: Actor, obj: Obje
     """Boosts a public post: an Announce to the booster's followers and the post's author."""
     obj = await original_of(session, obj)
     if obj is None or obj.deleted_at is not None:
-        raise InteractionError(404, "Record not found")
+        raise Refusal(404, "Record not found")
     if (obj.visibility or ("public" if obj.public else "private")) not in ("public", "unlisted"):
-        raise InteractionError(422, "Validation failed: This status cannot be boosted")
+        raise Refusal(422, "Validation failed: This status cannot be boosted")
     existing = await boost_of(session, actor.id, obj.id)
     if existing is not None:
         return existing

@@ -12,6 +12,7 @@ from federation.vocabulary import AS, PUBLIC, as_list, dumps, host_of, iso
 from models import Activity, Actor, Delivery, Follow, FollowState, Object, TimelineEntry, utcnow
 from models.base import insert_all_unless_present
 from models.delivery import DeliveryState
+from models.actor import actors_by_uris
 
 
 async def store_activity(session: AsyncSession, actor: Actor, document: dict) -> Activity:
@@ -155,7 +156,7 @@ async def delete_note(session: AsyncSession, fed: Federation, author: Actor, obj
                   "object": {"id": obj.uri, "type": "Tombstone"}}
     activity = await store_activity(session, author, delete_doc)
     followers = await follower_actors(session, author.id)
-    others = list((await session.scalars(select(Actor).where(Actor.uri.in_(named))))) if named else []
+    others = await actors_by_uris(session, named)
     await queue_deliveries(session, activity, author, remote_inboxes([*followers, *others]))
     await tombstone(session, obj)
     return activity

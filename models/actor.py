@@ -74,7 +74,38 @@ async def local_actor(session: AsyncSession, name: str) -> Actor | None:
 
 
 async def actor_by_uri(session: AsyncSession, uri: str) -> Actor | None:
+    """A known actor (local or remote) by its id."""
     return await session.scalar(select(Actor).where(Actor.uri == uri))
+
+
+async def actors_by_uris(session: AsyncSession, uris) -> list[Actor]:
+    """The known actors among these ids (no query when there are none)."""
+    uris = list(uris)
+    if not uris:
+        return []
+    return list((await session.scalars(select(Actor).where(Actor.uri.in_(uris)))).all())
+
+
+async def local_actor_by_uri(session: AsyncSession, uri: str) -> Actor | None:
+    """A local actor by its id (None for remote ones)."""
+    return await session.scalar(select(Actor).where(Actor.uri == uri, Actor.local.is_(True)))
+
+
+async def actor_by_handle(session: AsyncSession, name: str, host: str) -> Actor | None:
+    """A known actor by username and host (as stored: lower case)."""
+    return await session.scalar(select(Actor).where(Actor.username == name, Actor.host == host))
+
+
+async def local_person(session: AsyncSession, name: str) -> Actor | None:
+    """A local member (a Person, who may sign in) by username."""
+    return await session.scalar(select(Actor).where(Actor.local.is_(True), Actor.type == "Person",
+                                                    Actor.username == name))
+
+
+async def local_movement(session: AsyncSession, name: str) -> Actor | None:
+    """A local movement by username: a Group that belongs to no movement (spaces are such Groups too)."""
+    return await session.scalar(select(Actor).where(Actor.local.is_(True), Actor.username == name,
+                                                    Actor.type == "Group", Actor.movement_id.is_(None)))
 
 
 async def actor_key(session: AsyncSession, actor_id: int, kind: str) -> Key | None:

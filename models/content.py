@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Boolean, ForeignKey, Index, String, Text
+from sqlalchemy import Boolean, ForeignKey, Index, String, Text, select
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, UTCDateTime, utcnow
@@ -74,3 +75,13 @@ class TimelineEntry(Base):
         Index("ix_timeline_owner_object", "owner_id", "object_id", unique=True),
         Index("ix_timeline_owner_id", "owner_id", "id"),
     )
+
+
+async def object_by_uri(session: AsyncSession, uri: str) -> Object | None:
+    """A known object (post) by its id."""
+    return await session.scalar(select(Object).where(Object.uri == uri))
+
+
+async def local_object_by_uri(session: AsyncSession, uri: str) -> Object | None:
+    """An object created here, by its id."""
+    return await session.scalar(select(Object).where(Object.uri == uri, Object.local.is_(True)))

@@ -17,6 +17,7 @@ from federation.actors import ActorError, create_local_actor, resolve_handle
 from federation.context import Federation
 from federation.delivery import deliver_now, hold_for_caller
 from federation.fetch import FetchError
+from federation.refusal import Refusal
 from federation.settings import Settings, SettingsError
 from federation.urls import INSTANCE_ACTOR
 from federation.vocabulary import iso_or_none
@@ -25,6 +26,7 @@ from models import Activity, Actor, Database, Delivery, Follow, Object, Timeline
 from models.actor import ROLES, local_actor
 from models.delivery import DeliveryState
 from models.migrate import upgrade
+from server.commands.errors import CliError
 from server.config import ConfigError, config_path, default_database_url, open_instance, write_settings
 from server.passwords import hash_password
 
@@ -33,10 +35,6 @@ from server.commands import agreements as agreement_commands, spaces as space_co
 PROG = "interpeople"
 # Feature modules add subcommands with add_commands(subparsers); each sets `run` to a coroutine(args).
 COMMAND_MODULES = [agreement_commands, space_commands]
-
-
-class CliError(Exception):
-    """A failure to report as one line on stderr."""
 
 
 def emit(rows, as_json: bool, text) -> None:
@@ -69,7 +67,7 @@ async def cmd_init(args) -> None:
         await upgrade(db)
         fed = Federation(settings, db)
         async with db.session() as session:
-            if await session.scalar(select(Actor.id).where(Actor.local.is_(True), Actor.username == INSTANCE_ACTOR)):
+            if await local_actor(session, INSTANCE_ACTOR) is not None:
                 raise CliError("that database already holds an instance; refusing to overwrite it")
             await create_local_actor(session, fed, INSTANCE_ACTOR, "Application", name=settings.host,
                                      uri=fed.urls.instance_actor)
@@ -342,7 +340,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--data DIR is required for this command")
     try:
         asyncio.run(args.run(args))
-    except (CliError, ActorError, ConfigError, FetchError, SettingsError) as error:
+    except (CliError, Refusal, ActorError, ConfigError, FetchError, SettingsError) as error:
         print(f"{PROG}: error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

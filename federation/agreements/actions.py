@@ -11,13 +11,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from federation.actors import ActorError, get_actor
 from federation.agreements.documents import MAX_PARTIES, document_context, proposal_document, version_document
 from federation.agreements.lifecycle import (
-    AgreementError,
+    allowed_next,
     accept_amendment,
     record_decline,
     record_signature,
     record_withdrawal,
     refresh_expiry,
-    refused,
     transition,
 )
 from federation.agreements.store import add_version, members_of, party_row, signature_of, version_of
@@ -34,16 +33,16 @@ from federation.outbox import (
     store_activity,
 )
 from federation.proofs import add_proof, content_hash, make_proof
+from federation.refusal import Refusal
 from federation.vocabulary import PUBLIC, object_link
 from models import Activity, Actor, Key, utcnow
+from models.actor import actors_by_uris, local_actor_by_uri
 from models.agreement import (
     AGREED_STATES,
     Proposal,
     ProposalParty,
     ProposalVersion,
     State,
-    TransitionError,
-    allows,
 )
 
 log = logging.getLogger(__name__)
@@ -76,7 +75,7 @@ async def _send(session: AsyncSession, proposal: Proposal, actor: Actor, documen
     `audience` is the proposal's audience when the caller has already looked it up."""
     activity = await store_activity(session, actor, document)
     uris = only if only is not None else audience if audience is not None else await audience_uris(session, proposal)
-    actors = list((await session.scalars(select(Actor).where(Actor.uri.in_(uris)))).all()) if uris else []
+    actors = await actors_by_uris(session, uris)
     if only is None:
         actors += await follower_actors(session, actor.id)
     await queue_deliveries(session, activity, actor, remote_inboxes(actors))
@@ -90,7 +89,7 @@ def _activity(fed: Federation, proposal_context: list, type_: str, actor: Actor,
 
 async def publish_proposal(session: AsyncSession, fed: Federation, proposal: Proposal, type_: str = "Update") -> Activity:
     """The origin tells everyone concerned the proposal's whole state (Create at first, then Update)."""
-    author = await session.scalar(select(Actor).where(Actor.uri == proposal.author_uri, Actor.local.is_(True)))
+    author = await local_actor_by_uri(session, proposal.author_uri)
     document = await proposal_document(session, fed, proposal)
     activity = {"@context": document["@context"], "id": fed.urls.new_activity(), "type": type_,
                 "actor": author.uri, "object": document, "published": iso(),
@@ -102,7 +101,7 @@ async def ed25519_secret(session: AsyncSession, actor: Actor):
     key = await session.scalar(select(Key).where(Key.actor_id == actor.id, Key.kind == "ed25519",
                                                  Key.private.is_not(None)).order_by(Key.id.desc()).limit(1))
     if key is None:
-        raise AgreementError(500, f"{actor.username} has no Ed25519 key")
+        raise Refusal(500, f"{actor.username} has no Ed25519 key")
     secret = secret_for(key.uri, key.private, "ed25519")  # parsed once per key, not per signature
     return secret.key_id, secret.private_key
 
@@ -129,13 +128,13 @@ def _name(actor: Actor | None, uri: str) -> str:
 
 
 async def _names(session: AsyncSession, uris: list[str]) -> list[str]:
-    known = {a.uri: a for a in (await session.scalars(select(Actor).where(Actor.uri.in_(uris)))).all()} if uris else {}
+    known = {a.uri: a for a in await actors_by_uris(session, uris)}
     return [_name(known.get(u), u) for u in uris]
 
 
 def _check_movement(actor: Actor) -> None:
     if not actor.local or actor.type != "Group" or actor.movement_id is not None:
-        raise AgreementError(400, f"{actor.username} is not a local movement")
+        raise Refusal(400, f"{actor.username} is not a local movement")
 
 
 async def create_proposal(
@@ -147,24 +146,24 @@ async def create_proposal(
     _check_movement(author)
     party_uris = list(dict.fromkeys([author.uri] + [p.uri for p in parties]))
     if len(party_uris) < 2:
-        raise AgreementError(400, "a proposal needs at least one other party")
+        raise Refusal(400, "a proposal needs at least one other party")
     if len(party_uris) > MAX_PARTIES:
-        raise AgreementError(400, f"at most {MAX_PARTIES} parties")
+        raise Refusal(400, f"at most {MAX_PARTIES} parties")
     for actor in parties + ([mediator] if mediator else []):
         if actor.type != "Group":
-            raise AgreementError(400, f"{actor.handle} is not a movement (it is a {actor.type})")
+            raise Refusal(400, f"{actor.handle} is not a movement (it is a {actor.type})")
     if mediator is not None and mediator.uri in party_uris:
-        raise AgreementError(400, "the mediator cannot also be a party")
+        raise Refusal(400, "the mediator cannot also be a party")
     if end is not None and end <= utcnow():
-        raise AgreementError(400, "the end date is already past")
+        raise Refusal(400, "the end date is already past")
     if start and end and start >= end:
-        raise AgreementError(400, "the agreement must start before it ends")
+        raise Refusal(400, "the agreement must start before it ends")
     if renews:
         old = await session.scalar(select(Proposal).where(Proposal.agreement_uri == renews))
         if old is None or old.agreed_version is None:
-            raise AgreementError(404, f"this instance knows no agreement {renews}")
+            raise Refusal(404, f"this instance knows no agreement {renews}")
         if await party_row(session, old, author.uri) is None:
-            raise AgreementError(403, f"{author.username} is not a party to {renews}")
+            raise Refusal(403, f"{author.username} is not a party to {renews}")
     key = str(uuid.uuid4())
     proposal_uri, agreement_uri = f"{fed.urls.base}/proposals/{key}", f"{fed.urls.base}/agreements/{key}"
     proposal = Proposal(uri=proposal_uri, agreement_uri=agreement_uri, local=True, author_uri=author.uri, title=title,
@@ -198,7 +197,7 @@ async def _acting_member(session, proposal: Proposal, actor: Actor) -> str:
         return "party"
     if await party_row(session, proposal, actor.uri, "mediator") is not None:
         return "mediator"
-    raise AgreementError(403, f"{actor.username} is neither a party nor the mediator of {proposal.uri}")
+    raise Refusal(403, f"{actor.username} is neither a party nor the mediator of {proposal.uri}")
 
 
 async def amend(session: AsyncSession, fed: Federation, actor: Actor, proposal: Proposal, text: str,
@@ -207,8 +206,7 @@ async def amend(session: AsyncSession, fed: Federation, actor: Actor, proposal: 
     """A new version by a party or the mediator; ordered at once on the origin, else Offered to it."""
     await _acting_member(session, proposal, actor)
     await refresh_expiry(session, proposal)
-    if not allows(proposal.state, "amend"):
-        raise refused(TransitionError(proposal.state, "amend"))
+    allowed_next(proposal.state, "amend")
     current = await version_of(session, proposal, proposal.current_version)
     base = {k: v for k, v in current.document.items() if k not in ("contentMap",)}
     html = markdown_to_html(text)
@@ -236,7 +234,7 @@ async def sign(session: AsyncSession, fed: Federation, actor: Actor, proposal: P
     await refresh_expiry(session, proposal)
     version = await version_of(session, proposal, proposal.current_version)
     if await signature_of(session, proposal, version.hash, actor.uri) is not None:
-        raise AgreementError(409, f"{actor.username} has already signed this version")
+        raise Refusal(409, f"{actor.username} has already signed this version")
     method, private = await ed25519_secret(session, actor)
     proof = make_proof(version.document, private, method, digest=bytes.fromhex(version.hash))
     await record_signature(session, proposal, version.hash, actor.uri, proof)

@@ -5,7 +5,6 @@ import datetime as dt
 import json
 import logging
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from federation.agreements.store import members_of, signatures_of, versions_of
@@ -13,10 +12,8 @@ from federation.content import markdown_to_html
 from federation.context import Federation
 from federation.outbox import iso
 from federation.vocabulary import AS, DATA_INTEGRITY, PUBLIC
-from models import Actor
-from models.agreement import (
-    Proposal,
-)
+from models.actor import actor_by_uri
+from models.agreement import Proposal
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +92,7 @@ async def proposal_document(session: AsyncSession, fed: Federation, proposal: Pr
         proofs.setdefault(signature.version_hash, []).append(signature.proof)
     versions = [v for v in await versions_of(session, proposal) if v.seq is not None]
     current = next((v for v in versions if v.hash == proposal.current_version), versions[-1])
-    author = await session.scalar(select(Actor).where(Actor.uri == proposal.author_uri))
+    author = await actor_by_uri(session, proposal.author_uri)
     audience = [m.actor_uri for m in members if m.actor_uri != proposal.author_uri]
     document = {
         "@context": document_context(fed.urls.base), "id": proposal.uri, "type": "Proposal",

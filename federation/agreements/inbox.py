@@ -9,7 +9,6 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from federation.agreements.actions import ensure_actors, publish_proposal
 from federation.agreements.documents import MAX_PARTIES
 from federation.agreements.lifecycle import (
-    AgreementError,
     accept_amendment,
     record_decline,
     record_signature,
@@ -18,18 +17,13 @@ from federation.agreements.lifecycle import (
 from federation.agreements.remote import apply_origin_document
 from federation.agreements.store import proposal_by_uri
 from federation.context import Federation
-from federation.inbox import InboxError, Incoming, handles, prepares
+from federation.inbox import Incoming, handles, prepares
 from federation.proofs import check_proof, content_hash, document_digest, proof_problem, without_proof
+from federation.refusal import Refusal
 from federation.vocabulary import as_list
 from models import Actor
 
 log = logging.getLogger(__name__)
-
-
-def refuse(incoming: Incoming, error: AgreementError) -> InboxError:
-    log.warning("agreements: refused %s %s from %s (%d): %s", incoming.document.get("type"),
-                incoming.document.get("id"), incoming.actor.uri, error.status, error.message)
-    return InboxError(error.status, error.message)
 
 
 def carried_proofs(document: dict) -> list[tuple[dict, dict]]:
@@ -94,7 +88,7 @@ def _only_proof(document: dict, status: int, refusal: str) -> dict:
     """The one proof a signed activity or version carries (refused with `refusal` otherwise)."""
     proofs = as_list(document.get("proof"))
     if len(proofs) != 1:
-        raise AgreementError(status, refusal)
+        raise Refusal(status, refusal)
     return proofs[0]
 
 
@@ -102,9 +96,9 @@ def _signer_of(incoming: Incoming, proof) -> str:
     value = proof.get("proofValue") if isinstance(proof, dict) else None
     signer = incoming.prepared.get("proofs", {}).get(value) if isinstance(value, str) else None
     if signer is None:
-        raise AgreementError(403, "the proof does not verify against its signer's published key")
+        raise Refusal(403, "the proof does not verify against its signer's published key")
     if signer != incoming.actor.uri:
-        raise AgreementError(403, f"the proof is by {signer}, but the activity's actor is {incoming.actor.uri}")
+        raise Refusal(403, f"the proof is by {signer}, but the activity's actor is {incoming.actor.uri}")
     return signer
 
 
@@ -124,11 +118,8 @@ async def _origin_follows_up(incoming: Incoming, proposal) -> None:
 async def on_proposal(incoming: Incoming) -> None:
     obj = incoming.object
     if not isinstance(obj, dict):
-        raise InboxError(400, "a Proposal must be embedded")
-    try:
-        await apply_origin_document(incoming.session, obj, incoming.actor.uri, incoming.prepared.get("proofs", {}))
-    except AgreementError as error:
-        raise refuse(incoming, error) from None
+        raise Refusal(400, "a Proposal must be embedded")
+    await apply_origin_document(incoming.session, obj, incoming.actor.uri, incoming.prepared.get("proofs", {}))
 
 
 @handles("Offer", "Agreement")
@@ -138,10 +129,7 @@ async def on_offer(incoming: Incoming) -> None:
     proposal = await _proposal_named(incoming, document.get("proposal"))
     if proposal is None or not proposal.local:
         return
-    try:
-        await accept_amendment(incoming.session, incoming.fed, proposal, without_proof(document), incoming.actor.uri)
-    except AgreementError as error:
-        raise refuse(incoming, error) from None
+    await accept_amendment(incoming.session, incoming.fed, proposal, without_proof(document), incoming.actor.uri)
     await _origin_follows_up(incoming, proposal)
 
 
@@ -151,12 +139,9 @@ async def on_sign(incoming: Incoming) -> None:
     proposal = await _proposal_named(incoming, document.get("proposal"))
     if proposal is None:
         return  # not ours to judge: we never saw this proposal
-    try:
-        proof = _only_proof(document, 400, "a signature carries exactly one proof")
-        signer = _signer_of(incoming, proof)
-        await record_signature(incoming.session, proposal, content_hash(document), signer, proof)
-    except AgreementError as error:
-        raise refuse(incoming, error) from None
+    proof = _only_proof(document, 400, "a signature carries exactly one proof")
+    signer = _signer_of(incoming, proof)
+    await record_signature(incoming.session, proposal, content_hash(document), signer, proof)
     await _origin_follows_up(incoming, proposal)
 
 
@@ -165,11 +150,8 @@ async def on_decline(incoming: Incoming) -> None:
     proposal = await _proposal_named(incoming, incoming.object.get("proposal"))
     if proposal is None:
         return
-    try:
-        signer = _signer_of(incoming, _only_proof(incoming.document, 403, "a decline must carry its actor's proof"))
-        await record_decline(incoming.session, proposal, signer, incoming.document.get("version"), incoming.document)
-    except AgreementError as error:
-        raise refuse(incoming, error) from None
+    signer = _signer_of(incoming, _only_proof(incoming.document, 403, "a decline must carry its actor's proof"))
+    await record_decline(incoming.session, proposal, signer, incoming.document.get("version"), incoming.document)
     await _origin_follows_up(incoming, proposal)
 
 
@@ -178,9 +160,6 @@ async def on_leave(incoming: Incoming) -> None:
     proposal = await _proposal_named(incoming, incoming.object_id)
     if proposal is None:
         return
-    try:
-        signer = _signer_of(incoming, _only_proof(incoming.document, 403, "a withdrawal must carry its actor's proof"))
-        await record_withdrawal(incoming.session, proposal, signer, incoming.document)
-    except AgreementError as error:
-        raise refuse(incoming, error) from None
+    signer = _signer_of(incoming, _only_proof(incoming.document, 403, "a withdrawal must carry its actor's proof"))
+    await record_withdrawal(incoming.session, proposal, signer, incoming.document)
     await _origin_follows_up(incoming, proposal)

@@ -37,18 +37,18 @@ from models.agreement import (
 log = logging.getLogger(__name__)
 
 
-class AgreementError(Refusal):
-    """An action or activity refused; `status` is the HTTP answer for a remote sender."""
-
-
-def refused(error: TransitionError) -> AgreementError:
-    return AgreementError(409, str(error))
+def allowed_next(state: str, event: str) -> State:
+    """The state after event; Refusal(409) when the TRANSITIONS table does not allow it."""
+    try:
+        return next_state(state, event)
+    except TransitionError as error:
+        raise Refusal(409, str(error)) from None
 
 
 async def transition(session: AsyncSession, proposal: Proposal, event: str, actor_uri: str | None = None,
                      detail: str | None = None) -> State:
-    """Applies event through the TRANSITIONS table and logs it; TransitionError when not allowed."""
-    new = next_state(proposal.state, event)
+    """Applies event through the TRANSITIONS table and logs it; Refusal(409) when not allowed."""
+    new = allowed_next(proposal.state, event)
     session.add(ProposalEvent(proposal_id=proposal.id, event=event, from_state=proposal.state, to_state=new.value,
                               actor_uri=actor_uri, detail=detail))
     proposal.state = new.value
@@ -78,7 +78,7 @@ async def expire_due(session: AsyncSession) -> int:
 async def _check_party(session, proposal: Proposal, actor_uri: str) -> ProposalParty:
     party = await party_row(session, proposal, actor_uri)
     if party is None:
-        raise AgreementError(403, f"{actor_uri} is not a party to {proposal.uri}")
+        raise Refusal(403, f"{actor_uri} is not a party to {proposal.uri}")
     return party
 
 
@@ -90,15 +90,12 @@ async def record_signature(session: AsyncSession, proposal: Proposal, version_ha
     if await signature_of(session, proposal, version_hash, signer) is not None:
         return False
     if party.withdrawn_at is not None:
-        raise AgreementError(409, f"{signer} withdrew from {proposal.uri}")
-    try:
-        next_state(proposal.state, "sign")
-    except TransitionError as error:
-        raise refused(error) from None
+        raise Refusal(409, f"{signer} withdrew from {proposal.uri}")
+    allowed_next(proposal.state, "sign")
     if await version_of(session, proposal, version_hash) is None:
-        raise AgreementError(409, f"the proof is over a version {proposal.uri} does not have ({version_hash[:12]}…)")
+        raise Refusal(409, f"the proof is over a version {proposal.uri} does not have ({version_hash[:12]}…)")
     if version_hash != proposal.current_version:
-        raise AgreementError(409, f"the proof is over version {version_hash[:12]}…, but the current version is "
+        raise Refusal(409, f"the proof is over version {version_hash[:12]}…, but the current version is "
                                   f"{(proposal.current_version or '')[:12]}…; signatures on another version do not count")
     await transition(session, proposal, "sign", signer, detail=version_hash)
     session.add(ProposalSignature(proposal_id=proposal.id, version_hash=version_hash, signer_uri=signer, proof=proof))
@@ -111,7 +108,7 @@ async def record_past_signature(session, proposal: Proposal, version_hash: str, 
     """A verified proof the origin reports on an older version: kept for the record, changes no state."""
     await _check_party(session, proposal, signer)
     if await version_of(session, proposal, version_hash) is None:
-        raise AgreementError(409, f"the proof is over a version {proposal.uri} does not have")
+        raise Refusal(409, f"the proof is over a version {proposal.uri} does not have")
     if await signature_of(session, proposal, version_hash, signer) is None:
         session.add(ProposalSignature(proposal_id=proposal.id, version_hash=version_hash, signer_uri=signer,
                                       proof=proof))
@@ -149,11 +146,8 @@ async def record_decline(session: AsyncSession, proposal: Proposal, actor_uri: s
     if party.declined_at is not None:
         return False
     if version_hash and version_hash != proposal.current_version:
-        raise AgreementError(409, "the decline is about another version than the current one")
-    try:
-        await transition(session, proposal, "decline", actor_uri, detail=version_hash)
-    except TransitionError as error:
-        raise refused(error) from None
+        raise Refusal(409, "the decline is about another version than the current one")
+    await transition(session, proposal, "decline", actor_uri, detail=version_hash)
     party.declined_at = parse_time(activity.get("published")) or utcnow()
     party.decline = activity
     await session.flush()
@@ -167,26 +161,20 @@ async def record_withdrawal(session: AsyncSession, proposal: Proposal, actor_uri
     when = parse_time(activity.get("published")) or utcnow()
     if target == proposal.uri:
         if actor_uri != proposal.author_uri:
-            raise AgreementError(403, "only the author may withdraw a proposal; parties decline it")
+            raise Refusal(403, "only the author may withdraw a proposal; parties decline it")
         if proposal.state == State.withdrawn_by_author.value:
             return False
-        try:
-            await transition(session, proposal, "withdraw", actor_uri)
-        except TransitionError as error:
-            raise refused(error) from None
+        await transition(session, proposal, "withdraw", actor_uri)
         party = await party_row(session, proposal, actor_uri)
         party.withdrawn_at, party.withdrawal = when, activity
         await session.flush()
         return True
     if target != proposal.agreement_uri:
-        raise AgreementError(400, f"Leave names {target}, neither the proposal nor its agreement")
+        raise Refusal(400, f"Leave names {target}, neither the proposal nor its agreement")
     party = await _check_party(session, proposal, actor_uri)
     if party.withdrawn_at is not None:
         return False
-    try:
-        await transition(session, proposal, "leave", actor_uri)
-    except TransitionError as error:
-        raise refused(error) from None
+    await transition(session, proposal, "leave", actor_uri)
     party.withdrawn_at, party.withdrawal = when, activity
     await session.flush()
     remaining = [p for p in await parties_of(session, proposal) if p.withdrawn_at is None]
@@ -200,19 +188,16 @@ async def accept_amendment(session: AsyncSession, fed: Federation, proposal: Pro
     """The origin orders an amendment by a party or the mediator: it becomes the current version."""
     await refresh_expiry(session, proposal)
     if await party_row(session, proposal, amender) is None and await party_row(session, proposal, amender, "mediator") is None:
-        raise AgreementError(403, f"{amender} is neither a party nor the mediator")
+        raise Refusal(403, f"{amender} is neither a party nor the mediator")
     current = await version_of(session, proposal, proposal.current_version)
     fixed = ("@context", "type", "id", "proposal", "attributedTo", "parties", "mediator", "renews")
     if any(document.get(k) != current.document.get(k) for k in fixed):
-        raise AgreementError(400, "an amendment changes the text, title or dates only, not the parties or ids")
+        raise Refusal(400, "an amendment changes the text, title or dates only, not the parties or ids")
     if document.get("versionAuthor") != amender:
-        raise AgreementError(403, "versionAuthor must be the amending actor")
+        raise Refusal(403, "versionAuthor must be the amending actor")
     if document.get("previousVersion") != proposal.current_version:
-        raise AgreementError(409, "the amendment is based on an older version; amend the current one")
-    try:
-        await transition(session, proposal, "amend", amender)
-    except TransitionError as error:
-        raise refused(error) from None
+        raise Refusal(409, "the amendment is based on an older version; amend the current one")
+    await transition(session, proposal, "amend", amender)
     version = await version_of(session, proposal, content_hash(document))
     if version is None:
         last = await session.scalar(select(func.max(ProposalVersion.seq)).where(ProposalVersion.proposal_id == proposal.id))

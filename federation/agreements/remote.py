@@ -8,26 +8,24 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from federation.agreements.documents import MAX_PARTIES
 from federation.agreements.lifecycle import (
-    AgreementError,
     maybe_agree,
     record_decline,
     record_past_signature,
     record_signature,
     record_withdrawal,
     refresh_expiry,
-    refused,
     transition,
 )
 from federation.agreements.store import add_version, parties_of, proposal_by_uri, signature_of, version_of
 from federation.content import parse_time
 from federation.proofs import content_hash
+from federation.refusal import Refusal
 from federation.vocabulary import as_list, host_of, id_of
 from models.agreement import (
     Proposal,
     ProposalParty,
     ProposalVersion,
     State,
-    TransitionError,
 )
 
 log = logging.getLogger(__name__)
@@ -36,9 +34,9 @@ log = logging.getLogger(__name__)
 def _check_version_shape(document: dict, proposal: Proposal, parties: list[str]) -> None:
     if document.get("type") != "Agreement" or document.get("id") != proposal.agreement_uri \
             or document.get("proposal") != proposal.uri or document.get("attributedTo") != proposal.author_uri:
-        raise AgreementError(400, "a version must be an Agreement naming this proposal, its agreement id and author")
+        raise Refusal(400, "a version must be an Agreement naming this proposal, its agreement id and author")
     if as_list(document.get("parties")) != parties or document.get("mediator") != proposal.mediator_uri:
-        raise AgreementError(400, "a version names other parties than its proposal")
+        raise Refusal(400, "a version names other parties than its proposal")
 
 
 async def apply_origin_document(session: AsyncSession, document: dict, actor_uri: str,
@@ -65,12 +63,12 @@ def _origin_fields(document: dict, actor_uri: str) -> tuple[str, str, list[dict]
     versions = [v for v in as_list(document.get("versions")) if isinstance(v, dict)]
     parties = [p for p in as_list(document.get("parties")) if isinstance(p, str)]
     if not isinstance(uri, str) or not isinstance(agreement_uri, str) or not versions or len(parties) < 2:
-        raise AgreementError(400, "a Proposal needs an id, an agreement id, parties and versions")
+        raise Refusal(400, "a Proposal needs an id, an agreement id, parties and versions")
     if document.get("attributedTo") != actor_uri or host_of(uri) != host_of(actor_uri) \
             or host_of(agreement_uri) != host_of(actor_uri):
-        raise AgreementError(403, f"only the origin instance of {uri} may publish or update it")
+        raise Refusal(403, f"only the origin instance of {uri} may publish or update it")
     if len(parties) > MAX_PARTIES:
-        raise AgreementError(413, "too many parties")
+        raise Refusal(413, "too many parties")
     return uri, agreement_uri, versions, parties
 
 
@@ -91,10 +89,10 @@ async def _local_copy(session: AsyncSession, document: dict, actor_uri: str, uri
             session.add(ProposalParty(proposal_id=proposal.id, actor_uri=proposal.mediator_uri, role="mediator"))
         await session.flush()
     elif proposal.local or proposal.author_uri != actor_uri or proposal.agreement_uri != agreement_uri:
-        raise AgreementError(403, f"only the origin instance of {uri} may update it")
+        raise Refusal(403, f"only the origin instance of {uri} may update it")
     known_parties = [p.actor_uri for p in await parties_of(session, proposal)]
     if parties != known_parties:
-        raise AgreementError(409, "the origin changed the parties of a proposal")
+        raise Refusal(409, "the origin changed the parties of a proposal")
     return proposal
 
 
@@ -111,7 +109,7 @@ async def _store_versions(session: AsyncSession, proposal: Proposal, versions: l
             clash = await session.scalar(select(ProposalVersion.id).where(
                 ProposalVersion.proposal_id == proposal.id, ProposalVersion.seq == seq))
             if clash is not None:
-                raise AgreementError(409, f"the origin rewrote version {seq}; versions are immutable")
+                raise Refusal(409, f"the origin rewrote version {seq}; versions are immutable")
             await add_version(session, proposal, version_document_, seq,
                               id_of(version_document_.get("versionAuthor")) or actor_uri)
         elif stored.seq is None:
@@ -133,10 +131,7 @@ async def _follow_current_version(session: AsyncSession, proposal: Proposal, ver
         await transition(session, proposal, "publish", actor_uri, detail=hashes[0])
     if proposal.current_version != hashes[-1]:
         if proposal.current_version is not None:
-            try:
-                await transition(session, proposal, "amend", id_of(versions[-1].get("versionAuthor")))
-            except TransitionError as error:
-                raise refused(error) from None
+            await transition(session, proposal, "amend", id_of(versions[-1].get("versionAuthor")))
         proposal.current_version = hashes[-1]
         proposal.title = str(versions[-1].get("name") or proposal.title)[:2000]
         proposal.end_time = parse_time(versions[-1].get("endTime"))
@@ -174,7 +169,7 @@ async def _tolerate_conflict(step) -> None:
     """A carried decline or withdrawal that no longer applies here (say, after expiry) is skipped, not fatal."""
     try:
         await step
-    except AgreementError as error:
+    except Refusal as error:
         if error.status != 409:
             raise
         log.info("skipping a carried activity: %s", error.message)
@@ -184,18 +179,18 @@ def _verified_signer(proof, verified: dict[str, str | None]) -> str:
     value = proof.get("proofValue") if isinstance(proof, dict) else None
     signer = verified.get(value) if isinstance(value, str) else None
     if signer is None:
-        raise AgreementError(403, "a proof does not verify against its signer's published key")
+        raise Refusal(403, "a proof does not verify against its signer's published key")
     return signer
 
 
 def _carried_signer(activity, verified: dict[str, str | None]) -> str:
     """The actor of a signed activity the origin passes on, once its own proof is verified."""
     if not isinstance(activity, dict):
-        raise AgreementError(400, "a carried activity must be an object")
+        raise Refusal(400, "a carried activity must be an object")
     proofs = as_list(activity.get("proof"))
     if len(proofs) != 1:
-        raise AgreementError(403, "a carried activity must carry its actor's proof")
+        raise Refusal(403, "a carried activity must carry its actor's proof")
     signer = _verified_signer(proofs[0], verified)
     if signer != id_of(activity.get("actor")):
-        raise AgreementError(403, "a carried activity is signed by someone other than its actor")
+        raise Refusal(403, "a carried activity is signed by someone other than its actor")
     return signer

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import select
 
 from federation.context import Federation
 from federation.inbox import (
-    InboxError,
     Incoming,
     fetch_announced,
     handles,
@@ -24,7 +22,6 @@ from federation.spaces.moderation import apply_remote_moderation, record_report
 from federation.spaces.posting import accept_change, accept_post
 from federation.spaces.rules import check_may_join
 from federation.spaces.store import (
-    SpaceError,
     SpaceView,
     addressed_local_spaces,
     ensure_remote_space,
@@ -37,19 +34,17 @@ from federation.spaces.store import (
 from federation.vocabulary import audience_of, host_of, id_of
 from models import Actor, Object
 from models.space import Space
+from models.actor import local_actor_by_uri
+from models.content import object_by_uri
 
 log = logging.getLogger(__name__)
-
-
-def refused(error: SpaceError) -> InboxError:
-    return InboxError(error.status, error.message)
 
 
 async def _store_fetched(incoming: Incoming, document: dict, author_uri: str | None, space: Space | None,
                          space_uri: str | None) -> Object | None:
     """Stores a post fetched from its origin (authorship checked) and indexes it when it names the space."""
     session = incoming.session
-    existing = await session.scalar(select(Object).where(Object.uri == document["id"]))
+    existing = await object_by_uri(session, document["id"])
     if existing is not None and existing.local:
         obj = existing
     else:
@@ -85,13 +80,10 @@ async def space_takes_post(incoming: Incoming) -> None:
     views = await addressed_local_spaces(incoming.session, incoming.fed, obj_doc, incoming.document)
     if not views:
         return
-    obj = await incoming.session.scalar(select(Object).where(Object.uri == obj_doc["id"]))
+    obj = await object_by_uri(incoming.session, obj_doc["id"])
     for view in views:
         await _store_ancestors(incoming, view.space, view.actor.uri)
-        try:
-            await accept_post(incoming.session, incoming.fed, view, incoming.document, obj, incoming.actor)
-        except SpaceError as error:
-            raise refused(error) from None
+        await accept_post(incoming.session, incoming.fed, view, incoming.document, obj, incoming.actor)
     incoming.queued_deliveries = True
 
 
@@ -102,10 +94,7 @@ async def _relay_change(incoming: Incoming, object_uri: str | None) -> None:
     view = await space_view_of_post(incoming.session, post)
     if not view.space.local:
         return
-    try:
-        await accept_change(incoming.session, incoming.fed, view, incoming.document, incoming.actor, post)
-    except SpaceError as error:
-        raise refused(error) from None
+    await accept_change(incoming.session, incoming.fed, view, incoming.document, incoming.actor, post)
     incoming.queued_deliveries = True
 
 
@@ -128,14 +117,11 @@ async def space_relays_like(incoming: Incoming) -> None:
 
 @observes("Follow")
 async def space_checks_follower(incoming: Incoming) -> None:
-    target = await incoming.session.scalar(select(Actor).where(Actor.uri == incoming.object_id, Actor.local.is_(True)))
+    target = await local_actor_by_uri(incoming.session, incoming.object_id)
     space = await space_of_actor(incoming.session, target) if target is not None else None
     if space is None or not space.local:
         return
-    try:
-        await check_may_join(incoming.session, space, incoming.actor)
-    except SpaceError as error:
-        raise refused(error) from None
+    await check_may_join(incoming.session, space, incoming.actor)
 
 
 @handles("Flag")
@@ -206,7 +192,7 @@ async def on_space_announces_post(incoming: Incoming) -> None:
         obj = await _store_fetched(incoming, incoming.prepared["post"], incoming.prepared.get("author_uri"),
                                    space, incoming.actor.uri)
     else:  # our own post, coming back
-        obj = await incoming.session.scalar(select(Object).where(Object.uri == obj_doc.get("id")))
+        obj = await object_by_uri(incoming.session, obj_doc.get("id"))
         if obj is not None and incoming.actor.uri in audience_of(obj.document):
             await index_post(incoming.session, space, obj)
     if obj is not None and inner.get("type") == "Create" and obj.deleted_at is None:
@@ -234,7 +220,7 @@ async def index_announced_post(incoming: Incoming) -> None:
     if space is None:
         return
     await _store_ancestors(incoming, space, incoming.actor.uri)
-    obj = await incoming.session.scalar(select(Object).where(Object.uri == incoming.object_id))
+    obj = await object_by_uri(incoming.session, incoming.object_id)
     if obj is not None and obj.deleted_at is None and incoming.actor.uri in audience_of(obj.document):
         await index_post(incoming.session, space, obj)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import logging
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from federation.actors import ActorError, get_actor, resolve_handle
@@ -22,12 +22,12 @@ from federation.outbox import (
     remote_inboxes,
     store_activity,
 )
+from federation.refusal import Refusal
 from federation.richtext import Rendered, find_handles, render_post
 from federation.spaces.documents import post_document
 from federation.spaces.fetch import fetch_post
 from federation.spaces.rules import check_may_join, check_may_post, is_banned
 from federation.spaces.store import (
-    SpaceError,
     SpaceView,
     ensure_remote_space,
     index_post,
@@ -40,6 +40,8 @@ from federation.vocabulary import AS, PUBLIC, as_list, id_of
 from models import Activity, Actor, Follow, Object, utcnow
 from models.delivery import DeliveryState
 from models.space import Space, SpacePost
+from models.content import object_by_uri
+from models.actor import actors_by_uris
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +72,7 @@ async def delivery_targets(session: AsyncSession, author: Actor, document: dict)
     """Remote inboxes (followers, mentioned and replied-to actors) and local owners of a post's timeline."""
     followers = await follower_actors(session, author.id)
     named = [uri for uri in as_list(document.get("cc")) if isinstance(uri, str) and uri != author.followers_url]
-    others = list((await session.scalars(select(Actor).where(Actor.uri.in_(named)))).all()) if named else []
+    others = await actors_by_uris(session, named)
     return remote_inboxes([*followers, *others]), {a.id for a in [*followers, *others] if a.local}
 
 
@@ -101,7 +103,7 @@ async def accept_post(
     await check_may_post(session, view.space, author, obj.in_reply_to)
     post = await index_post(session, view.space, obj)
     if post is None:
-        raise SpaceError(400, f"cannot place {obj.uri} in the space")
+        raise Refusal(400, f"cannot place {obj.uri} in the space")
     await announce(session, fed, view, activity, obj.uri)
     owners = await local_follower_ids(session, view.actor.id)
     await add_to_timelines(session, obj, view.actor, owners)
@@ -113,7 +115,7 @@ async def accept_change(
 ) -> None:
     """A local space relays an Update, Delete or Like of one of its posts."""
     if await is_banned(session, view.space, author.uri):
-        raise SpaceError(403, f"{author.uri} is banned from this space")
+        raise Refusal(403, f"{author.uri} is banned from this space")
     if activity["type"] == "Delete":
         await remove_post(session, post)
     await announce(session, fed, view, activity)
@@ -135,7 +137,7 @@ async def render_with_mentions(fed: Federation, text: str):
 async def join_space(fed: Federation, member: Actor, space_actor: Actor) -> str:
     """Follows a space; a remote space's answer is awaited. Returns the follow's state."""
     if space_actor.type != "Group":
-        raise SpaceError(400, f"{space_actor.uri} is not a group")
+        raise Refusal(400, f"{space_actor.uri} is not a group")
     async with fed.db.session() as session:
         space = await space_of_actor(session, space_actor)
         if space is not None and space.local:
@@ -150,7 +152,7 @@ async def join_space(fed: Federation, member: Actor, space_actor: Actor) -> str:
         if outcome.state == DeliveryState.failed:
             async with fed.db.session() as session:
                 await session.execute(delete(Follow).where(Follow.id == follow_id))
-            raise SpaceError(403, f"the space refused: {outcome.error}")
+            raise Refusal(403, f"the space refused: {outcome.error}")
     async with fed.db.session() as session:
         return (await session.get(Follow, follow_id)).state
 
@@ -158,15 +160,15 @@ async def join_space(fed: Federation, member: Actor, space_actor: Actor) -> str:
 async def space_of_parent(fed: Federation, parent_uri: str) -> tuple[Object, Actor | None]:
     """The object replied to (fetched when unknown) and the space it belongs to, if any."""
     async with fed.db.session() as session:
-        parent = await session.scalar(select(Object).where(Object.uri == parent_uri))
+        parent = await object_by_uri(session, parent_uri)
     if parent is None:
         fetched = await fetch_post(fed, parent_uri)
         if fetched is None:
-            raise SpaceError(404, f"cannot find {parent_uri}")
+            raise Refusal(404, f"cannot find {parent_uri}")
         document, author_uri = fetched
         parent = await save_remote_object(fed, document, author_uri)
     if parent.deleted_at is not None:
-        raise SpaceError(410, f"{parent_uri} was deleted")
+        raise Refusal(410, f"{parent_uri} was deleted")
     async with fed.db.session() as session:
         post = await post_by_uri(session, parent.uri)
         if post is not None:
@@ -188,9 +190,9 @@ async def publish(
 ) -> Object:
     """Opens a thread or replies in a space. A remote space is asked first: if it refuses, nothing stays."""
     if not text.strip():
-        raise SpaceError(400, "nothing to post: the text is empty")
+        raise Refusal(400, "nothing to post: the text is empty")
     if parent is None and not (title or "").strip():
-        raise SpaceError(400, "a thread needs a title")
+        raise Refusal(400, "a thread needs a title")
     rendered = await render_with_mentions(fed, text)
     async with fed.db.session() as session:
         author = await session.get(Actor, author.id)
@@ -209,7 +211,7 @@ async def publish(
         async with fed.db.session() as session:
             await session.execute(delete(Activity).where(Activity.id == activity.id))
             await session.execute(delete(Object).where(Object.id == obj.id))
-        raise SpaceError(403, f"the space refused the post: {outcomes[0].error}")
+        raise Refusal(403, f"the space refused the post: {outcomes[0].error}")
     async with fed.db.session() as session:
         obj = await session.get(Object, obj.id)
         space = await ensure_remote_space(session, await session.get(Actor, space_actor.id))

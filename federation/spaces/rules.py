@@ -6,7 +6,8 @@ import logging
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from federation.spaces.store import SpaceError, allowed_movements, is_moderator, post_by_uri, thread_row
+from federation.refusal import Refusal
+from federation.spaces.store import allowed_movements, is_moderator, post_by_uri, thread_row
 from federation.vocabulary import host_of, id_of
 from models import Actor
 from models.space import Space, SpaceBan
@@ -49,9 +50,9 @@ async def is_member(session: AsyncSession, space: Space, actor: Actor) -> bool:
 
 async def check_may_join(session: AsyncSession, space: Space, actor: Actor) -> None:
     if await is_banned(session, space, actor.uri):
-        raise SpaceError(403, f"{actor.uri} is banned from this space")
+        raise Refusal(403, f"{actor.uri} is banned from this space")
     if not await is_member(session, space, actor):
-        raise SpaceError(403, "this space is open to members of its movements only")
+        raise Refusal(403, "this space is open to members of its movements only")
 
 
 async def check_may_post(session: AsyncSession, space: Space, author: Actor, parent_uri: str | None) -> None:
@@ -61,9 +62,9 @@ async def check_may_post(session: AsyncSession, space: Space, author: Actor, par
         return
     parent = await post_by_uri(session, parent_uri)
     if parent is None or parent.space_id != space.id:
-        raise SpaceError(400, f"{parent_uri} is not a post of this space")
+        raise Refusal(400, f"{parent_uri} is not a post of this space")
     thread = await thread_row(session, parent)
     if thread.locked:
-        raise SpaceError(403, "this thread is locked")
+        raise Refusal(403, "this thread is locked")
     if thread.removed_at is not None or parent.removed_at is not None:
-        raise SpaceError(403, "this thread was removed")
+        raise Refusal(403, "this thread was removed")

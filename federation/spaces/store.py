@@ -19,10 +19,6 @@ from models.space import Space, SpaceModerator, SpaceMovement, SpacePost
 log = logging.getLogger(__name__)
 
 
-class SpaceError(Refusal):
-    """A post, join or moderation the space refuses; `status` is the HTTP answer for a remote sender."""
-
-
 def space_uri(fed: Federation, slug: str) -> str:
     return f"{fed.urls.base}/spaces/{slug}"
 
@@ -45,7 +41,7 @@ async def create_space(
 ) -> SpaceView:
     """A new local space owned by a local movement; the movement's admins moderate it."""
     if not owner.local or owner.type != "Group" or owner.movement_id is not None:
-        raise SpaceError(400, f"{owner.username} is not a local movement")
+        raise Refusal(400, f"{owner.username} is not a local movement")
     actor = await create_local_actor(session, fed, slug, "Group", name=name,
                                      summary=markdown_to_html(description) if description else None,
                                      uri=space_uri(fed, slug))

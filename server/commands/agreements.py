@@ -6,7 +6,6 @@ import asyncio
 import datetime as dt
 import json
 import sys
-from contextlib import asynccontextmanager
 from pathlib import Path
 from urllib.parse import urldefrag
 
@@ -17,24 +16,21 @@ from federation.actors import ActorError, actor_document, get_actor, resolve_han
 from federation.agreements.actions import amend, comment, create_proposal, decline, ensure_actors, sign, withdraw
 from federation.agreements.charter import charter
 from federation.agreements.documents import agreement_document
-from federation.agreements.lifecycle import AgreementError, expire_due, refresh_expiry
+from federation.agreements.lifecycle import expire_due, refresh_expiry
 from federation.agreements.store import members_of, proposal_by_uri, signatures_of, versions_of
 from federation.agreements.verify import MISSING, VERIFIED, keys_from_actor_documents, verify_agreement
 from federation.content import parse_time
 from federation.delivery import deliver_now
 from federation.fetch import AP_ACCEPT, FetchError, check_url, parse_json_document, read_limited
+from federation.refusal import Refusal
 from federation.vocabulary import as_list, iso_or_none
 from federation.urls import INSTANCE_ACTOR
 from models import Activity, Actor
-from models.actor import local_actor
+from models.actor import actor_by_uri, local_actor
 from models.agreement import AGREED_STATES, Proposal
 from models.delivery import DeliveryState
+from server.commands.errors import CliError
 from server.config import open_instance
-
-
-def _error(message: str) -> Exception:
-    from server.cli import CliError  # the CLI imports this module first
-    return CliError(message)
 
 
 def _read_text(path: str) -> str:
@@ -43,7 +39,7 @@ def _read_text(path: str) -> str:
     try:
         return Path(path).read_text(encoding="utf-8")
     except OSError as error:
-        raise _error(f"cannot read {path}: {error.strerror or error}") from None
+        raise CliError(f"cannot read {path}: {error.strerror or error}") from None
 
 
 def _date(value: str | None, end_of_day: bool) -> dt.datetime | None:
@@ -54,12 +50,12 @@ def _date(value: str | None, end_of_day: bool) -> dt.datetime | None:
         try:
             day = dt.date.fromisoformat(value)
         except ValueError:
-            raise _error(f"{value!r} is not a date (YYYY-MM-DD)") from None
+            raise CliError(f"{value!r} is not a date (YYYY-MM-DD)") from None
         moment = dt.datetime.combine(day, dt.time(23, 59, 59) if end_of_day else dt.time(0, 0, 0))
         return moment.replace(tzinfo=dt.timezone.utc)
     moment = parse_time(value)
     if moment is None:
-        raise _error(f"{value!r} is not a date (YYYY-MM-DD)")
+        raise CliError(f"{value!r} is not a date (YYYY-MM-DD)")
     return moment
 
 
@@ -68,7 +64,7 @@ def _translations(values: list[str] | None) -> dict[str, str]:
     for value in values or []:
         lang, sep, path = value.partition("=")
         if not sep or not lang:
-            raise _error(f"--translation takes LANG=FILE, got {value!r}")
+            raise CliError(f"--translation takes LANG=FILE, got {value!r}")
         found[lang] = _read_text(path)
     return found
 
@@ -76,7 +72,7 @@ def _translations(values: list[str] | None) -> dict[str, str]:
 async def _movement(session, name: str) -> Actor:
     actor = await local_actor(session, name)
     if actor is None or actor.username == INSTANCE_ACTOR or actor.type != "Group" or actor.movement_id is not None:
-        raise _error(f"no local movement called {name!r}")
+        raise CliError(f"no local movement called {name!r}")
     return actor
 
 
@@ -87,24 +83,14 @@ async def _actor_ref(fed, ref: str) -> Actor:
             return await get_actor(fed, ref)
         return await resolve_handle(fed, ref)
     except ActorError as error:
-        raise _error(str(error)) from None
+        raise CliError(str(error)) from None
 
 
 async def _proposal(session, url: str) -> Proposal:
     proposal = await proposal_by_uri(session, url)
     if proposal is None:
-        raise _error(f"this instance knows no proposal or agreement {url}")
+        raise CliError(f"this instance knows no proposal or agreement {url}")
     return proposal
-
-
-@asynccontextmanager
-async def _acting(fed):
-    """A transaction whose AgreementErrors become one-line CLI errors."""
-    try:
-        async with fed.db.session() as session:
-            yield session
-    except AgreementError as error:
-        raise _error(error.message) from None
 
 
 async def _deliver_to_origin(fed, activity: Activity | None, proposal_author: str) -> None:
@@ -112,12 +98,12 @@ async def _deliver_to_origin(fed, activity: Activity | None, proposal_author: st
     if activity is None:
         return
     async with fed.db.session() as session:
-        origin = await session.scalar(select(Actor).where(Actor.uri == proposal_author))
+        origin = await actor_by_uri(session, proposal_author)
     if origin is None:
         return
     for outcome in await deliver_now(fed, activity, origin.delivery_inbox):
         if outcome.state == DeliveryState.failed:
-            raise _error(f"the proposal's origin refused it: {outcome.error}")
+            raise CliError(f"the proposal's origin refused it: {outcome.error}")
         if outcome.state == DeliveryState.retrying:
             print(f"warning: the proposal's origin is not answering; delivery will be retried ({outcome.error})",
                   file=sys.stderr)
@@ -129,7 +115,7 @@ async def _deliver_to_origin(fed, activity: Activity | None, proposal_author: st
 async def cmd_proposal_create(args) -> None:
     text = _read_text(args.text_file)
     if not text.strip():
-        raise _error("the proposal's text is empty")
+        raise CliError("the proposal's text is empty")
     translations = _translations(args.translation)
     start, end = _date(args.starts, False), _date(args.ends, True)
     async with open_instance(args.data) as fed:
@@ -142,7 +128,7 @@ async def cmd_proposal_create(args) -> None:
                 old = await proposal_by_uri(session, args.renews)
                 old_members = [m.actor_uri for m in await members_of(session, old)] if old else []
             await ensure_actors(fed, old_members)
-        async with _acting(fed) as session:
+        async with fed.db.session() as session:
             proposal = await create_proposal(
                 session, fed, await session.get(Actor, author.id), args.title, text,
                 [await session.get(Actor, p.id) for p in parties],
@@ -164,11 +150,11 @@ async def _prepare_to_act(fed, url: str, movement: str) -> tuple[Proposal, Actor
 async def cmd_proposal_amend(args) -> None:
     text = _read_text(args.text_file)
     if not text.strip():
-        raise _error("the amended text is empty")
+        raise CliError("the amended text is empty")
     translations = _translations(args.translation)
     async with open_instance(args.data) as fed:
         proposal, actor = await _prepare_to_act(fed, args.proposal_url, args.as_)
-        async with _acting(fed) as session:
+        async with fed.db.session() as session:
             version, offer = await amend(session, fed, await session.get(Actor, actor.id),
                                          await session.get(Proposal, proposal.id), text, args.title, translations,
                                          args.language)
@@ -187,7 +173,7 @@ def _acting_command(action, verb: str):
     async def run(args) -> None:
         async with open_instance(args.data) as fed:
             proposal, actor = await _prepare_to_act(fed, args.url, args.as_)
-            async with _acting(fed) as session:
+            async with fed.db.session() as session:
                 found = await session.get(Proposal, proposal.id)
                 activity = await action(session, fed, await session.get(Actor, actor.id), found, args)
                 state = found.state
@@ -211,23 +197,23 @@ async def _withdraw(session, fed, actor, proposal, args):
 
 async def _withdraw_from_agreement(session, fed, actor, proposal, args):
     if proposal.agreed_version is None:
-        raise AgreementError(409, f"{args.url} has not been agreed; its author withdraws the proposal instead")
+        raise Refusal(409, f"{args.url} has not been agreed; its author withdraws the proposal instead")
     return await withdraw(session, fed, actor, proposal, from_agreement=True)
 
 
 async def cmd_proposal_comment(args) -> None:
     text = args.text if args.text != "-" else sys.stdin.read()
     if not text.strip():
-        raise _error("nothing to say: the comment is empty")
+        raise CliError("nothing to say: the comment is empty")
     async with open_instance(args.data) as fed:
         async with fed.db.session() as session:
             proposal = await _proposal(session, args.url)
             actor = await local_actor(session, args.as_)
             if actor is None or actor.username == INSTANCE_ACTOR:
-                raise _error(f"no local movement or member called {args.as_!r}")
+                raise CliError(f"no local movement or member called {args.as_!r}")
             members = [m.actor_uri for m in await members_of(session, proposal)]
         await ensure_actors(fed, members)
-        async with _acting(fed) as session:
+        async with fed.db.session() as session:
             obj = await comment(session, fed, await session.get(Actor, actor.id),
                                 await session.get(Proposal, proposal.id), text, args.reply_to)
     print(obj.uri)
@@ -313,7 +299,7 @@ async def cmd_agreement_list(args) -> None:
 async def _agreement(session, url: str) -> Proposal:
     proposal = await _proposal(session, url)
     if proposal.state not in {s.value for s in AGREED_STATES} or not proposal.agreement_canonical:
-        raise _error(f"{url} is not an agreement (yet): it is {proposal.state.replace('_', ' ')}")
+        raise CliError(f"{url} is not an agreement (yet): it is {proposal.state.replace('_', ' ')}")
     return proposal
 
 
@@ -322,7 +308,7 @@ async def signer_documents(session, fed, document: dict) -> dict[str, dict]:
     from federation.agreements.verify import parties_of
     found: dict[str, dict] = {}
     for uri in parties_of(document):
-        actor = await session.scalar(select(Actor).where(Actor.uri == uri))
+        actor = await actor_by_uri(session, uri)
         if actor is None:
             continue
         found[uri] = await actor_document(session, fed, actor) if actor.local else (actor.document or {})
@@ -388,9 +374,9 @@ async def cmd_verify(args) -> None:
             raw = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
             data = json.loads(raw)
         except (OSError, ValueError) as error:
-            raise _error(f"cannot read an agreement from {source}: {error}") from None
+            raise CliError(f"cannot read an agreement from {source}: {error}") from None
     if not isinstance(data, dict):
-        raise _error(f"{source} holds no agreement document")
+        raise CliError(f"{source} holds no agreement document")
     bundle = isinstance(data.get("agreement"), dict) and "keys" in data
     document = data["agreement"] if bundle else data
     if bundle:
@@ -406,7 +392,7 @@ async def cmd_verify(args) -> None:
           + (" (keys from the bundle)" if bundle else " (keys fetched)"), file=sys.stderr)
     if not report.ok:
         missing = sum(1 for p in report.parties if p.status == MISSING)
-        raise _error(f"the agreement does not verify: {len(report.parties) - verified} of {len(report.parties)} "
+        raise CliError(f"the agreement does not verify: {len(report.parties) - verified} of {len(report.parties)} "
                      f"parties not verified ({missing} missing)" + (f", {len(report.strangers)} foreign proofs"
                                                                     if report.strangers else ""))
 

@@ -11,27 +11,23 @@ from federation.spaces.moderation import moderate_ban, moderate_lock, moderate_r
 from federation.spaces.posting import join_space, publish, reply
 from federation.spaces.rules import may_moderate
 from federation.spaces.store import (
-    SpaceError, SpaceView, create_space, local_space_by_slug, post_by_uri, space_of_actor,
+    SpaceView, create_space, local_space_by_slug, post_by_uri, space_of_actor,
 )
 from federation.urls import INSTANCE_ACTOR
 from federation.vocabulary import iso_or_none
 from models import Actor, Follow, FollowState, Object
-from models.actor import local_actor
+from models.actor import actor_by_handle, local_actor
 from models.space import Space, SpacePost
+from server.commands.errors import CliError
 from server.config import open_instance
-
-
-def _error(message: str) -> Exception:
-    from server.cli import CliError  # the CLI imports this module first
-    return CliError(message)
 
 
 async def _local(session, name: str) -> Actor:
     actor = await local_actor(session, name)
     if actor is None or actor.username == INSTANCE_ACTOR:
-        raise _error(f"no local movement or member called {name!r}")
+        raise CliError(f"no local movement or member called {name!r}")
     if await space_of_actor(session, actor) is not None:
-        raise _error(f"{name!r} is a space, not a movement or member")
+        raise CliError(f"{name!r} is a space, not a movement or member")
     return actor
 
 
@@ -42,19 +38,15 @@ async def _space_actor(fed, handle: str, fetch: bool = True) -> Actor:
         if host == fed.settings.host.lower():
             view = await local_space_by_slug(session, name)
             if view is None:
-                raise _error(f"no space called {name!r} on this instance")
+                raise CliError(f"no space called {name!r} on this instance")
             return view.actor
-        known = await session.scalar(select(Actor).where(Actor.username == name, Actor.host == host))
+        known = await actor_by_handle(session, name, host)
     if known is None and not fetch:
-        raise _error(f"this instance knows no space {name}@{host}")
+        raise CliError(f"this instance knows no space {name}@{host}")
     actor = known or await resolve_handle(fed, handle)
     if actor.type != "Group":
-        raise _error(f"{handle} is not a space (it is a {actor.type})")
+        raise CliError(f"{handle} is not a space (it is a {actor.type})")
     return actor
-
-
-def _space_failure(error: SpaceError) -> Exception:
-    return _error(error.message)
 
 
 async def cmd_space_create(args) -> None:
@@ -62,15 +54,12 @@ async def cmd_space_create(args) -> None:
         movements = [await resolve_handle(fed, h) for h in args.members_only or []]
         for movement in movements:
             if movement.type != "Group":
-                raise _error(f"{movement.handle} is not a movement")
+                raise CliError(f"{movement.handle} is not a movement")
         async with fed.db.session() as session:
             owner = await _local(session, args.movement)
             moderators = [await _local(session, name) for name in args.moderator or []]
-            try:
-                view = await create_space(session, fed, args.slug, args.name, owner, args.description, args.rules,
-                                          [await session.get(Actor, m.id) for m in movements], moderators)
-            except SpaceError as error:
-                raise _space_failure(error) from None
+            view = await create_space(session, fed, args.slug, args.name, owner, args.description, args.rules,
+                                      [await session.get(Actor, m.id) for m in movements], moderators)
         print(view.actor.uri)
 
 
@@ -79,10 +68,7 @@ async def cmd_space_join(args) -> None:
         async with fed.db.session() as session:
             member = await _local(session, args.actor)
         space_actor = await _space_actor(fed, args.space)
-        try:
-            state = await join_space(fed, member, space_actor)
-        except SpaceError as error:
-            raise _space_failure(error) from None
+        state = await join_space(fed, member, space_actor)
         print(f"{args.actor} joined {space_actor.uri} ({state})")
 
 
@@ -95,10 +81,7 @@ async def cmd_space_post(args) -> None:
         async with fed.db.session() as session:
             author = await _local(session, args.actor)
         space_actor = await _space_actor(fed, args.space)
-        try:
-            obj = await publish(fed, author, space_actor, _text(args.text), title=args.title)
-        except SpaceError as error:
-            raise _space_failure(error) from None
+        obj = await publish(fed, author, space_actor, _text(args.text), title=args.title)
         print(obj.uri)
 
 
@@ -106,10 +89,7 @@ async def cmd_reply(args) -> None:
     async with open_instance(args.data) as fed:
         async with fed.db.session() as session:
             author = await _local(session, args.actor)
-        try:
-            obj = await reply(fed, author, args.object_url, _text(args.text))
-        except SpaceError as error:
-            raise _space_failure(error) from None
+        obj = await reply(fed, author, args.object_url, _text(args.text))
         print(obj.uri)
 
 
@@ -147,18 +127,18 @@ async def cmd_space_moderate(args) -> None:
         async with fed.db.session() as session:
             space = await space_of_actor(session, space_actor)
             if space is None or not space.local:
-                raise _error("only spaces hosted here can be moderated here")
+                raise CliError("only spaces hosted here can be moderated here")
             view = SpaceView(space, await session.get(Actor, space_actor.id))
             moderator = await _local(session, args.as_)
             if not await may_moderate(session, space, moderator):
-                raise _error(f"{args.as_} is not a moderator of {space_actor.username}")
+                raise CliError(f"{args.as_} is not a moderator of {space_actor.username}")
             if target_actor is not None:
                 action = moderate_ban if args.action == "ban" else moderate_unban
                 activity = await action(session, fed, view, await session.get(Actor, target_actor.id), args.reason)
             else:
                 post = await post_by_uri(session, args.target)
                 if post is None or post.space_id != space.id:
-                    raise _error(f"{args.target} is not a post of this space")
+                    raise CliError(f"{args.target} is not a post of this space")
                 action = {"remove": moderate_remove, "lock": moderate_lock, "unlock": moderate_unlock}[args.action]
                 activity = await action(session, fed, view, post, args.reason)
         print(activity.uri)
@@ -169,7 +149,7 @@ async def _actor_by_uri(fed, uri: str) -> Actor:
     try:
         return await get_actor(fed, uri)
     except ActorError as error:
-        raise _error(str(error)) from None
+        raise CliError(str(error)) from None
 
 
 async def cmd_space_list(args) -> None:

@@ -11,6 +11,7 @@ from federation.interactions import answer_follow_request, update_profile
 from federation.outbox import follow as send_follow, unfollow as send_unfollow
 from federation.urls import INSTANCE_ACTOR
 from models import Actor, Follow, FollowState, Object
+from models.actor import actor_by_handle, local_actor
 from server.keys import FED
 from server.mastodon.api import (
     ApiError, Caller, Params, endpoint, in_order, not_found, object_id, page_of, paged, paginate,
@@ -58,9 +59,9 @@ async def lookup(request: web.Request, params: Params, caller: Caller):
     name, host = (acct, fed.settings.host.lower()) if "@" not in acct else parse_handle(acct)
     async with fed.db.session() as session:
         if host == fed.settings.host.lower():
-            actor = await session.scalar(select(Actor).where(Actor.local.is_(True), Actor.username == name))
+            actor = await local_actor(session, name)
         else:
-            actor = await session.scalar(select(Actor).where(Actor.username == name, Actor.host == host))
+            actor = await actor_by_handle(session, name, host)
         if actor is None or actor.username == INSTANCE_ACTOR:
             raise not_found()
         return await Renderer(session, fed, caller.account).account(actor)

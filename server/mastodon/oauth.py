@@ -16,6 +16,7 @@ from sqlalchemy import select
 from federation.urls import INSTANCE_ACTOR
 from models import Actor, utcnow
 from models.oauth import AccessToken, AuthorizationCode, OAuthApp, digest
+from models.actor import local_person
 from server import sessions
 from server.keys import FED, TEMPLATES
 from server.mastodon import scopes as scope_rules
@@ -203,8 +204,7 @@ async def authorize_submit(request: web.Request) -> web.Response:
     fed = request.app[FED]
     if action == "login":
         async with fed.db.session() as db:
-            member = await db.scalar(select(Actor).where(
-                Actor.local.is_(True), Actor.type == "Person", Actor.username == str(form.get("username", "")).strip()))
+            member = await local_person(db, str(form.get("username", "")).strip())
         if member is None or not check_password(member.password_hash, str(form.get("password", ""))):
             return await _consent_or_login(request, checked, None, status=401, error="Wrong name or password.")
         fresh = sessions.Session(member.id, secrets.token_urlsafe(24))
@@ -318,8 +318,7 @@ async def _token(request: web.Request, params: Params) -> dict:
             host = request.app[FED].settings.host.lower()
             if username.lower().endswith("@" + host):
                 username = username[: -len(host) - 1]
-            member = await session.scalar(select(Actor).where(
-                Actor.local.is_(True), Actor.type == "Person", Actor.username == username))
+            member = await local_person(session, username)
             if member is None or not check_password(member.password_hash, params.str("password") or ""):
                 raise OAuthError(400, "invalid_grant", "The user name or password is wrong.")
             return await _issue(session, app, scopes, member.id, member.id)

@@ -9,11 +9,14 @@ from aiohttp import web
 from sqlalchemy import or_, select
 
 from federation.actors import ActorError, fetch_actor, resolve_handle
-from federation.inbox import InboxError, save_remote_object
+from federation.inbox import save_remote_object
+from federation.refusal import Refusal
 from federation.spaces.fetch import fetch_post
 from federation.urls import INSTANCE_ACTOR
 from federation.vocabulary import ACTOR_TYPES
 from models import Actor, Object
+from models.actor import actor_by_handle
+from models.content import object_by_uri
 from server.keys import FED
 from server.mastodon.api import ApiError, Caller, Params, endpoint
 from server.mastodon.entities import Renderer
@@ -31,7 +34,7 @@ async def _resolve_url(request: web.Request, url: str) -> tuple[Actor | None, Ob
         actor = await session.scalar(select(Actor).where(or_(Actor.uri == url, Actor.url == url)))
         if actor is not None:
             return actor, None
-        obj = await session.scalar(select(Object).where(Object.uri == url))
+        obj = await object_by_uri(session, url)
         if obj is not None:
             return None, obj
     if fed.urls.is_local(url):
@@ -52,7 +55,7 @@ async def _resolve_url(request: web.Request, url: str) -> tuple[Actor | None, Ob
     post, author_uri = fetched
     try:
         return None, await save_remote_object(fed, post, author_uri)
-    except InboxError:
+    except Refusal:
         return None, None
 
 
@@ -72,7 +75,7 @@ async def search_results(request: web.Request, params: Params, caller: Caller) -
         else:
             async with fed.db.session() as session:
                 actor = await session.scalar(select(Actor).where(or_(Actor.uri == q, Actor.url == q)))
-                obj = await session.scalar(select(Object).where(Object.uri == q))
+                obj = await object_by_uri(session, q)
         accounts += [actor] if actor else []
         statuses += [obj] if obj else []
     elif HANDLE.match(q) and kind in (None, "accounts"):
@@ -82,7 +85,7 @@ async def search_results(request: web.Request, params: Params, caller: Caller) -
             else:
                 name, _, host = q.lstrip("@").rpartition("@")
                 async with fed.db.session() as session:
-                    found = await session.scalar(select(Actor).where(Actor.username == name, Actor.host == host.lower()))
+                    found = await actor_by_handle(session, name, host.lower())
                 accounts += [found] if found else []
         except (ActorError, Exception) as error:  # noqa: BLE001 -- unresolvable: no result
             log.info("search cannot resolve %s: %s", q, error)

@@ -5,13 +5,14 @@ from __future__ import annotations
 from aiohttp import web
 from sqlalchemy import select
 
-from federation.interactions import InteractionError, favourite, original_of, reblog, unfavourite, unreblog
+from federation.interactions import favourite, original_of, reblog, unfavourite, unreblog
 from federation.outbox import VISIBILITIES, delete_note, post_note
+from federation.refusal import Refusal
 from federation.spaces.posting import publish, render_with_mentions, space_of_parent
-from federation.spaces.store import SpaceError
 from models import Actor, Object
 from models.interaction import Favourite
 from models.oauth import IdempotencyKey
+from models.actor import actors_by_uris
 from server.keys import FED
 from server.mastodon.api import (
     ApiError, Caller, Params, endpoint, in_order, not_found, object_id, page_of, paged, paginate,
@@ -66,7 +67,7 @@ async def create_status(request: web.Request, params: Params, caller: Caller):
     language = (params.str("language") or "").strip()[:16] or None
     try:
         obj = await _post(fed, author, text, rendered, parent, visibility, spoiler, language)
-    except SpaceError as error:
+    except Refusal as error:
         raise ApiError(error.status if error.status in (403, 404, 410, 422) else 422, error.message) from None
     async with fed.db.session() as session:
         if key:
@@ -85,8 +86,7 @@ async def _post(fed, author: Actor, text: str, rendered, parent: Object | None, 
         if space_actor is not None:
             return await publish(fed, author, space_actor, text, parent=parent)
     async with fed.db.session() as session:
-        mentioned = list((await session.scalars(select(Actor).where(Actor.uri.in_(rendered.mentioned)))).all()) \
-            if rendered.mentioned else []
+        mentioned = await actors_by_uris(session, rendered.mentioned)
         if parent is not None and parent.attributed_to_id and parent.attributed_to_id not in {m.id for m in mentioned}:
             parent_author = await session.get(Actor, parent.attributed_to_id)
             if parent_author is not None and parent_author.id != author.id:
@@ -165,7 +165,7 @@ def _interaction(action, name: str):
                 raise not_found()
             try:
                 result = await action(session, fed, await session.get(Actor, caller.account_id), obj)
-            except InteractionError as error:
+            except Refusal as error:
                 raise ApiError(error.status, error.message) from None
             shown = result if isinstance(result, Object) else obj
             answer = await Renderer(session, fed, caller.account).status(shown)

@@ -9,6 +9,8 @@ from sqlalchemy import func, select
 from federation.actors import actor_document
 from federation.urls import INSTANCE_ACTOR
 from models import Activity, Actor, Follow, FollowState, Object
+from models.actor import local_actor
+from models.content import local_object_by_uri
 from server.keys import FED
 from server.routes.common import activity_json, paged_collection, render, wants_json
 
@@ -17,7 +19,7 @@ async def _local_actor(request: web.Request, name: str | None = None) -> Actor:
     fed = request.app[FED]
     name = name or request.match_info["name"]
     async with fed.db.session() as session:
-        actor = await session.scalar(select(Actor).where(Actor.local.is_(True), Actor.username == name))
+        actor = await local_actor(session, name)
     if actor is None:
         if wants_json(request):
             raise web.HTTPNotFound(text=json.dumps({"error": f"no actor {name}"}), content_type="application/json")
@@ -90,7 +92,7 @@ async def local_object(request: web.Request) -> web.Response:
     fed = request.app[FED]
     uri = f"{fed.settings.base_url}/objects/{request.match_info['id']}"
     async with fed.db.session() as session:
-        obj = await session.scalar(select(Object).where(Object.uri == uri, Object.local.is_(True)))
+        obj = await local_object_by_uri(session, uri)
         author = await session.get(Actor, obj.attributed_to_id) if obj is not None and obj.attributed_to_id else None
     if obj is None:
         raise web.HTTPNotFound(text="no such object")

@@ -14,14 +14,16 @@ from federation.agreements.charter import charter
 from federation.agreements.documents import (
     CONTEXT_DOCUMENT, CONTEXT_PATH, agreement_document, proposal_document,
 )
-from federation.agreements.lifecycle import AgreementError, refresh_expiry
+from federation.agreements.lifecycle import refresh_expiry
 from federation.agreements.store import members_of, signatures_of, versions_of
 from federation.agreements.verify import VERIFIED, Report, verify_agreement
 from federation.content import sanitize_html
 from federation.proofs import ed25519_public
+from federation.refusal import Refusal
 from federation.vocabulary import AS
 from models import Actor, Key, Object
 from models.agreement import AGREED_STATES, Proposal, ProposalEvent, ProposalParty
+from models.actor import actors_by_uris, local_movement
 from server import sessions
 from server.agreement_views import Node, party_graph, text_diff
 from server.keys import FED
@@ -90,7 +92,7 @@ async def _page(request: web.Request, template: str, **context) -> web.Response:
 
 async def _actors(session, uris) -> dict[str, Actor]:
     uris = list({u for u in uris if u})
-    return {a.uri: a for a in (await session.scalars(select(Actor).where(Actor.uri.in_(uris)))).all()} if uris else {}
+    return {a.uri: a for a in await actors_by_uris(session, uris)}
 
 
 def _label(actors: dict[str, Actor], uri: str) -> str:
@@ -261,8 +263,7 @@ async def charter_page(request: web.Request) -> web.Response:
     fed = request.app[FED]
     name = request.match_info["name"]
     async with fed.db.session() as session:
-        movement = await session.scalar(select(Actor).where(Actor.local.is_(True), Actor.username == name,
-                                                            Actor.type == "Group", Actor.movement_id.is_(None)))
+        movement = await local_movement(session, name)
         if movement is None:
             raise not_found(request, f"no movement called {name} here")
         items = await charter(session, movement.uri)
@@ -342,16 +343,16 @@ async def act(request: web.Request) -> web.Response:
             elif action == "amend":
                 text = str(form.get("text") or "")
                 if not text.strip():
-                    raise AgreementError(400, "the amended text is empty")
+                    raise Refusal(400, "the amended text is empty")
                 await amend(session, fed, acting_movement, found, text, str(form.get("title") or "") or None)
             elif action == "comment":
                 text = str(form.get("text") or "")
                 if not text.strip():
-                    raise AgreementError(400, "the comment is empty")
+                    raise Refusal(400, "the comment is empty")
                 await comment(session, fed, await session.get(Actor, member.id), found, text)
             else:
                 raise web.HTTPNotFound(text="no such action")
-    except AgreementError as error:
+    except Refusal as error:
         from urllib.parse import quote
         raise web.HTTPSeeOther(f"{back}?message={quote(error.message)}") from None
     fed.deliveries_queued.set()

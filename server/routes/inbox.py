@@ -4,10 +4,10 @@ from __future__ import annotations
 import json
 
 from aiohttp import web
-from sqlalchemy import select
 
 from federation.urls import INSTANCE_ACTOR
 from models import Actor
+from models.actor import local_actor
 from server.keys import FED, INBOX
 
 
@@ -46,7 +46,7 @@ async def actor_inbox(request: web.Request) -> web.Response:
     fed = request.app[FED]
     name = request.match_info.get("name", INSTANCE_ACTOR)
     async with fed.db.session() as session:
-        actor = await session.scalar(select(Actor).where(Actor.local.is_(True), Actor.username == name))
+        actor = await local_actor(session, name)
     if actor is None:
         return web.json_response({"error": f"no actor {name} here"}, status=404)
     return await _answer(request, actor)

@@ -11,16 +11,18 @@ from sqlalchemy import func, select
 
 import federation.spaces.inbox  # noqa: F401  (registers the spaces' inbox hooks)
 from federation.collections import PAGE_SIZE, ordered_collection, ordered_page
+from federation.refusal import Refusal
 from federation.spaces.documents import space_document
 from federation.spaces.moderation import moderate_ban, moderate_lock, moderate_remove, moderate_unlock
 from federation.spaces.posting import join_space, publish
 from federation.spaces.rules import is_banned, is_member, may_moderate
 from federation.spaces.store import (
-    SpaceError, SpaceView, allowed_movements, local_space_by_slug, moderator_uris, thread_page_url,
+    SpaceView, allowed_movements, local_space_by_slug, moderator_uris, thread_page_url,
 )
 from federation.vocabulary import AS
 from models import Activity, Actor, Follow, FollowState, Object, utcnow
 from models.space import Space, SpacePost, SpaceReport
+from models.actor import local_person
 from server import sessions
 from server.keys import FED, TEMPLATES
 from server.passwords import check_password
@@ -311,8 +313,7 @@ async def login(request: web.Request) -> web.Response:
     await sessions.check_csrf(request, form)
     fed = request.app[FED]
     async with fed.db.session() as db:
-        member = await db.scalar(select(Actor).where(Actor.local.is_(True), Actor.type == "Person",
-                                                     Actor.username == str(form.get("username", "")).strip()))
+        member = await local_person(db, str(form.get("username", "")).strip())
     if member is None or not check_password(member.password_hash, str(form.get("password", ""))):
         return await _page(request, "login.html", status=401, next=_safe_next(form.get("next")),
                            error="Wrong name or password.")
@@ -350,7 +351,7 @@ async def join_form(request: web.Request) -> web.Response:
     member = await _member(request, await request.post())
     try:
         await join_space(request.app[FED], member, view.actor)
-    except SpaceError as error:
+    except Refusal as error:
         raise _back(space_path(view), error.message) from None
     raise _back(space_path(view))
 
@@ -362,7 +363,7 @@ async def new_thread(request: web.Request) -> web.Response:
     try:
         obj = await publish(request.app[FED], member, view.actor, str(form.get("text", "")),
                             title=str(form.get("title", "")).strip())
-    except SpaceError as error:
+    except Refusal as error:
         raise _back(space_path(view), error.message) from None
     raise web.HTTPSeeOther(f"/threads/{obj.id}")
 
@@ -377,7 +378,7 @@ async def reply_form(request: web.Request) -> web.Response:
         raise _back(path, "that post is not in this thread")
     try:
         obj = await publish(request.app[FED], member, view.actor, str(form.get("text", "")), parent=parent)
-    except SpaceError as error:
+    except Refusal as error:
         raise _back(path, error.message) from None
     raise web.HTTPSeeOther(f"{path}#p{obj.id}")
 

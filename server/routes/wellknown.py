@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 
 from federation.actors import ActorError, parse_handle
 from models import Actor, Object
+from models.actor import local_actor, local_actor_by_uri
 from server.keys import FED
 
 SOFTWARE_VERSION = "0.1.0"
@@ -21,7 +22,7 @@ async def webfinger(request: web.Request) -> web.Response:
         return web.json_response({"error": "resource is required"}, status=400, headers=CORS)
     async with fed.db.session() as session:
         if resource.startswith("http://") or resource.startswith("https://"):
-            actor = await session.scalar(select(Actor).where(Actor.local.is_(True), Actor.uri == resource))
+            actor = await local_actor_by_uri(session, resource)
         else:
             try:
                 name, host = parse_handle(resource)
@@ -29,7 +30,7 @@ async def webfinger(request: web.Request) -> web.Response:
                 return web.json_response({"error": "unreadable resource"}, status=400, headers=CORS)
             if host != fed.settings.host.lower():
                 return web.json_response({"error": "not a local account"}, status=404, headers=CORS)
-            actor = await session.scalar(select(Actor).where(Actor.local.is_(True), Actor.username == name))
+            actor = await local_actor(session, name)
     if actor is None:
         return web.json_response({"error": "no such account"}, status=404, headers=CORS)
     jrd = {

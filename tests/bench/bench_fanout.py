@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives.asymmetric import padding  # noqa: E402
 from sqlalchemy import func, insert, select  # noqa: E402
 
 from models import Actor, Database, Delivery, Follow, utcnow  # noqa: E402
+from models.actor import local_actor  # noqa: E402
 from tests.bench.common import PeakRss, rss_mb, start_serve  # noqa: E402
 from tests.harness import PG_ENV, InstanceFactory  # noqa: E402
 
@@ -100,7 +101,7 @@ async def seed(database_url: str, ports: list[int]) -> None:
     """10,000 remote followers of the movement `bench`, 10 per host, each host with a shared inbox."""
     db = Database(database_url)
     async with db.session() as session:
-        movement = await session.scalar(select(Actor).where(Actor.username == "bench", Actor.local.is_(True)))
+        movement = await local_actor(session, "bench")
         rows = []
         for i in range(FOLLOWERS):
             host = f"127.0.0.1:{ports[i % HOSTS]}"

@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from federation.keys import new_rsa_keypair, secret_for  # noqa: E402
 from federation.signatures import sign_request  # noqa: E402
 from models import Actor, Database, Follow, Object, utcnow  # noqa: E402
+from models.actor import local_actor  # noqa: E402
 from models.space import Space, SpacePost  # noqa: E402
 from tests.bench.common import p50_p95, timed_gets  # noqa: E402
 from tests.fake_peer import ManyHosts  # noqa: E402
@@ -38,7 +39,7 @@ async def seed(database_url: str, base: str, ports: list[int]) -> tuple[list[int
     """Threads, replies and followers written straight into the database. Returns thread ids and a thread URI."""
     db = Database(database_url)
     async with db.session() as session:
-        space_actor = await session.scalar(select(Actor).where(Actor.username == "bench"))
+        space_actor = await local_actor(session, "bench")
         space = await session.scalar(select(Space).where(Space.actor_id == space_actor.id))
         authors = []
         for i in range(100):

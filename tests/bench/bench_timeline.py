@@ -30,6 +30,7 @@ from sqlalchemy import insert, select, text
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from models import Actor, Database, Follow, Object, TimelineEntry, utcnow  # noqa: E402
+from models.actor import local_actor  # noqa: E402
 from models.oauth import AccessToken, OAuthApp, digest  # noqa: E402
 from tests.bench.common import WRK, p50_p95, stop_process, timed_gets, wait_http  # noqa: E402
 from tests.harness import PG_ENV, InstanceFactory, free_port  # noqa: E402
@@ -42,7 +43,7 @@ async def seed(database_url: str) -> tuple[str, int]:
     the id half-way down the home timeline."""
     db = Database(database_url)
     async with db.session() as session:
-        reader = await session.scalar(select(Actor).where(Actor.username == "reader"))
+        reader = await local_actor(session, "reader")
         actors = [{"uri": f"http://127.0.0.1:9/users/u{i}", "type": "Person" if i % 10 else "Group", "local": False,
                    "username": f"u{i}", "host": "127.0.0.1:9", "name": f"Someone {i}",
                    "inbox": f"http://127.0.0.1:9/users/u{i}/inbox", "shared_inbox": "http://127.0.0.1:9/inbox",
