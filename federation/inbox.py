@@ -18,10 +18,11 @@ from federation.outbox import add_to_timelines, local_follower_ids, reply_to_fol
 from federation.proofs import verify_single_proof
 from federation.signatures import SignatureError, verify_request
 from federation.vocabulary import ACTOR_TYPES, audience_of, dumps, host_of, id_of, linked_objects, reaches_followers
-from models import Activity, Actor, Follow, FollowState, Object, TimelineEntry, utcnow
+from models import Activity, Actor, Follow, Object, TimelineEntry, utcnow
 from models.base import insert_unless_present
 from models.actor import actor_by_uri, local_actor_by_uri
 from models.content import object_by_uri
+from models.follow import follow_between, move_follow
 
 log = logging.getLogger(__name__)
 
@@ -356,12 +357,14 @@ async def on_follow(incoming: Incoming) -> None:
     target = await local_actor_by_uri(session, incoming.object_id)
     if target is None:
         raise Refusal(404, f"no local actor {incoming.object_id}")
-    follow = await session.scalar(select(Follow).where(Follow.follower_id == actor.id, Follow.followee_id == target.id))
+    follow = await follow_between(session, actor.id, target.id)
     if follow is None:
         follow = Follow(follower_id=actor.id, followee_id=target.id, activity_uri=incoming.document["id"])
         session.add(follow)
     follow.activity_uri = incoming.document["id"]
-    follow.state = FollowState.accepted.value if target.auto_accept else FollowState.pending.value
+    move_follow(follow, "request")
+    if target.auto_accept:
+        move_follow(follow, "accept")
     await session.flush()
     if target.auto_accept:
         await reply_to_follow(session, incoming.fed, target, actor, incoming.document, accept=True)
@@ -375,8 +378,7 @@ async def _our_follow(incoming: Incoming) -> Follow | None:
     if follow is None and isinstance(obj, dict) and obj.get("type") == "Follow":
         follower = await local_actor_by_uri(session, id_of(obj.get("actor")))
         if follower is not None:
-            follow = await session.scalar(select(Follow).where(
-                Follow.follower_id == follower.id, Follow.followee_id == incoming.actor.id))
+            follow = await follow_between(session, follower.id, incoming.actor.id)
     if follow is not None and follow.followee_id != incoming.actor.id:
         raise Refusal(403, "only the followed actor may answer a Follow")
     return follow
@@ -386,14 +388,14 @@ async def _our_follow(incoming: Incoming) -> Follow | None:
 async def on_accept_follow(incoming: Incoming) -> None:
     follow = await _our_follow(incoming)
     if follow is not None:
-        follow.state = FollowState.accepted.value
+        move_follow(follow, "accept")
 
 
 @handles("Reject", "Follow")
 async def on_reject_follow(incoming: Incoming) -> None:
     follow = await _our_follow(incoming)
     if follow is not None:
-        follow.state = FollowState.rejected.value
+        move_follow(follow, "reject")
 
 
 @handles("Undo")

@@ -19,8 +19,9 @@ from federation.outbox import (
     store_activity,
 )
 from federation.vocabulary import AS, PUBLIC
-from models import Activity, Actor, Follow, FollowState, Object, TimelineEntry, utcnow
+from models import Activity, Actor, Follow, Object, TimelineEntry, utcnow
 from models.interaction import Favourite
+from models.follow import follow_allows, follow_between, move_follow
 
 
 async def _author(session: AsyncSession, obj: Object) -> Actor | None:
@@ -137,11 +138,11 @@ async def answer_follow_request(
     session: AsyncSession, fed: Federation, followee: Actor, follower: Actor, accept: bool,
 ) -> Follow | None:
     """Accepts or rejects a pending follow of a local actor that reviews its followers."""
-    follow = await session.scalar(select(Follow).where(
-        Follow.follower_id == follower.id, Follow.followee_id == followee.id))
-    if follow is None or follow.state != FollowState.pending.value:
+    follow = await follow_between(session, follower.id, followee.id)
+    event = "approve" if accept else "deny"
+    if follow is None or not follow_allows(follow.state, event):
         return None
-    follow.state = (FollowState.accepted if accept else FollowState.rejected).value
+    move_follow(follow, event)
     if not follower.local:
         received = await session.scalar(select(Activity).where(Activity.uri == follow.activity_uri))
         document = json.loads(received.payload) if received else {

@@ -13,6 +13,7 @@ from models import Activity, Actor, Delivery, Follow, FollowState, Object, Timel
 from models.base import insert_all_unless_present
 from models.delivery import DeliveryState
 from models.actor import actors_by_uris
+from models.follow import follow_between, move_follow
 
 
 async def store_activity(session: AsyncSession, actor: Actor, document: dict) -> Activity:
@@ -174,9 +175,7 @@ async def follow(
     session: AsyncSession, fed: Federation, follower: Actor, target: Actor,
 ) -> tuple[Follow, Activity | None]:
     """Follow target: a remote target gets a Follow activity; a local one is accepted at once."""
-    existing = await session.scalar(
-        select(Follow).where(Follow.follower_id == follower.id, Follow.followee_id == target.id)
-    )
+    existing = await follow_between(session, follower.id, target.id)
     if existing is not None and existing.state == FollowState.accepted.value:
         return existing, None
     activity_id = fed.urls.new_activity()
@@ -184,7 +183,9 @@ async def follow(
         existing = Follow(follower_id=follower.id, followee_id=target.id, activity_uri=activity_id)
         session.add(existing)
     existing.activity_uri = activity_id
-    existing.state = FollowState.accepted.value if target.local and target.auto_accept else FollowState.pending.value
+    move_follow(existing, "request")
+    if target.local and target.auto_accept:
+        move_follow(existing, "accept")
     await session.flush()
     if target.local:
         from federation.notifications import notify
@@ -200,9 +201,7 @@ async def follow(
 async def unfollow(session: AsyncSession, fed: Federation, follower: Actor,
                    target: Actor) -> tuple[bool, Activity | None]:
     """Undo a follow: whether there was one, and the Undo queued for a remote target."""
-    existing = await session.scalar(
-        select(Follow).where(Follow.follower_id == follower.id, Follow.followee_id == target.id)
-    )
+    existing = await follow_between(session, follower.id, target.id)
     if existing is None:
         return False, None
     await session.execute(delete(Follow).where(Follow.id == existing.id))
