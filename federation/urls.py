@@ -43,11 +43,3 @@ class Urls:
 
     def is_local(self, uri: str | None) -> bool:
         return bool(uri) and (uri == self.base or uri.startswith(self.base + "/"))
-
-    def username_of(self, actor_uri: str) -> str | None:
-        prefix = f"{self.base}/actors/"
-        if actor_uri.startswith(prefix) and "/" not in actor_uri[len(prefix):]:
-            return actor_uri[len(prefix):]
-        if actor_uri == self.instance_actor:
-            return INSTANCE_ACTOR
-        return None

@@ -106,9 +106,3 @@ async def local_movement(session: AsyncSession, name: str) -> Actor | None:
     """A local movement by username: a Group that belongs to no movement (spaces are such Groups too)."""
     return await session.scalar(select(Actor).where(Actor.local.is_(True), Actor.username == name,
                                                     Actor.type == "Group", Actor.movement_id.is_(None)))
-
-
-async def actor_key(session: AsyncSession, actor_id: int, kind: str) -> Key | None:
-    return await session.scalar(
-        select(Key).where(Key.actor_id == actor_id, Key.kind == kind).order_by(Key.id.desc()).limit(1)
-    )

@@ -1,7 +1,6 @@
 """A movement's charter: every agreement it is party to, as light rows, with its own standing."""
 from __future__ import annotations
 
-import logging
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -12,8 +11,6 @@ from models.agreement import (
     ProposalParty,
     State,
 )
-
-log = logging.getLogger(__name__)
 
 
 def charter_status(state: str, withdrawn_at) -> str:

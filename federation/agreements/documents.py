@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import logging
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -14,8 +13,6 @@ from federation.outbox import iso
 from federation.vocabulary import AS, DATA_INTEGRITY, PUBLIC
 from models.actor import actor_by_uri
 from models.agreement import Proposal
-
-log = logging.getLogger(__name__)
 
 
 CONTEXT_PATH = "/ns/agreements/v1"

@@ -2,7 +2,6 @@
 storing transaction), then the activity goes through the same lifecycle functions as local actions."""
 from __future__ import annotations
 
-import logging
 
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
@@ -22,8 +21,6 @@ from federation.proofs import check_proof, content_hash, document_digest, proof_
 from federation.refusal import Refusal
 from federation.vocabulary import as_list
 from models import Actor
-
-log = logging.getLogger(__name__)
 
 
 def carried_proofs(document: dict) -> list[tuple[dict, dict]]:

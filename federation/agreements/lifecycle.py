@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import logging
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -33,8 +32,6 @@ from models.agreement import (
     allows,
     next_state,
 )
-
-log = logging.getLogger(__name__)
 
 
 def allowed_next(state: str, event: str) -> State:

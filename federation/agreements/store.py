@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import hashlib
-import logging
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -14,8 +13,6 @@ from models.agreement import (
     ProposalSignature,
     ProposalVersion,
 )
-
-log = logging.getLogger(__name__)
 
 
 async def proposal_by_uri(session: AsyncSession, uri: str) -> Proposal | None:

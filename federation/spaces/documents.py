@@ -1,7 +1,6 @@
 """The documents of spaces: the space's Group actor and the shapes of threads and replies."""
 from __future__ import annotations
 
-import logging
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -15,8 +14,6 @@ from federation.richtext import Rendered
 from federation.spaces.store import SpaceView
 from federation.vocabulary import PUBLIC
 from models import Actor, Object, utcnow
-
-log = logging.getLogger(__name__)
 
 
 POST_TYPES = frozenset({"Page", "Note", "Article", "Question"})

@@ -2,8 +2,6 @@
 remote space index what it Announces and apply its moderation."""
 from __future__ import annotations
 
-import logging
-
 
 from federation.context import Federation
 from federation.inbox import (
@@ -36,8 +34,6 @@ from models import Actor, Object
 from models.space import Space
 from models.actor import local_actor_by_uri
 from models.content import object_by_uri
-
-log = logging.getLogger(__name__)
 
 
 async def _store_fetched(incoming: Incoming, document: dict, author_uri: str | None, space: Space | None,

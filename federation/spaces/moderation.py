@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import logging
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,8 +18,6 @@ from federation.spaces.store import SpaceView, post_by_uri, remove_post, space_o
 from federation.vocabulary import AS, PUBLIC, as_list, id_of
 from models import Activity, Actor, Follow, Object
 from models.space import Space, SpaceBan, SpacePost, SpaceReport
-
-log = logging.getLogger(__name__)
 
 
 async def _moderation_activity(

@@ -78,7 +78,6 @@ async def delivery_targets(session: AsyncSession, author: Actor, document: dict)
 
 async def announce(
     session: AsyncSession, fed: Federation, view: SpaceView, inner: dict, post_uri: str | None = None,
-    exclude_inbox: str | None = None,
 ) -> list[Activity]:
     """Announce{inner activity} to every follower, plus Announce{post id} for Mastodon-style followers."""
     followers = await follower_actors(session, view.actor.id)

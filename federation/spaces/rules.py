@@ -1,7 +1,6 @@
 """The rules a space applies: who may join, post and moderate (bans, members-only spaces, locked threads)."""
 from __future__ import annotations
 
-import logging
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -11,8 +10,6 @@ from federation.spaces.store import allowed_movements, is_moderator, post_by_uri
 from federation.vocabulary import host_of, id_of
 from models import Actor
 from models.space import Space, SpaceBan
-
-log = logging.getLogger(__name__)
 
 
 async def may_moderate(session: AsyncSession, space: Space, actor: Actor) -> bool:
