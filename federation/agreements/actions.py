@@ -19,7 +19,9 @@ from federation.agreements.lifecycle import (
     refresh_expiry,
     transition,
 )
-from federation.agreements.store import add_version, members_of, party_row, signature_of, version_of
+from federation.agreements.store import (
+    add_version, agreement_by_uri, members_of, party_row, signature_of, version_of,
+)
 from federation.content import markdown_to_html
 from federation.context import Federation
 from federation.keys import secret_for
@@ -63,7 +65,7 @@ async def audience_uris(session: AsyncSession, proposal: Proposal) -> list[str]:
     """Parties, the mediator, and the parties of the agreement a renewal renews."""
     uris = [m.actor_uri for m in await members_of(session, proposal)]
     if proposal.renews_uri:
-        old = await session.scalar(select(Proposal).where(Proposal.agreement_uri == proposal.renews_uri))
+        old = await agreement_by_uri(session, proposal.renews_uri)
         if old is not None:
             uris += [m.actor_uri for m in await members_of(session, old)]
     return list(dict.fromkeys(uris))
@@ -137,14 +139,12 @@ def _check_movement(actor: Actor) -> None:
         raise Refusal(400, f"{actor.username} is not a local movement")
 
 
-async def create_proposal(
-    session: AsyncSession, fed: Federation, author: Actor, title: str, text: str, parties: list[Actor],
-    mediator: Actor | None = None, start: dt.datetime | None = None, end: dt.datetime | None = None,
-    renews: str | None = None, language: str | None = None, translations: dict[str, str] | None = None,
-) -> Proposal:
-    """A new proposal by a local movement to other movements; published at once (draft → open)."""
+async def _check_new_proposal(session: AsyncSession, author: Actor, parties: list[Actor],
+                              party_uris: list[str], mediator: Actor | None, start: dt.datetime | None,
+                              end: dt.datetime | None, renews: str | None) -> None:
+    """Refuses a proposal by anyone but a local movement, with too few or too many parties, non-movements,
+    a mediator among the parties, dates in the wrong order, or a renewal the author may not make."""
     _check_movement(author)
-    party_uris = list(dict.fromkeys([author.uri] + [p.uri for p in parties]))
     if len(party_uris) < 2:
         raise Refusal(400, "a proposal needs at least one other party")
     if len(party_uris) > MAX_PARTIES:
@@ -159,11 +159,26 @@ async def create_proposal(
     if start and end and start >= end:
         raise Refusal(400, "the agreement must start before it ends")
     if renews:
-        old = await session.scalar(select(Proposal).where(Proposal.agreement_uri == renews))
-        if old is None or old.agreed_version is None:
-            raise Refusal(404, f"this instance knows no agreement {renews}")
-        if await party_row(session, old, author.uri) is None:
-            raise Refusal(403, f"{author.username} is not a party to {renews}")
+        await _check_renewal(session, author, renews)
+
+
+async def _check_renewal(session: AsyncSession, author: Actor, renews: str) -> None:
+    """Only an agreement this instance knows, and the author is party to, can be renewed."""
+    old = await agreement_by_uri(session, renews)
+    if old is None or old.agreed_version is None:
+        raise Refusal(404, f"this instance knows no agreement {renews}")
+    if await party_row(session, old, author.uri) is None:
+        raise Refusal(403, f"{author.username} is not a party to {renews}")
+
+
+async def create_proposal(
+    session: AsyncSession, fed: Federation, author: Actor, title: str, text: str, parties: list[Actor],
+    mediator: Actor | None = None, start: dt.datetime | None = None, end: dt.datetime | None = None,
+    renews: str | None = None, language: str | None = None, translations: dict[str, str] | None = None,
+) -> Proposal:
+    """A new proposal by a local movement to other movements; published at once (draft → open)."""
+    party_uris = list(dict.fromkeys([author.uri] + [p.uri for p in parties]))
+    await _check_new_proposal(session, author, parties, party_uris, mediator, start, end, renews)
     key = str(uuid.uuid4())
     proposal_uri, agreement_uri = f"{fed.urls.base}/proposals/{key}", f"{fed.urls.base}/agreements/{key}"
     proposal = Proposal(uri=proposal_uri, agreement_uri=agreement_uri, local=True, author_uri=author.uri, title=title,

@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from federation.agreements.store import (
     add_version,
+    agreement_by_uri,
     parties_of,
     party_row,
     signature_of,
@@ -128,7 +129,7 @@ async def maybe_agree(session: AsyncSession, proposal: Proposal) -> bool:
     proposal.agreed_at = utcnow()
     await transition(session, proposal, "agree", detail=proposal.current_version)
     if proposal.renews_uri:
-        old = await session.scalar(select(Proposal).where(Proposal.agreement_uri == proposal.renews_uri))
+        old = await agreement_by_uri(session, proposal.renews_uri)
         if old is not None:
             old.superseded_by_uri = proposal.agreement_uri
             if allows(old.state, "supersede"):

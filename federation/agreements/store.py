@@ -21,6 +21,13 @@ async def proposal_by_uri(session: AsyncSession, uri: str) -> Proposal | None:
     return await session.scalar(select(Proposal).where((Proposal.uri == uri) | (Proposal.agreement_uri == uri)))
 
 
+async def agreement_by_uri(session: AsyncSession, agreement_uri: str | None) -> Proposal | None:
+    """The proposal whose agreement has this URL (what `renews` and `supersededBy` name)."""
+    if not agreement_uri:
+        return None
+    return await session.scalar(select(Proposal).where(Proposal.agreement_uri == agreement_uri))
+
+
 async def members_of(session: AsyncSession, proposal: Proposal) -> list[ProposalParty]:
     """Parties (in their order) and the mediator (last)."""
     return list((await session.scalars(select(ProposalParty).where(ProposalParty.proposal_id == proposal.id)

@@ -15,7 +15,7 @@ from federation.agreements.documents import (
     CONTEXT_DOCUMENT, CONTEXT_PATH, agreement_document, proposal_document,
 )
 from federation.agreements.lifecycle import refresh_expiry
-from federation.agreements.store import members_of, signatures_of, versions_of
+from federation.agreements.store import agreement_by_uri, members_of, signatures_of, versions_of
 from federation.agreements.verify import VERIFIED, Report, verify_agreement
 from federation.content import sanitize_html
 from federation.proofs import ed25519_public
@@ -154,8 +154,7 @@ async def proposal_page(request: web.Request) -> web.Response:
             if authors else {}
         actors = await _actors(session, [m.actor_uri for m in members] + [v.author_uri for v in versions]
                                + [proposal.author_uri] + [e.actor_uri for e in events])
-        renews = await session.scalar(select(Proposal).where(Proposal.agreement_uri == proposal.renews_uri)) \
-            if proposal.renews_uri else None
+        renews = await agreement_by_uri(session, proposal.renews_uri)
     signed = {(s.version_hash, s.signer_uri) for s in signatures}
     current = next((v for v in versions if v.hash == proposal.current_version), versions[-1] if versions else None)
     ordered = [v for v in versions if v.seq is not None]
@@ -239,13 +238,13 @@ async def _renewal_chain(session, proposal: Proposal) -> list[Proposal]:
     chain = [proposal]
     seen = {proposal.id}
     while chain[0].renews_uri:
-        older = await session.scalar(select(Proposal).where(Proposal.agreement_uri == chain[0].renews_uri))
+        older = await agreement_by_uri(session, chain[0].renews_uri)
         if older is None or older.id in seen:
             break
         chain.insert(0, older)
         seen.add(older.id)
     while chain[-1].superseded_by_uri:
-        newer = await session.scalar(select(Proposal).where(Proposal.agreement_uri == chain[-1].superseded_by_uri))
+        newer = await agreement_by_uri(session, chain[-1].superseded_by_uri)
         if newer is None or newer.id in seen:
             break
         chain.append(newer)
