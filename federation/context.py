@@ -15,6 +15,7 @@ from federation.settings import Settings
 from federation.signatures import sign_request
 from federation.urls import INSTANCE_ACTOR, Urls
 from models import Actor, Database, Key
+from models.actor import newest_private_key
 
 log = logging.getLogger(__name__)
 
@@ -56,10 +57,7 @@ class Federation:
     async def private_key_of(self, actor_id: int, kind: str = "rsa") -> Key:
         """A local actor's newest key row of that kind that holds a private key (as stored: PEM or multibase)."""
         async with self.db.session() as session:
-            key = await session.scalar(
-                select(Key).where(Key.actor_id == actor_id, Key.kind == kind, Key.private.is_not(None))
-                .order_by(Key.id.desc()).limit(1)
-            )
+            key = await newest_private_key(session, actor_id, kind)
         if key is None:
             raise LookupError(f"actor {actor_id} has no private {kind} key")
         return key

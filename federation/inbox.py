@@ -21,7 +21,7 @@ from federation.vocabulary import ACTOR_TYPES, audience_of, dumps, host_of, id_o
 from models import Activity, Actor, Follow, Object, TimelineEntry, utcnow
 from models.base import insert_unless_present
 from models.actor import actor_by_uri, local_actor_by_uri
-from models.content import object_by_uri
+from models.content import activity_by_uri, object_by_uri
 from models.follow import follow_between, move_follow
 
 log = logging.getLogger(__name__)
@@ -401,7 +401,7 @@ async def on_reject_follow(incoming: Incoming) -> None:
 @handles("Undo")
 async def on_undo(incoming: Incoming) -> None:
     session, actor, obj = incoming.session, incoming.actor, incoming.object
-    undone = await session.scalar(select(Activity).where(Activity.uri == incoming.object_id))
+    undone = await activity_by_uri(session, incoming.object_id)
     if undone is not None and undone.actor_id != actor.id:
         raise Refusal(403, "only an activity's actor may undo it")
     if isinstance(obj, dict) and id_of(obj.get("actor")) not in (None, actor.uri):

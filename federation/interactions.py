@@ -22,6 +22,7 @@ from federation.vocabulary import AS, PUBLIC
 from models import Activity, Actor, Follow, Object, TimelineEntry, utcnow
 from models.interaction import Favourite
 from models.follow import follow_allows, follow_between, move_follow
+from models.content import activity_by_uri
 
 
 async def _author(session: AsyncSession, obj: Object) -> Actor | None:
@@ -118,7 +119,7 @@ async def unreblog(session: AsyncSession, fed: Federation, actor: Actor, obj: Ob
     wrapper = await boost_of(session, actor.id, obj.id)
     if wrapper is None:
         return obj
-    announce = await session.scalar(select(Activity).where(Activity.uri == wrapper.uri))
+    announce = await activity_by_uri(session, wrapper.uri)
     author = await _author(session, obj)
     undo = {"@context": AS, "id": fed.urls.new_activity(), "type": "Undo", "actor": actor.uri,
             "to": [PUBLIC], "cc": [actor.followers_url],
@@ -144,7 +145,7 @@ async def answer_follow_request(
         return None
     move_follow(follow, event)
     if not follower.local:
-        received = await session.scalar(select(Activity).where(Activity.uri == follow.activity_uri))
+        received = await activity_by_uri(session, follow.activity_uri)
         document = json.loads(received.payload) if received else {
             "id": follow.activity_uri, "type": "Follow", "actor": follower.uri, "object": followee.uri}
         await reply_to_follow(session, fed, followee, follower, document, accept)

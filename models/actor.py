@@ -68,6 +68,12 @@ class Key(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+async def newest_private_key(session: AsyncSession, actor_id: int, kind: str) -> Key | None:
+    """A local actor's newest key row of a kind ("rsa", "ed25519") that holds its private key."""
+    return await session.scalar(select(Key).where(Key.actor_id == actor_id, Key.kind == kind,
+                                                  Key.private.is_not(None)).order_by(Key.id.desc()).limit(1))
+
+
 async def local_actor(session: AsyncSession, name: str) -> Actor | None:
     """A local actor (movement or member) by username."""
     return await session.scalar(select(Actor).where(Actor.local.is_(True), Actor.username == name))

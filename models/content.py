@@ -85,3 +85,13 @@ async def object_by_uri(session: AsyncSession, uri: str) -> Object | None:
 async def local_object_by_uri(session: AsyncSession, uri: str) -> Object | None:
     """An object created here, by its id."""
     return await session.scalar(select(Object).where(Object.uri == uri, Object.local.is_(True)))
+
+
+async def activity_by_uri(session: AsyncSession, uri: str) -> Activity | None:
+    """A stored activity (sent or received) by its id."""
+    return await session.scalar(select(Activity).where(Activity.uri == uri))
+
+
+async def local_activity_by_uri(session: AsyncSession, uri: str) -> Activity | None:
+    """An activity sent from here, by its id."""
+    return await session.scalar(select(Activity).where(Activity.uri == uri, Activity.local.is_(True)))

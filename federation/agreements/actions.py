@@ -37,8 +37,8 @@ from federation.outbox import (
 from federation.proofs import add_proof, content_hash, make_proof
 from federation.refusal import Refusal
 from federation.vocabulary import PUBLIC, object_link
-from models import Activity, Actor, Key, utcnow
-from models.actor import actors_by_uris, local_actor_by_uri
+from models import Activity, Actor, utcnow
+from models.actor import actors_by_uris, local_actor_by_uri, newest_private_key
 from models.agreement import (
     AGREED_STATES,
     Proposal,
@@ -100,8 +100,7 @@ async def publish_proposal(session: AsyncSession, fed: Federation, proposal: Pro
 
 
 async def ed25519_secret(session: AsyncSession, actor: Actor):
-    key = await session.scalar(select(Key).where(Key.actor_id == actor.id, Key.kind == "ed25519",
-                                                 Key.private.is_not(None)).order_by(Key.id.desc()).limit(1))
+    key = await newest_private_key(session, actor.id, "ed25519")
     if key is None:
         raise Refusal(500, f"{actor.username} has no Ed25519 key")
     secret = secret_for(key.uri, key.private, "ed25519")  # parsed once per key, not per signature

@@ -10,7 +10,7 @@ from federation.actors import actor_document
 from federation.urls import INSTANCE_ACTOR
 from models import Activity, Actor, Follow, FollowState, Object
 from models.actor import local_actor
-from models.content import local_object_by_uri
+from models.content import local_activity_by_uri, local_object_by_uri
 from server.keys import FED
 from server.routes.common import activity_json, paged_collection, render, wants_json
 
@@ -107,7 +107,7 @@ async def local_activity(request: web.Request) -> web.Response:
     fed = request.app[FED]
     uri = f"{fed.settings.base_url}/activities/{request.match_info['id']}"
     async with fed.db.session() as session:
-        found = await session.scalar(select(Activity).where(Activity.uri == uri, Activity.local.is_(True)))
+        found = await local_activity_by_uri(session, uri)
     if found is None:
         raise web.HTTPNotFound(text="no such activity")
     return activity_json(json.loads(found.payload), request=request)
