@@ -2,6 +2,8 @@
 storing transaction), then the activity goes through the same lifecycle functions as local actions."""
 from __future__ import annotations
 
+import functools
+import logging
 
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
@@ -21,6 +23,8 @@ from federation.proofs import check_proof, content_hash, document_digest, proof_
 from federation.refusal import Refusal
 from federation.vocabulary import as_list
 from models import Actor
+
+log = logging.getLogger(__name__)
 
 
 def carried_proofs(document: dict) -> list[tuple[dict, dict]]:
@@ -110,8 +114,23 @@ async def _origin_follows_up(incoming: Incoming, proposal) -> None:
         incoming.queued_deliveries = True
 
 
+def logs_refusals(handler):
+    """A refused agreement activity is logged as a warning (operators see forged or stale proofs), then the
+    inbox answers the Refusal's status as for any other activity."""
+    @functools.wraps(handler)
+    async def logged(incoming: Incoming) -> None:
+        try:
+            await handler(incoming)
+        except Refusal as error:
+            log.warning("agreements: refused %s %s from %s (%d): %s", incoming.document.get("type"),
+                        incoming.document.get("id"), incoming.actor.uri, error.status, error.message)
+            raise
+    return logged
+
+
 @handles("Create", "Proposal")
 @handles("Update", "Proposal")
+@logs_refusals
 async def on_proposal(incoming: Incoming) -> None:
     obj = incoming.object
     if not isinstance(obj, dict):
@@ -120,6 +139,7 @@ async def on_proposal(incoming: Incoming) -> None:
 
 
 @handles("Offer", "Agreement")
+@logs_refusals
 async def on_offer(incoming: Incoming) -> None:
     """An amendment: the origin orders it; other instances wait for the origin's Update."""
     document = incoming.object
@@ -131,6 +151,7 @@ async def on_offer(incoming: Incoming) -> None:
 
 
 @handles("Accept", "Agreement")
+@logs_refusals
 async def on_sign(incoming: Incoming) -> None:
     document = incoming.object
     proposal = await _proposal_named(incoming, document.get("proposal"))
@@ -143,6 +164,7 @@ async def on_sign(incoming: Incoming) -> None:
 
 
 @handles("Reject", "Agreement")
+@logs_refusals
 async def on_decline(incoming: Incoming) -> None:
     proposal = await _proposal_named(incoming, incoming.object.get("proposal"))
     if proposal is None:
@@ -153,6 +175,7 @@ async def on_decline(incoming: Incoming) -> None:
 
 
 @handles("Leave")
+@logs_refusals
 async def on_leave(incoming: Incoming) -> None:
     proposal = await _proposal_named(incoming, incoming.object_id)
     if proposal is None:
