@@ -19,8 +19,8 @@ from federation.proofs import verify_single_proof
 from federation.signatures import SignatureError, verify_request
 from federation.vocabulary import ACTOR_TYPES, audience_of, dumps, host_of, id_of, linked_objects, reaches_followers
 from models import Activity, Actor, Follow, Object, TimelineEntry, utcnow
-from models.base import insert_unless_present
 from models.actor import actor_by_uri, local_actor_by_uri
+from models.base import insert_unless_present
 from models.content import activity_by_uri, object_by_uri
 from models.follow import follow_between, move_follow
 

@@ -11,9 +11,9 @@ from federation.notifications import notify, notify_followers, notify_mentions, 
 from federation.outbox import add_to_timelines
 from federation.vocabulary import as_list, host_of, id_of, linked_objects
 from models import Actor, Follow, FollowState, Object, TimelineEntry
-from models.interaction import Favourite, Notification
 from models.actor import local_actor_by_uri
 from models.content import object_by_uri
+from models.interaction import Favourite, Notification
 
 
 async def _object(incoming: Incoming, uri: str | None) -> Object | None:

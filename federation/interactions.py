@@ -20,9 +20,9 @@ from federation.outbox import (
 )
 from federation.vocabulary import AS, PUBLIC
 from models import Activity, Actor, Follow, Object, TimelineEntry, utcnow
-from models.interaction import Favourite
-from models.follow import follow_allows, follow_between, move_follow
 from models.content import activity_by_uri
+from models.follow import follow_allows, follow_between, move_follow
+from models.interaction import Favourite
 
 
 async def _author(session: AsyncSession, obj: Object) -> Actor | None:

@@ -10,9 +10,9 @@ from federation.content import markdown_to_html
 from federation.context import Federation
 from federation.vocabulary import AS, PUBLIC, as_list, dumps, host_of, iso
 from models import Activity, Actor, Delivery, Follow, FollowState, Object, TimelineEntry, utcnow
+from models.actor import actors_by_uris
 from models.base import insert_all_unless_present
 from models.delivery import DeliveryState
-from models.actor import actors_by_uris
 from models.follow import follow_between, move_follow
 
 

@@ -31,9 +31,9 @@ from federation.spaces.store import (
 )
 from federation.vocabulary import audience_of, host_of, id_of
 from models import Actor, Object
-from models.space import Space
 from models.actor import local_actor_by_uri
 from models.content import object_by_uri
+from models.space import Space
 
 
 async def _store_fetched(incoming: Incoming, document: dict, author_uri: str | None, space: Space | None,

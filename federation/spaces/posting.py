@@ -38,10 +38,10 @@ from federation.spaces.store import (
 )
 from federation.vocabulary import AS, PUBLIC, as_list, id_of
 from models import Activity, Actor, Follow, Object, utcnow
+from models.actor import actors_by_uris
+from models.content import object_by_uri
 from models.delivery import DeliveryState
 from models.space import Space, SpacePost
-from models.content import object_by_uri
-from models.actor import actors_by_uris
 
 log = logging.getLogger(__name__)
 

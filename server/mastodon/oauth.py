@@ -15,8 +15,8 @@ from sqlalchemy import select
 
 from federation.urls import INSTANCE_ACTOR
 from models import Actor, utcnow
-from models.oauth import AccessToken, AuthorizationCode, OAuthApp, digest
 from models.actor import local_person
+from models.oauth import AccessToken, AuthorizationCode, OAuthApp, digest
 from server import sessions
 from server.keys import FED, TEMPLATES
 from server.mastodon import scopes as scope_rules

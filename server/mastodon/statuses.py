@@ -10,9 +10,9 @@ from federation.outbox import VISIBILITIES, delete_note, post_note
 from federation.refusal import Refusal
 from federation.spaces.posting import publish, render_with_mentions, space_of_parent
 from models import Actor, Object
+from models.actor import actors_by_uris
 from models.interaction import Favourite
 from models.oauth import IdempotencyKey
-from models.actor import actors_by_uris
 from server.keys import FED
 from server.mastodon.api import (
     ApiError, Caller, Params, endpoint, in_order, not_found, object_id, page_of, paged, paginate,

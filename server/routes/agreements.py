@@ -22,8 +22,8 @@ from federation.proofs import ed25519_public
 from federation.refusal import Refusal
 from federation.vocabulary import AS
 from models import Actor, Key, Object
-from models.agreement import AGREED_STATES, Proposal, ProposalEvent, ProposalParty
 from models.actor import actors_by_uris, local_movement
+from models.agreement import AGREED_STATES, Proposal, ProposalEvent, ProposalParty
 from server import sessions
 from server.agreement_views import Node, party_graph, text_diff
 from server.keys import FED

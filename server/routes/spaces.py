@@ -21,8 +21,8 @@ from federation.spaces.store import (
 )
 from federation.vocabulary import AS
 from models import Activity, Actor, Follow, FollowState, Object, utcnow
-from models.space import Space, SpacePost, SpaceReport
 from models.actor import local_person
+from models.space import Space, SpacePost, SpaceReport
 from server import sessions
 from server.keys import FED, TEMPLATES
 from server.passwords import check_password
