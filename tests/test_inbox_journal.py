@@ -98,7 +98,7 @@ def test_posts_answered_before_a_kill_are_all_stored_after_the_restart(story):
             accepted.append(activity["id"])
     a.kill()
     a.start()
-    a.wait_inbox_drained(timeout=130)
+    a.wait_inbox_drained(timeout=60)
     assert len(accepted) == 40
     stored = {uri for (uri,) in a.sql("SELECT uri FROM activities WHERE uri LIKE :p", p=f"{b.base_url}/activities/%")}
     assert set(accepted) <= stored
