@@ -191,11 +191,6 @@ def pct(values: list[float], p: float) -> float:
     return values[min(len(values) - 1, int(len(values) * p / 100))] if values else 0.0
 
 
-def peer_rate(work: Path, args, peer: FakePeer, port: int, prefix: Path) -> dict | None:
-    print("peer: not measured in this version of the bench")
-    return None
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--backend", choices=("sqlite", "postgresql"), default="sqlite")
@@ -204,8 +199,6 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--profile", help="write a cProfile of serve to this file")
     parser.add_argument("--skip-bare", action="store_true", help="(when profiling) do not measure the baseline")
-    parser.add_argument("--peer", action=argparse.BooleanOptionalAction, default=True,
-                        help="also measure a bovine-herd peer, installed in a temporary venv (--no-peer: skip)")
     args = parser.parse_args()
     if args.backend == "postgresql" and not os.environ.get(PG_ENV):
         sys.exit(f"set {PG_ENV} for the PostgreSQL run")
@@ -297,12 +290,7 @@ def main() -> None:
         if floors:
             print(f"ratio acceptance / floor (verify + one-row commit): {result['rate'] / floors['journal']['rate']:.1%}"
                   f" (target >= 90%)")
-        if args.peer:
-            peer_result = peer_rate(work, args, peer, int(instance.host.rsplit(":", 1)[1]), prefix)
-            if peer_result is not None:
-                print(f"peer, {peer_result['name']} (1 core, same requests): {peer_result['rate']:.0f}/s "
-                      f"({peer_result['rate'] / bare['rate']:.1%} of bare); ours: {result['rate']:.0f}/s accepted, "
-                      f"{sustained:.0f}/s sustained")
+        print("side-by-side peer (bovine-herd or Fedify): not measured by this bench yet")
         print(f"load average {os.getloadavg()[0]:.1f} at the end")
         if stored < result["good"]:
             sys.exit(1)
