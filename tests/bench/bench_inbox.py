@@ -241,7 +241,7 @@ def main() -> None:
                 print(f"floor, bare handler + Digest + RSA verify{' + one-row SQLite commit' if mode == 'journal' else ''}"
                       f": {floors[mode]['rate']:.0f} requests/s ({floors[mode]['rate'] / bare['rate']:.1%} of bare)")
 
-        start_serve(instance, SERVER_CORE, profile=args.profile)
+        start_serve(instance, SERVER_CORE, timeout=180, profile=args.profile)
         run_wrk(inbox_url, warm_prefix, 202, "accepted", threads=1, connections=8, duration=30, core=LOAD_CORE)
         wait_drained(instance, 120)
         before = instance.sql("SELECT count(*) FROM activities")[0][0]
