@@ -18,7 +18,7 @@ from federation.agreements.lifecycle import (
 from federation.agreements.remote import apply_origin_document
 from federation.agreements.store import proposal_by_uri
 from federation.context import Federation
-from federation.inbox import Incoming, handles, prepares
+from federation.inbox import Incoming
 from federation.proofs import check_proof, content_hash, document_digest, proof_problem, without_proof
 from federation.refusal import Refusal
 from federation.vocabulary import as_list
@@ -80,10 +80,6 @@ async def prepare(fed: Federation, document: dict, actor: Actor) -> dict:
     return prepared
 
 
-for _activity, _object in (("Accept", "Agreement"), ("Reject", "Agreement"), ("Create", "Proposal"),
-                           ("Update", "Proposal"), ("Leave", None)):
-    prepares(_activity, _object)(prepare)
-
 
 def _only_proof(document: dict, status: int, refusal: str) -> dict:
     """The one proof a signed activity or version carries (refused with `refusal` otherwise)."""
@@ -128,8 +124,6 @@ def logs_refusals(handler):
     return logged
 
 
-@handles("Create", "Proposal")
-@handles("Update", "Proposal")
 @logs_refusals
 async def on_proposal(incoming: Incoming) -> None:
     obj = incoming.object
@@ -138,7 +132,6 @@ async def on_proposal(incoming: Incoming) -> None:
     await apply_origin_document(incoming.session, obj, incoming.actor.uri, incoming.prepared.get("proofs", {}))
 
 
-@handles("Offer", "Agreement")
 @logs_refusals
 async def on_offer(incoming: Incoming) -> None:
     """An amendment: the origin orders it; other instances wait for the origin's Update."""
@@ -150,7 +143,6 @@ async def on_offer(incoming: Incoming) -> None:
     await _origin_follows_up(incoming, proposal)
 
 
-@handles("Accept", "Agreement")
 @logs_refusals
 async def on_sign(incoming: Incoming) -> None:
     document = incoming.object
@@ -163,7 +155,6 @@ async def on_sign(incoming: Incoming) -> None:
     await _origin_follows_up(incoming, proposal)
 
 
-@handles("Reject", "Agreement")
 @logs_refusals
 async def on_decline(incoming: Incoming) -> None:
     proposal = await _proposal_named(incoming, incoming.object.get("proposal"))
@@ -174,7 +165,6 @@ async def on_decline(incoming: Incoming) -> None:
     await _origin_follows_up(incoming, proposal)
 
 
-@handles("Leave")
 @logs_refusals
 async def on_leave(incoming: Incoming) -> None:
     proposal = await _proposal_named(incoming, incoming.object_id)
