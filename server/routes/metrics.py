@@ -4,8 +4,8 @@ from __future__ import annotations
 import hmac
 
 from aiohttp import web
-from prometheus_client import (CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, disable_created_metrics,
-                               generate_latest)
+from prometheus_client import CollectorRegistry, Counter, Gauge, disable_created_metrics
+from prometheus_client.exposition import choose_encoder
 from sqlalchemy import func, select
 
 from federation.settings import is_loopback_host
@@ -89,7 +89,8 @@ async def metrics(request: web.Request) -> web.Response:
     for state in DeliveryState:
         collected.deliveries.labels(state.value).set(counts.get(state.value, 0))
     collected.due.set((now - oldest).total_seconds() if oldest else 0)
-    return web.Response(body=generate_latest(collected.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+    encoder, content_type = choose_encoder(request.headers.get("Accept", ""))  # text 0.0.4 or OpenMetrics
+    return web.Response(body=encoder(collected.registry), headers={"Content-Type": content_type})
 
 
 def setup(app: web.Application) -> None:
