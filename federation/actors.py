@@ -110,7 +110,7 @@ _LOOPBACK_SCHEMES: dict[str, str] = {}
 
 
 def _schemes_for(fed: Federation, host: str) -> list[str]:
-    """https always; on loopback in local-testing mode https first, then plain http (or the one that worked)."""
+    """https; on loopback in local-testing mode https first, then plain http (or the one that worked last)."""
     hostname = urlsplit(f"//{host}").hostname or host
     if not (fed.settings.local_testing and is_loopback_host(hostname)):
         return ["https"]

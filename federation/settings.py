@@ -112,7 +112,8 @@ def _check_types(settings: Settings) -> None:
             continue
         positive = f.name in POSITIVE
         if value != value or value < 0 or (positive and value == 0):
-            raise SettingsError(f"{f.name} must be {'positive' if positive else 'zero or more'}, got {value!r}")
+            wanted = "positive" if positive else "zero or more"
+            raise SettingsError(f"{f.name} must be {wanted}, got {value!r}")
 
 
 def check_database_url(url: str) -> None:

@@ -308,7 +308,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=port_number, help="port (default: the base URL's port, else 8000)")
     p.add_argument("--tls-cert", metavar="FILE", help="serve https with this certificate (PEM; for local "
                    "testing: a live instance sits behind a TLS proxy); default: the tls_cert_file setting")
-    p.add_argument("--tls-key", metavar="FILE", help="the certificate's private key (PEM); default: tls_key_file")
+    p.add_argument("--tls-key", metavar="FILE",
+                   help="the certificate's private key (PEM); default: the tls_key_file setting")
     p.set_defaults(run=cmd_serve)
 
     p = sub.add_parser("migrate", help="bring the database schema up to date")

@@ -60,7 +60,8 @@ def check_sqlite_file(database_url: str) -> None:
     if path is None:
         return
     if not path.parent.is_dir():
-        raise ConfigError(f"the database's folder {path.parent} does not exist (database_url = {database_url!r})")
+        raise ConfigError(f"the database's folder {path.parent} does not exist "
+                          f"(database_url = {database_url!r})")
     if not path.exists():
         raise ConfigError(f"the database file {path} is missing; only `interpeople init` creates one "
                           "(restore a backup with `interpeople restore FILE`)")

@@ -1,5 +1,6 @@
 """A movement backs up its instance while it serves, loses the machine, restores the archive into a fresh
 folder and serves the very same actors (same ids, same keys) with their posts and follows."""
+
 import json
 import tarfile
 
@@ -10,8 +11,11 @@ from tests.harness import Instance, wait_for
 
 def actor_keys(instance: Instance, name: str) -> tuple:
     document = instance.get_json(f"/actors/{name}").json()
-    return (document["id"], document["publicKey"]["publicKeyPem"],
-            tuple(k["publicKeyMultibase"] for k in document.get("assertionMethod", [])))
+    return (
+        document["id"],
+        document["publicKey"]["publicKeyPem"],
+        tuple(k["publicKeyMultibase"] for k in document.get("assertionMethod", [])),
+    )
 
 
 @pytest.fixture
@@ -29,7 +33,7 @@ def story(instances, tmp_path):
 
 
 def restored_copy(instances, a: Instance, archive, tmp_path) -> Instance:
-    """A fresh folder (and, on PostgreSQL, a fresh database) restored from the archive, serving on A's port."""
+    """A fresh folder (on PostgreSQL also a fresh database) restored from the archive, on A's port."""
     database_url = instances.pg.create() if instances.pg else None
     restored = Instance(tmp_path / "restored", a.port, database_url)
     args = ["restore", str(archive)] + (["--database-url", database_url] if database_url else [])
@@ -55,7 +59,9 @@ def test_a_restored_backup_serves_the_same_actors_posts_and_follows(story, insta
     assert [f["id"] for f in followers] == [b.url("/actors/farmers")]
     # B still reaches the restored movement: a post of the restored instance arrives at B.
     restored.cli("post", "landrights", "We are back")
-    wait_for(lambda: any("We are back" in (p["content"] or "") for p in b.timeline("farmers")), what="post at B")
+    wait_for(
+        lambda: any("We are back" in (p["content"] or "") for p in b.timeline("farmers")), what="post at B"
+    )
 
 
 def test_a_backup_holds_the_config_and_a_manifest(instances, tmp_path):

@@ -1,5 +1,6 @@
 """A bad config.toml, database or port gets one clear line and a non-zero exit from the real command line;
 a deleted database is never silently recreated."""
+
 import os
 import re
 import socket
@@ -14,9 +15,15 @@ from tests.harness import ROOT, free_port
 
 
 def interpeople(data, *args, timeout=60):
-    return subprocess.run([sys.executable, "-m", "server.cli", "--data", str(data), *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
-                          env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    return subprocess.run(
+        [sys.executable, "-m", "server.cli", "--data", str(data), *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
 
 
 def assert_one_line(result, *words):
@@ -103,7 +110,9 @@ def test_a_sqlite_file_in_a_missing_folder_is_refused(instance, tmp_path):
 
 def test_init_refuses_a_sqlite_file_in_a_missing_folder(tmp_path):
     url = f"sqlite:///{tmp_path / 'nowhere' / 'x.db'}"
-    result = interpeople(tmp_path / "new", "init", "--base-url", "http://127.0.0.1:8000", "--database-url", url)
+    result = interpeople(
+        tmp_path / "new", "init", "--base-url", "http://127.0.0.1:8000", "--database-url", url
+    )
     assert_one_line(result, "does not exist")
     assert not (tmp_path / "new").exists()
 

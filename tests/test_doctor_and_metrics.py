@@ -1,4 +1,5 @@
-"""An operator asks `interpeople doctor` how the instance looks from outside, and Prometheus scrapes /metrics."""
+"""An operator asks `interpeople doctor` how the instance looks from outside; Prometheus scrapes /metrics."""
+
 import re
 
 import requests
@@ -40,9 +41,12 @@ def test_doctor_warns_about_deliveries_nobody_sends(instances):
     a = instances.new("a", start=False)
     a.movement("landrights")
     a.cli("post", "landrights", "nobody is delivering this")
-    a.sql("INSERT INTO deliveries (activity_id, signer_id, inbox, host, state, attempts, next_attempt_at, created_at, updated_at) "
-          "SELECT a.id, a.actor_id, 'https://peer.example/inbox', 'peer.example', 'queued', 0, "
-          "'2020-01-01 00:00:00', '2020-01-01 00:00:00', '2020-01-01 00:00:00' FROM activities a LIMIT 1")
+    a.sql(
+        "INSERT INTO deliveries (activity_id, signer_id, inbox, host, state, attempts, next_attempt_at, "
+        "created_at, updated_at) "
+        "SELECT a.id, a.actor_id, 'https://peer.example/inbox', 'peer.example', 'queued', 0, "
+        "'2020-01-01 00:00:00', '2020-01-01 00:00:00', '2020-01-01 00:00:00' FROM activities a LIMIT 1"
+    )
     lines = doctor_lines(a.cli("doctor", "--timeout", "3", check=False))
     assert lines["deliveries"].startswith("fail 1 due") and "is `serve` running?" in lines["deliveries"]
 
@@ -68,7 +72,9 @@ def test_metrics_count_requests_by_kind_and_status_and_deliveries_by_state(insta
     b.cli("follow", "farmers", a.handle("landrights"))
     a.get_json("/actors/nobody")
     a.cli("post", "landrights", "counted")
-    wait_for(lambda: sample(metrics_of(a), "interpeople_deliveries", state="delivered") == 2, what="delivered")
+    wait_for(
+        lambda: sample(metrics_of(a), "interpeople_deliveries", state="delivered") == 2, what="delivered"
+    )
     text = metrics_of(a)
     assert sample(text, "interpeople_http_requests_total", kind="inbox", status="202") >= 1
     assert sample(text, "interpeople_http_requests_total", kind="discovery", status="200") >= 1
@@ -86,6 +92,9 @@ def test_metrics_are_refused_to_proxied_requests(instances):
 def test_a_metrics_token_opens_metrics_to_a_bearer_only(instances):
     a = instances.new("a", metrics_token="s3cret-scrape-token")
     assert requests.get(a.url("/metrics"), timeout=10).status_code == 403
-    assert requests.get(a.url("/metrics"), headers={"Authorization": "Bearer wrong"}, timeout=10).status_code == 403
+    assert (
+        requests.get(a.url("/metrics"), headers={"Authorization": "Bearer wrong"}, timeout=10).status_code
+        == 403
+    )
     text = metrics_of(a, headers={"Authorization": "Bearer s3cret-scrape-token"})
     assert "interpeople_deliveries" in text

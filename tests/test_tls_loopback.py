@@ -1,5 +1,6 @@
 """Local testing with https: an instance serves TLS on 127.0.0.1 with a certificate of a test CA; a peer that
 trusts that CA (tls_ca_file) looks its handles up over https first, and plain-http peers still work."""
+
 import pytest
 import trustme
 
@@ -23,8 +24,12 @@ def tls_instance(instances, tmp_path, test_ca) -> Instance:
     database_url = instances.pg.create() if instances.pg else None
     instance = Instance(tmp_path / "tls", free_port(), database_url)
     instance.base_url = f"https://127.0.0.1:{instance.port}"
-    instance.init(tls_cert_file=str(test_ca["cert"]), tls_key_file=str(test_ca["key"]),
-                  tls_ca_file=str(test_ca["ca"]), **FAST_SETTINGS)
+    instance.init(
+        tls_cert_file=str(test_ca["cert"]),
+        tls_key_file=str(test_ca["key"]),
+        tls_ca_file=str(test_ca["ca"]),
+        **FAST_SETTINGS,
+    )
     instances.instances.append(instance)
     return instance.start(timeout=60)  # a busy machine may need more than the default to start TLS
 

@@ -1,4 +1,5 @@
 """`interpeople backup` and `restore`: one archive with the config and the whole database (keys included)."""
+
 from __future__ import annotations
 
 import io
@@ -19,8 +20,15 @@ from federation.vocabulary import iso
 from models import Actor, Base, Database, utcnow
 from models.migrate import upgrade
 from server.commands.progress import Progress, note
-from server.config import (CONFIG_NAME, check_database, config_path, default_database_url, load_settings,
-                           sqlite_file, write_settings)
+from server.config import (
+    CONFIG_NAME,
+    check_database,
+    config_path,
+    default_database_url,
+    load_settings,
+    sqlite_file,
+    write_settings,
+)
 
 FORMAT = "interpeople-backup/1"
 MANIFEST = "manifest.json"
@@ -31,6 +39,7 @@ PAGES_PER_STEP = 256
 
 def _error(message: str) -> Exception:
     from server.cli import CliError  # the CLI imports this module first
+
     return CliError(message)
 
 
@@ -77,8 +86,11 @@ def _sqlite_copy(source: Path, target: Path, label: str) -> None:
 async def _table_counts(db: Database) -> dict[str, int]:
     async with db.engine.connect() as conn:
         present = set(await conn.run_sync(lambda c: inspect(c).get_table_names()))
-        return {t.name: await conn.scalar(select(func.count()).select_from(t))
-                for t in Base.metadata.sorted_tables if t.name in present}
+        return {
+            t.name: await conn.scalar(select(func.count()).select_from(t))
+            for t in Base.metadata.sorted_tables
+            if t.name in present
+        }
 
 
 def _default_output(data: Path, host: str) -> Path:
@@ -114,10 +126,25 @@ async def cmd_backup(args) -> None:
             _sqlite_copy(source, dump, "copying the SQLite database")
         else:
             dump, member = Path(work) / PG_MEMBER, PG_MEMBER
-            _run_pg_tool(["pg_dump", "--format=custom", "--no-owner", "--no-privileges", "--verbose",
-                          f"--file={dump}", f"--dbname={libpq_url(settings.database_url)}"], "dumped")
-        manifest = {"format": FORMAT, "created": iso(utcnow()), "base_url": settings.base_url,
-                    "database": "sqlite" if source is not None else "postgresql", "tables": counts}
+            _run_pg_tool(
+                [
+                    "pg_dump",
+                    "--format=custom",
+                    "--no-owner",
+                    "--no-privileges",
+                    "--verbose",
+                    f"--file={dump}",
+                    f"--dbname={libpq_url(settings.database_url)}",
+                ],
+                "dumped",
+            )
+        manifest = {
+            "format": FORMAT,
+            "created": iso(utcnow()),
+            "base_url": settings.base_url,
+            "database": "sqlite" if source is not None else "postgresql",
+            "tables": counts,
+        }
         partial = output.with_name(output.name + ".partial")
         note(f"writing {output}")
         fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -126,8 +153,11 @@ async def cmd_backup(args) -> None:
             _add_bytes(archive, CONFIG_NAME, config_path(args.data).read_bytes())
             archive.add(dump, arcname=member, filter=_private)
         partial.replace(output)
-    print(f"backed up {settings.base_url} ({counts.get('actors', 0)} actors, {counts.get('objects', 0)} objects, "
-          f"keys and config) to {output}")
+    print(
+        f"backed up {settings.base_url} ({counts.get('actors', 0)} actors, "
+        f"{counts.get('objects', 0)} objects, "
+        f"keys and config) to {output}"
+    )
 
 
 def _read_archive(path: Path) -> tuple[dict, bytes, tarfile.TarFile]:
@@ -170,8 +200,10 @@ async def _restore_database(archive: tarfile.TarFile, manifest: dict, database_u
     kind = manifest.get("database")
     target_file = sqlite_file(database_url)
     if (kind == "sqlite") != (target_file is not None):
-        raise _error(f"this backup holds a {kind} database; restore it into the same kind, then use "
-                     "`interpeople migrate-db` to move from SQLite to PostgreSQL")
+        raise _error(
+            f"this backup holds a {kind} database; restore it into the same kind, then use "
+            "`interpeople migrate-db` to move from SQLite to PostgreSQL"
+        )
     if target_file is not None:
         if target_file.exists():
             raise _error(f"{target_file} exists; restore into a new folder or remove it first")
@@ -183,8 +215,18 @@ async def _restore_database(archive: tarfile.TarFile, manifest: dict, database_u
     with tempfile.TemporaryDirectory(prefix="interpeople-restore-") as work:
         dump = Path(work) / PG_MEMBER
         _copy_member(archive, PG_MEMBER, dump)
-        _run_pg_tool(["pg_restore", "--no-owner", "--no-privileges", "--exit-on-error", "--verbose",
-                      f"--dbname={libpq_url(database_url)}", str(dump)], "restored")
+        _run_pg_tool(
+            [
+                "pg_restore",
+                "--no-owner",
+                "--no-privileges",
+                "--exit-on-error",
+                "--verbose",
+                f"--dbname={libpq_url(database_url)}",
+                str(dump),
+            ],
+            "restored",
+        )
 
 
 async def cmd_restore(args) -> None:
@@ -216,23 +258,39 @@ async def cmd_restore(args) -> None:
     try:
         await upgrade(db)
         async with db.session() as session:
-            actors = await session.scalar(select(func.count()).select_from(Actor).where(Actor.local.is_(True)))
+            actors = await session.scalar(
+                select(func.count()).select_from(Actor).where(Actor.local.is_(True))
+            )
     finally:
         await db.close()
-    print(f"restored {manifest.get('base_url')} (backup of {manifest.get('created')}, {actors} local actors) "
-          f"into {data}; start it with `interpeople --data {data} serve`")
+    print(
+        f"restored {manifest.get('base_url')} (backup of {manifest.get('created')}, {actors} local actors) "
+        f"into {data}; start it with `interpeople --data {data} serve`"
+    )
 
 
 def add_commands(sub) -> None:
-    p = sub.add_parser("backup", help="write one archive with the config and the database (keys included); "
-                                      "safe while serving")
-    p.add_argument("--output", type=Path, metavar="FILE",
-                   help="the archive to write (default: DATA/backups/interpeople-HOST-TIME.tar.gz)")
+    p = sub.add_parser(
+        "backup",
+        help="write one archive with the config and the database (keys included); safe while serving",
+    )
+    p.add_argument(
+        "--output",
+        type=Path,
+        metavar="FILE",
+        help="the archive to write (default: DATA/backups/interpeople-HOST-TIME.tar.gz)",
+    )
     p.set_defaults(run=cmd_backup)
 
-    p = sub.add_parser("restore", help="create the instance in --data from a backup archive (the folder must "
-                                       "hold no instance; migrations run when it starts)")
+    p = sub.add_parser(
+        "restore",
+        help="create the instance in --data from a backup archive (the folder must "
+        "hold no instance; migrations run when it starts)",
+    )
     p.add_argument("file", type=Path, metavar="FILE")
-    p.add_argument("--database-url", help="restore into this database (PostgreSQL: an empty one; default: "
-                   "SQLite in the data folder, or the backup's PostgreSQL URL)")
+    p.add_argument(
+        "--database-url",
+        help="restore into this database (PostgreSQL: an empty one; default: "
+        "SQLite in the data folder, or the backup's PostgreSQL URL)",
+    )
     p.set_defaults(run=cmd_restore)

@@ -1,4 +1,5 @@
 """`interpeople doctor`: checks an instance as peers see it from outside, one line per check."""
+
 from __future__ import annotations
 
 import asyncio
@@ -24,7 +25,7 @@ AP_JSON = "application/activity+json"
 SKEW_WARN, SKEW_FAIL = 30.0, 300.0
 # A due delivery waiting this long means no worker is sending (is `serve` running?).
 BACKLOG_WARN_AGE, BACKLOG_FAIL_AGE = 600.0, 3600.0
-GIB = 1024 ** 3
+GIB = 1024**3
 
 
 @dataclass
@@ -42,8 +43,10 @@ class Outside:
 
     def __init__(self, ca_file: str, timeout: float):
         self.session = aiohttp.ClientSession(
-            timeout=aiohttp.ClientTimeout(total=timeout), headers={"User-Agent": USER_AGENT},
-            connector=aiohttp.TCPConnector(ssl=client_tls(ca_file)))
+            timeout=aiohttp.ClientTimeout(total=timeout),
+            headers={"User-Agent": USER_AGENT},
+            connector=aiohttp.TCPConnector(ssl=client_tls(ca_file)),
+        )
         self.date_header: str | None = None
 
     async def get_json(self, url: str, accept: str = "application/json") -> tuple[dict, float]:
@@ -76,18 +79,29 @@ async def check_base_url(fed, outside: Outside) -> Check:
         _, ms = await outside.get_json(url)
     except RuntimeError as error:
         return Check("fail", "base URL", f"{error}{mode}")
-    return Check("ok", "base URL", f"{fed.settings.base_url} answers over {fed.settings.scheme} ({ms:.0f} ms){mode}")
+    return Check(
+        "ok", "base URL", f"{fed.settings.base_url} answers over {fed.settings.scheme} ({ms:.0f} ms){mode}"
+    )
 
 
 async def check_webfinger(fed, outside: Outside) -> Check:
     async with fed.db.session() as session:
-        name = await session.scalar(select(Actor.username).where(
-            Actor.local.is_(True), Actor.type == "Group").order_by(Actor.id).limit(1)) or INSTANCE_ACTOR
+        name = (
+            await session.scalar(
+                select(Actor.username)
+                .where(Actor.local.is_(True), Actor.type == "Group")
+                .order_by(Actor.id)
+                .limit(1)
+            )
+            or INSTANCE_ACTOR
+        )
     handle = f"{name}@{fed.settings.host}"
     url = f"{fed.settings.base_url}/.well-known/webfinger?resource={quote('acct:' + handle)}"
     try:
         jrd, _ = await outside.get_json(url, "application/jrd+json")
-        links = [link for link in jrd.get("links", []) if isinstance(link, dict) and link.get("rel") == "self"]
+        links = [
+            link for link in jrd.get("links", []) if isinstance(link, dict) and link.get("rel") == "self"
+        ]
         if not links:
             return Check("fail", "webfinger", f"{handle} has no self link")
         href = links[0].get("href")
@@ -109,8 +123,11 @@ async def check_nodeinfo(fed, outside: Outside) -> Check:
     except RuntimeError as error:
         return Check("fail", "nodeinfo", str(error))
     software = document.get("software") or {}
-    return Check("ok", "nodeinfo", f"{hrefs[-1]}: NodeInfo {document.get('version')}, "
-                                   f"{software.get('name')} {software.get('version')}")
+    return Check(
+        "ok",
+        "nodeinfo",
+        f"{hrefs[-1]}: NodeInfo {document.get('version')}, {software.get('name')} {software.get('version')}",
+    )
 
 
 async def check_clock(outside: Outside, time_url: str | None) -> Check:
@@ -129,8 +146,11 @@ async def check_clock(outside: Outside, time_url: str | None) -> Check:
     skew = (dt.datetime.now(dt.timezone.utc) - theirs).total_seconds()
     source = time_url or "the base URL"
     status = "fail" if abs(skew) > SKEW_FAIL else "warn" if abs(skew) > SKEW_WARN else "ok"
-    return Check(status, "clock", f"{skew:+.0f} s against the Date header of {source} "
-                                  "(peers refuse signatures about an hour off)")
+    return Check(
+        status,
+        "clock",
+        f"{skew:+.0f} s against the Date header of {source} (peers refuse signatures about an hour off)",
+    )
 
 
 async def check_database(fed) -> Check:
@@ -152,20 +172,28 @@ async def check_database(fed) -> Check:
     ms = (time.monotonic() - started) * 1000
     kind = "SQLite" if fed.db.is_sqlite else "PostgreSQL"
     if heads != current:
-        return Check("warn", "database", f"{kind}: migrations pending ({', '.join(sorted(current)) or 'none'} "
-                                         "applied); `serve` or `migrate` applies them")
+        return Check(
+            "warn",
+            "database",
+            f"{kind}: migrations pending ({', '.join(sorted(current)) or 'none'} "
+            "applied); `serve` or `migrate` applies them",
+        )
     return Check("ok", "database", f"{kind}, schema up to date ({ms:.0f} ms)")
 
 
 async def check_deliveries(fed) -> Check:
     now = utcnow()
     async with fed.db.session() as session:
-        counts = dict((await session.execute(
-            select(Delivery.state, func.count()).group_by(Delivery.state))).all())
+        counts = dict(
+            (await session.execute(select(Delivery.state, func.count()).group_by(Delivery.state))).all()
+        )
         due = select(Delivery).where(Delivery.state.in_(PENDING), Delivery.next_attempt_at <= now)
         due_count = await session.scalar(select(func.count()).select_from(due.subquery())) or 0
-        oldest = await session.scalar(select(func.min(Delivery.next_attempt_at)).where(
-            Delivery.state.in_(PENDING), Delivery.next_attempt_at <= now))
+        oldest = await session.scalar(
+            select(func.min(Delivery.next_attempt_at)).where(
+                Delivery.state.in_(PENDING), Delivery.next_attempt_at <= now
+            )
+        )
     age = (now - oldest).total_seconds() if oldest else 0.0
     summary = ", ".join(f"{counts.get(s, 0)} {s}" for s in ("queued", "delivering", "retrying", "failed"))
     status = "fail" if age > BACKLOG_FAIL_AGE else "warn" if age > BACKLOG_WARN_AGE else "ok"
@@ -188,13 +216,19 @@ def check_disk(data: Path, database_url: str) -> Check:
 
 async def cmd_doctor(args) -> None:
     from server.cli import CliError
+
     async with open_instance(args.data) as fed:
         outside = Outside(fed.settings.tls_ca_file, args.timeout)
         try:
-            checks = [await check_base_url(fed, outside), await check_webfinger(fed, outside),
-                      await check_nodeinfo(fed, outside), await check_clock(outside, args.time_url),
-                      await check_database(fed), await check_deliveries(fed),
-                      check_disk(args.data, fed.settings.database_url)]
+            checks = [
+                await check_base_url(fed, outside),
+                await check_webfinger(fed, outside),
+                await check_nodeinfo(fed, outside),
+                await check_clock(outside, args.time_url),
+                await check_database(fed),
+                await check_deliveries(fed),
+                check_disk(args.data, fed.settings.database_url),
+            ]
         finally:
             await outside.close()
     for check in checks:
@@ -205,9 +239,16 @@ async def cmd_doctor(args) -> None:
 
 
 def add_commands(sub) -> None:
-    p = sub.add_parser("doctor", help="check the instance as peers see it: base URL, WebFinger, NodeInfo, clock, "
-                                      "database, delivery backlog, disk (one line each; exit 1 on a failure)")
-    p.add_argument("--time-url", metavar="URL", help="compare the clock with this URL's Date header "
-                   "(default: the base URL's, which is this machine's clock when the proxy runs here)")
+    p = sub.add_parser(
+        "doctor",
+        help="check the instance as peers see it: base URL, WebFinger, NodeInfo, clock, "
+        "database, delivery backlog, disk (one line each; exit 1 on a failure)",
+    )
+    p.add_argument(
+        "--time-url",
+        metavar="URL",
+        help="compare the clock with this URL's Date header "
+        "(default: the base URL's, which is this machine's clock when the proxy runs here)",
+    )
     p.add_argument("--timeout", type=float, default=10.0, help="seconds per request (default 10)")
     p.set_defaults(run=cmd_doctor)

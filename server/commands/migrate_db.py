@@ -1,4 +1,5 @@
 """`interpeople migrate-db --to postgresql://...`: moves an instance from SQLite to PostgreSQL."""
+
 from __future__ import annotations
 
 import tomllib
@@ -11,13 +12,15 @@ from federation.settings import SettingsError, check_database_url
 from models import Base, Database
 from models.migrate import upgrade
 from server.commands.progress import Progress, note
-from server.config import check_database, check_sqlite_file, config_path, load_settings, write_settings
+from server.config import (check_database, check_sqlite_file, config_path, load_settings, sqlite_file,
+                           write_settings)
 
 BATCH = 500
 
 
 def _error(message: str) -> Exception:
     from server.cli import CliError  # the CLI imports this module first
+
     return CliError(message)
 
 
@@ -57,8 +60,10 @@ async def _reset_sequences(target: AsyncConnection, tables: list[Table]) -> None
             continue
         sequence = await target.scalar(text("SELECT pg_get_serial_sequence(:t, 'id')"), {"t": table.name})
         if sequence:
-            await target.execute(text(f'SELECT setval(:s, COALESCE((SELECT MAX(id) FROM "{table.name}"), 0) + 1, '
-                                      "false)"), {"s": sequence})
+            await target.execute(
+                text(f'SELECT setval(:s, COALESCE((SELECT MAX(id) FROM "{table.name}"), 0) + 1, false)'),
+                {"s": sequence},
+            )
 
 
 async def _copy_all(source_db: Database, target_db: Database) -> dict[str, int]:
@@ -67,7 +72,9 @@ async def _copy_all(source_db: Database, target_db: Database) -> dict[str, int]:
         tables = [t for t in Base.metadata.sorted_tables if t.name in present]
         unknown = present - {t.name for t in tables} - {"alembic_version"}
         if unknown:
-            raise _error(f"the SQLite database has tables this version does not know: {', '.join(sorted(unknown))}")
+            raise _error(
+                f"the SQLite database has tables this version does not know: {', '.join(sorted(unknown))}"
+            )
         targets = await _counts(target, tables)
         if any(targets.values()):
             raise _error("the target database already holds data; migrate into an empty database")
@@ -81,7 +88,9 @@ async def _copy_all(source_db: Database, target_db: Database) -> dict[str, int]:
         await _reset_sequences(target, tables)
         copied = await _counts(target, tables)
         if copied != wanted:
-            differing = [f"{name}: {wanted[name]} -> {copied[name]}" for name in wanted if copied[name] != wanted[name]]
+            differing = [
+                f"{name}: {wanted[name]} -> {copied[name]}" for name in wanted if copied[name] != wanted[name]
+            ]
             raise _error(f"row counts differ after the copy ({'; '.join(differing)}); nothing was changed")
         await target.commit()
     return wanted
@@ -114,14 +123,23 @@ async def cmd_migrate_db(args) -> None:
     values = tomllib.loads(config_path(args.data).read_text(encoding="utf-8"))
     values["database_url"] = args.to
     write_settings(args.data, values)
-    print(f"copied {sum(counts.values())} rows in {len(counts)} tables (row counts verified); config.toml now "
-          f"uses PostgreSQL. The SQLite file {settings.database_url[len('sqlite:///'):]} is kept: remove it when "
-          "satisfied.")
+    print(
+        f"copied {sum(counts.values())} rows in {len(counts)} tables (row counts verified); config.toml now "
+        f"uses PostgreSQL. The SQLite file {sqlite_file(settings.database_url)} is kept: remove it when "
+        "satisfied."
+    )
 
 
 def add_commands(sub) -> None:
-    p = sub.add_parser("migrate-db", help="copy the instance from SQLite to PostgreSQL (stop `serve` first), "
-                                          "verify the row counts, then switch config.toml to it")
-    p.add_argument("--to", required=True, metavar="URL", help="postgresql://user[:password]@host[:port]/dbname "
-                   "(an empty database)")
+    p = sub.add_parser(
+        "migrate-db",
+        help="copy the instance from SQLite to PostgreSQL (stop `serve` first), "
+        "verify the row counts, then switch config.toml to it",
+    )
+    p.add_argument(
+        "--to",
+        required=True,
+        metavar="URL",
+        help="postgresql://user[:password]@host[:port]/dbname (an empty database)",
+    )
     p.set_defaults(run=cmd_migrate_db)

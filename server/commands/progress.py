@@ -1,4 +1,5 @@
 """Progress of long CLI work on stderr: a line each tenth of the way (or a live line on a terminal)."""
+
 from __future__ import annotations
 
 import sys

@@ -1,4 +1,5 @@
 """/metrics in Prometheus text format: requests, deliveries by state, for monitoring this process."""
+
 from __future__ import annotations
 
 import hmac
@@ -15,9 +16,16 @@ from server.keys import FED
 
 FORWARDED = ("X-Forwarded-For", "Forwarded", "X-Real-IP")
 # Route kinds by path prefix of the matched route, first match wins; everything else is a page.
-KINDS = [("/metrics", "metrics"), ("/.well-known/", "discovery"), ("/nodeinfo/", "discovery"),
-         ("/api/", "api"), ("/oauth/", "api"), ("/avatars/", "static"), ("/headers/", "static"),
-         ("/ns/", "static")]
+KINDS = [
+    ("/metrics", "metrics"),
+    ("/.well-known/", "discovery"),
+    ("/nodeinfo/", "discovery"),
+    ("/api/", "api"),
+    ("/oauth/", "api"),
+    ("/avatars/", "static"),
+    ("/headers/", "static"),
+    ("/ns/", "static"),
+]
 
 
 class Metrics:
@@ -26,12 +34,23 @@ class Metrics:
     def __init__(self):
         disable_created_metrics()  # no *_created series: they only repeat the process's start time
         self.registry = CollectorRegistry()
-        self.requests = Counter("interpeople_http_requests", "HTTP requests answered, by route kind and status",
-                                ["kind", "status"], registry=self.registry)
-        self.deliveries = Gauge("interpeople_deliveries", "Rows of the delivery queue, by state", ["state"],
-                                registry=self.registry)
-        self.due = Gauge("interpeople_deliveries_due_oldest_seconds",
-                         "How long the oldest due delivery (queued or retrying) has waited", registry=self.registry)
+        self.requests = Counter(
+            "interpeople_http_requests",
+            "HTTP requests answered, by route kind and status",
+            ["kind", "status"],
+            registry=self.registry,
+        )
+        self.deliveries = Gauge(
+            "interpeople_deliveries",
+            "Rows of the delivery queue, by state",
+            ["state"],
+            registry=self.registry,
+        )
+        self.due = Gauge(
+            "interpeople_deliveries_due_oldest_seconds",
+            "How long the oldest due delivery (queued or retrying) has waited",
+            registry=self.registry,
+        )
 
 
 METRICS = web.AppKey("metrics", Metrics)
@@ -66,7 +85,7 @@ async def count_requests(request: web.Request, handler):
 
 
 def allowed(request: web.Request, token: str) -> bool:
-    """With metrics_token set, only a matching bearer token; else only direct (not proxied) loopback requests."""
+    """With metrics_token set, only its bearer token; else only direct (not proxied) loopback requests."""
     if token:
         given = request.headers.get("Authorization", "")
         return hmac.compare_digest(given.encode(), f"Bearer {token}".encode())
@@ -78,14 +97,20 @@ def allowed(request: web.Request, token: str) -> bool:
 async def metrics(request: web.Request) -> web.Response:
     fed = request.app[FED]
     if not allowed(request, fed.settings.metrics_token):
-        return web.json_response({"error": "metrics are for loopback requests or a bearer token (metrics_token)"},
-                                 status=403)
+        return web.json_response(
+            {"error": "metrics are for loopback requests or a bearer token (metrics_token)"}, status=403
+        )
     collected = request.app[METRICS]
     now = utcnow()
     async with fed.db.session() as session:
-        counts = dict((await session.execute(select(Delivery.state, func.count()).group_by(Delivery.state))).all())
-        oldest = await session.scalar(select(func.min(Delivery.next_attempt_at)).where(
-            Delivery.state.in_(PENDING), Delivery.next_attempt_at <= now))
+        counts = dict(
+            (await session.execute(select(Delivery.state, func.count()).group_by(Delivery.state))).all()
+        )
+        oldest = await session.scalar(
+            select(func.min(Delivery.next_attempt_at)).where(
+                Delivery.state.in_(PENDING), Delivery.next_attempt_at <= now
+            )
+        )
     for state in DeliveryState:
         collected.deliveries.labels(state.value).set(counts.get(state.value, 0))
     collected.due.set((now - oldest).total_seconds() if oldest else 0)
