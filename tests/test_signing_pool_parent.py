@@ -27,7 +27,7 @@ def test_signing_processes_exit_when_the_server_is_killed():
     server = subprocess.Popen([sys.executable, "-c", SERVER], cwd=ROOT, stdout=subprocess.PIPE, text=True)
     try:
         assert server.stdout.readline().strip() == "started"
-        workers = wait_for(lambda: psutil.Process(server.pid).children(), timeout=30, what="signing processes")
+        workers = wait_for(lambda: psutil.Process(server.pid).children(), timeout=30, what="the workers")
         os.kill(server.pid, signal.SIGKILL)
         server.wait(10)
         wait_for(lambda: not any(w.is_running() and w.status() != psutil.STATUS_ZOMBIE for w in workers),
