@@ -8,7 +8,6 @@ from urllib.parse import urlsplit
 from aiohttp import web
 from sqlalchemy import or_, select
 
-import federation.agreement_inbox  # noqa: F401  (registers the agreements' inbox hooks)
 from federation.agreement_verify import VERIFIED, Report, verify_agreement
 from federation.agreements import (
     CONTEXT_DOCUMENT, CONTEXT_PATH, AgreementError, agreement_document, amend, charter, comment,

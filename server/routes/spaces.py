@@ -9,7 +9,6 @@ from urllib.parse import quote
 from aiohttp import web
 from sqlalchemy import func, select
 
-import federation.space_inbox  # noqa: F401  (registers the spaces' inbox hooks)
 from federation.collections import PAGE_SIZE, ordered_collection, ordered_page
 from federation.space_posting import join_space, publish
 from federation.spaces import (
