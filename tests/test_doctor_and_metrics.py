@@ -6,7 +6,7 @@ import requests
 
 from tests.harness import wait_for
 
-CHECKS = ["base URL", "webfinger", "nodeinfo", "clock", "database", "deliveries", "disk"]
+CHECKS = ["base URL", "webfinger", "nodeinfo", "clock", "database", "deliveries", "inbox", "disk"]
 
 
 def doctor_lines(result) -> dict[str, str]:
@@ -98,3 +98,22 @@ def test_a_metrics_token_opens_metrics_to_a_bearer_only(instances):
     )
     text = metrics_of(a, headers={"Authorization": "Bearer s3cret-scrape-token"})
     assert "interpeople_deliveries" in text
+
+
+def test_the_inbox_journal_lag_shows_in_metrics_and_doctor(instances):
+    a = instances.new("a")
+    text = metrics_of(a)
+    assert sample(text, "interpeople_inbox_journal_lag_seconds") == 0
+    assert sample(text, "interpeople_inbox_entries", state="parked") == 0
+    # An activity journaled long ago and waiting for a retry far in the future: the journal lags behind.
+    a.sql(
+        "INSERT INTO inbox_entries (activity_uri, activity_type, actor_uri, order_key, payload, state, "
+        "attempts, next_attempt_at, received_at) VALUES ('https://peer.example/a/1', 'Create', "
+        "'https://peer.example/u', 'https://peer.example/o/1', '{}', 'retrying', 1, '2999-01-01 00:00:00', "
+        "'2020-01-01 00:00:00')"
+    )
+    text = metrics_of(a)
+    assert sample(text, "interpeople_inbox_entries", state="retrying") == 1
+    assert sample(text, "interpeople_inbox_journal_lag_seconds") > 3600 * 24 * 365
+    lines = doctor_lines(a.cli("doctor", check=False))
+    assert lines["inbox"].startswith("fail 1 waiting"), lines["inbox"]

@@ -18,6 +18,7 @@ from federation.fetch import USER_AGENT, client_tls
 from federation.urls import INSTANCE_ACTOR
 from models import Actor, Delivery, utcnow
 from models.delivery import PENDING
+from models.inbox_entry import UNFINISHED, InboxEntry, InboxState
 from server.config import open_instance, sqlite_file
 
 AP_JSON = "application/activity+json"
@@ -202,6 +203,25 @@ async def check_deliveries(fed) -> Check:
     return Check(status, "deliveries", f"{waiting}; {summary}{hint}")
 
 
+async def check_inbox(fed) -> Check:
+    """The inbox journal: accepted activities still waiting for processing, and parked ones."""
+    now = utcnow()
+    async with fed.db.session() as session:
+        waiting, oldest = (
+            await session.execute(
+                select(func.count(), func.min(InboxEntry.received_at)).where(InboxEntry.state.in_(UNFINISHED))
+            )
+        ).one()
+        parked = await session.scalar(
+            select(func.count()).select_from(InboxEntry).where(InboxEntry.state == InboxState.parked.value)
+        )
+    lag = (now - oldest).total_seconds() if oldest else 0.0
+    status = "fail" if lag > BACKLOG_FAIL_AGE else "warn" if lag > BACKLOG_WARN_AGE or parked else "ok"
+    detail = f"{waiting} waiting, the oldest for {lag:.0f} s" if waiting else "journal drained"
+    hint = " (see `interpeople inbox --state parked`; `inbox retry --parked`)" if parked else ""
+    return Check(status, "inbox", f"{detail}; {parked} parked{hint}")
+
+
 def check_disk(data: Path, database_url: str) -> Check:
     folders = {Path(data).resolve()}
     database = sqlite_file(database_url)
@@ -227,6 +247,7 @@ async def cmd_doctor(args) -> None:
                 await check_clock(outside, args.time_url),
                 await check_database(fed),
                 await check_deliveries(fed),
+                await check_inbox(fed),
                 check_disk(args.data, fed.settings.database_url),
             ]
         finally:
@@ -242,7 +263,7 @@ def add_commands(sub) -> None:
     p = sub.add_parser(
         "doctor",
         help="check the instance as peers see it: base URL, WebFinger, NodeInfo, clock, "
-        "database, delivery backlog, disk (one line each; exit 1 on a failure)",
+        "database, delivery backlog, inbox journal, disk (one line each; exit 1 on a failure)",
     )
     p.add_argument(
         "--time-url",

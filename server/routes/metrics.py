@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 from federation.settings import is_loopback_host
 from models import Delivery, DeliveryState, utcnow
+from models.inbox_entry import UNFINISHED, InboxEntry, InboxState
 from models.delivery import PENDING
 from server.keys import FED
 
@@ -44,6 +45,17 @@ class Metrics:
             "interpeople_deliveries",
             "Rows of the delivery queue, by state",
             ["state"],
+            registry=self.registry,
+        )
+        self.inbox = Gauge(
+            "interpeople_inbox_entries",
+            "Entries of the inbox journal not done yet, by state (done ones are not counted)",
+            ["state"],
+            registry=self.registry,
+        )
+        self.lag = Gauge(
+            "interpeople_inbox_journal_lag_seconds",
+            "Age of the oldest journaled activity not processed yet (0 when the journal is drained)",
             registry=self.registry,
         )
         self.due = Gauge(
@@ -94,6 +106,40 @@ def allowed(request: web.Request, token: str) -> bool:
     return request.remote is not None and is_loopback_host(request.remote)
 
 
+async def _read_deliveries(session, collected: Metrics, now) -> None:
+    counts = dict(
+        (await session.execute(select(Delivery.state, func.count()).group_by(Delivery.state))).all()
+    )
+    oldest = await session.scalar(
+        select(func.min(Delivery.next_attempt_at)).where(
+            Delivery.state.in_(PENDING), Delivery.next_attempt_at <= now
+        )
+    )
+    for state in DeliveryState:
+        collected.deliveries.labels(state.value).set(counts.get(state.value, 0))
+    collected.due.set((now - oldest).total_seconds() if oldest else 0)
+
+
+async def _read_journal(session, collected: Metrics, now) -> None:
+    """The inbox journal's backlog: entries not done, and how long the oldest unprocessed one has waited."""
+    counted = [s.value for s in InboxState if s != InboxState.done]
+    counts = dict(
+        (
+            await session.execute(
+                select(InboxEntry.state, func.count())
+                .where(InboxEntry.state.in_(counted))
+                .group_by(InboxEntry.state)
+            )
+        ).all()
+    )
+    oldest = await session.scalar(
+        select(func.min(InboxEntry.received_at)).where(InboxEntry.state.in_(UNFINISHED))
+    )
+    for state in counted:
+        collected.inbox.labels(state).set(counts.get(state, 0))
+    collected.lag.set(max(0.0, (now - oldest).total_seconds()) if oldest else 0)
+
+
 async def metrics(request: web.Request) -> web.Response:
     fed = request.app[FED]
     if not allowed(request, fed.settings.metrics_token):
@@ -103,17 +149,8 @@ async def metrics(request: web.Request) -> web.Response:
     collected = request.app[METRICS]
     now = utcnow()
     async with fed.db.session() as session:
-        counts = dict(
-            (await session.execute(select(Delivery.state, func.count()).group_by(Delivery.state))).all()
-        )
-        oldest = await session.scalar(
-            select(func.min(Delivery.next_attempt_at)).where(
-                Delivery.state.in_(PENDING), Delivery.next_attempt_at <= now
-            )
-        )
-    for state in DeliveryState:
-        collected.deliveries.labels(state.value).set(counts.get(state.value, 0))
-    collected.due.set((now - oldest).total_seconds() if oldest else 0)
+        await _read_deliveries(session, collected, now)
+        await _read_journal(session, collected, now)
     encoder, content_type = choose_encoder(request.headers.get("Accept", ""))  # text 0.0.4 or OpenMetrics
     return web.Response(body=encoder(collected.registry), headers={"Content-Type": content_type})
 
