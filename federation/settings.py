@@ -95,7 +95,8 @@ class Settings:
 
 # Settings that must be positive (the others only not negative); 0 is meaningful for signing_processes.
 POSITIVE = {"max_inbox_bytes", "max_fetch_bytes", "fetch_timeout", "delivery_timeout", "delivery_concurrency",
-            "delivery_per_host", "delivery_poll_interval"}
+            "delivery_per_host", "delivery_poll_interval", "inbox_poll_interval", "inbox_concurrency",
+            "inbox_max_attempts", "inbox_lease"}
 
 
 TYPE_NAMES = {"str": "a string", "int": "an integer", "float": "a number"}

@@ -15,6 +15,8 @@ from models import Database
 
 CONFIG_NAME = "config.toml"
 SETTING_NAMES = {f.name for f in fields(Settings)} - {"extra", "local_testing"}
+# Settings read by feature modules from Settings.extra, all of them text.
+TEXT_SETTINGS = {"title", "description", "contact_email"}
 
 
 class ConfigError(Exception):
@@ -43,6 +45,9 @@ def load_settings(data_dir: Path) -> Settings:
         raise ConfigError(f"cannot read {path}: {error.strerror}") from None
     known = {k: v for k, v in raw.items() if k in SETTING_NAMES}
     extra = {k: v for k, v in raw.items() if k not in SETTING_NAMES}
+    for name in TEXT_SETTINGS & set(extra):
+        if not isinstance(extra[name], str):
+            raise ConfigError(f"{path}: {name} must be a string, got {extra[name]!r}")
     try:
         return Settings(**known, extra=extra)
     except (TypeError, SettingsError) as error:
