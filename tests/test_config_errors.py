@@ -137,3 +137,9 @@ def test_a_port_in_use_is_reported(instance):
         taken.listen()
         port = taken.getsockname()[1]
         assert_one_line(interpeople(instance, "serve", "--port", str(port)), f"127.0.0.1:{port}", "in use")
+
+
+def test_serve_refuses_a_missing_tls_certificate(instance, tmp_path):
+    missing = tmp_path / "missing.pem"
+    result = interpeople(instance, "serve", "--tls-cert", str(missing), "--tls-key", str(missing))
+    assert_one_line(result, "TLS certificate", str(missing))
