@@ -31,7 +31,7 @@ def tls_instance(instances, tmp_path, test_ca) -> Instance:
         **FAST_SETTINGS,
     )
     instances.instances.append(instance)
-    return instance.start(timeout=60)  # a busy machine may need more than the default to start TLS
+    return instance.start()
 
 
 def test_a_peer_trusting_the_test_ca_follows_a_movement_served_over_https(instances, tmp_path, test_ca):
