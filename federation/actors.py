@@ -106,21 +106,44 @@ def parse_handle(handle: str) -> tuple[str, str]:
     return name, host.lower()
 
 
-def _scheme_for(fed: Federation, host: str) -> str:
+# The scheme a loopback peer answered on last time (local testing), tried first next time.
+_LOOPBACK_SCHEMES: dict[str, str] = {}
+
+
+def _schemes_for(fed: Federation, host: str) -> list[str]:
+    """https; on loopback in local-testing mode https first, then plain http (or the one that worked last)."""
     hostname = urlsplit(f"//{host}").hostname or host
-    return "http" if fed.settings.local_testing and is_loopback_host(hostname) else "https"
+    if not (fed.settings.local_testing and is_loopback_host(hostname)):
+        return ["https"]
+    first = _LOOPBACK_SCHEMES.get(host, "https")
+    return [first, "http" if first == "https" else "https"]
+
+
+async def _fetch_webfinger(fed: Federation, name: str, host: str) -> tuple[bytes, str]:
+    resource = quote(f"acct:{name}@{host}")
+    schemes = _schemes_for(fed, host)
+    failures = []
+    for scheme in schemes:
+        url = f"{scheme}://{host}/.well-known/webfinger?resource={resource}"
+        try:
+            body, _ = await fed.fetch(url, accept="application/jrd+json, application/json", signed=False)
+        except FetchError as error:
+            failures.append(str(error))
+            if error.status is None and scheme != schemes[-1]:
+                continue  # no answer on this scheme (e.g. https to a plain-http peer): try the next one
+            if error.status == 404:
+                raise ActorError(f"{name}@{host} does not exist (WebFinger answered 404)") from None
+            raise ActorError(f"cannot resolve {name}@{host}: {'; '.join(failures)}") from None
+        if len(schemes) > 1:
+            _LOOPBACK_SCHEMES[host] = scheme
+        return body, url
+    raise AssertionError("unreachable")
 
 
 async def webfinger(fed: Federation, handle: str) -> str:
     """The actor id behind a handle, through WebFinger (RFC 7033)."""
     name, host = parse_handle(handle)
-    url = f"{_scheme_for(fed, host)}://{host}/.well-known/webfinger?resource={quote(f'acct:{name}@{host}')}"
-    try:
-        body, _ = await fed.fetch(url, accept="application/jrd+json, application/json", signed=False)
-    except FetchError as error:
-        if error.status == 404:
-            raise ActorError(f"{name}@{host} does not exist (WebFinger answered 404)") from None
-        raise ActorError(f"cannot resolve {name}@{host}: {error}") from None
+    body, url = await _fetch_webfinger(fed, name, host)
     try:
         jrd = parse_json_document(body, url)
     except FetchError as error:

@@ -47,7 +47,8 @@ class Federation:
     @property
     def http(self) -> aiohttp.ClientSession:
         if self._http is None or self._http.closed:
-            self._http = new_client_session(self.allow_private, self.settings.fetch_timeout)
+            self._http = new_client_session(self.allow_private, self.settings.fetch_timeout,
+                                            self.settings.tls_ca_file)
         return self._http
 
     async def close(self) -> None:

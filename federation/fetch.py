@@ -4,6 +4,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import socket
+import ssl
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -66,8 +67,17 @@ def check_url(url: str, allow_private: bool) -> None:
         raise FetchError(f"refusing to fetch a private address: {url}")
 
 
-def new_client_session(allow_private: bool, timeout: float) -> aiohttp.ClientSession:
-    connector = aiohttp.TCPConnector(resolver=GuardedResolver(allow_private), limit=256, limit_per_host=8)
+def client_tls(ca_file: str = "") -> ssl.SSLContext:
+    """The system's trusted CAs, plus the one in ca_file when given (a test CA for https on loopback)."""
+    context = ssl.create_default_context()
+    if ca_file:
+        context.load_verify_locations(cafile=ca_file)
+    return context
+
+
+def new_client_session(allow_private: bool, timeout: float, ca_file: str = "") -> aiohttp.ClientSession:
+    connector = aiohttp.TCPConnector(resolver=GuardedResolver(allow_private), limit=256, limit_per_host=8,
+                                     ssl=client_tls(ca_file))
     return aiohttp.ClientSession(
         connector=connector,
         timeout=aiohttp.ClientTimeout(total=timeout),

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from urllib.parse import urlsplit
 
 
@@ -54,11 +54,23 @@ class Settings:
     inbox_lease: float = 120.0  # a claimed entry whose process vanished is taken again after this (s)
     signature_max_age: float = 65 * 60.0
     signature_max_future: float = 3600.0
+    # An extra CA certificate file (PEM) trusted for outgoing https, e.g. a test CA on loopback.
+    tls_ca_file: str = ""
+    # Certificate and key (PEM) for `serve` to speak https itself (local testing; a proxy does it when live).
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
+    # A bearer token that opens /metrics; without one, /metrics answers only direct loopback requests.
+    metrics_token: str = ""
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        _check_types(self)
         self.base_url = self.base_url.rstrip("/")
-        parts = urlsplit(self.base_url)
+        try:
+            parts = urlsplit(self.base_url)
+            parts.port
+        except ValueError as error:
+            raise SettingsError(f"base URL {self.base_url!r} is not a URL: {error}") from None
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise SettingsError(f"base URL must be http(s)://host[:port], got {self.base_url!r}")
         if parts.path not in ("", "/") or parts.query or parts.fragment:
@@ -67,6 +79,9 @@ class Settings:
         if parts.scheme == "http" and not loopback:
             raise SettingsError("plain http:// base URLs are only for local testing on loopback addresses")
         self.local_testing = loopback
+        check_database_url(self.database_url)
+        if bool(self.tls_cert_file) != bool(self.tls_key_file):
+            raise SettingsError("tls_cert_file and tls_key_file go together: set both or neither")
 
     @property
     def host(self) -> str:
@@ -76,3 +91,55 @@ class Settings:
     @property
     def scheme(self) -> str:
         return urlsplit(self.base_url).scheme
+
+
+# Settings that must be positive (the others only not negative); 0 is meaningful for signing_processes.
+POSITIVE = {"max_inbox_bytes", "max_fetch_bytes", "fetch_timeout", "delivery_timeout", "delivery_concurrency",
+            "delivery_per_host", "delivery_poll_interval", "inbox_poll_interval", "inbox_concurrency",
+            "inbox_max_attempts", "inbox_lease"}
+
+
+TYPE_NAMES = {"str": "a string", "int": "an integer", "float": "a number"}
+
+
+def _has_type(value, kind: str) -> bool:
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, {"str": str, "int": int, "float": (int, float)}[kind])
+
+
+def _check_types(settings: Settings) -> None:
+    """Each setting has the type its default has (an int is fine where a float is meant), and numbers are
+    not negative (nor zero where that makes no sense)."""
+    for f in fields(settings):
+        if f.type not in TYPE_NAMES:
+            continue
+        value = getattr(settings, f.name)
+        if not _has_type(value, f.type):
+            raise SettingsError(f"{f.name} must be {TYPE_NAMES[f.type]}, got {value!r}")
+        if f.type == "str":
+            continue
+        positive = f.name in POSITIVE
+        if value != value or value < 0 or (positive and value == 0):
+            wanted = "positive" if positive else "zero or more"
+            raise SettingsError(f"{f.name} must be {wanted}, got {value!r}")
+
+
+def check_database_url(url: str) -> None:
+    """Only SQLite files and PostgreSQL are supported; anything else is refused before we try to connect."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+    if url.startswith("sqlite:///"):
+        if url == "sqlite:///" or url.startswith("sqlite:///:memory:"):
+            raise SettingsError("database_url must name a SQLite file (sqlite:////path/to/file.db)")
+        return
+    if not url.startswith(("postgresql://", "postgres://", "postgresql+asyncpg://")):
+        scheme = url.split(":", 1)[0] if ":" in url else url
+        raise SettingsError(f"database_url must be sqlite:///FILE or postgresql://..., not {scheme!r}")
+    try:
+        parsed = make_url(url)
+        parsed.port
+    except (ArgumentError, ValueError) as error:
+        raise SettingsError(f"database_url is not a readable URL: {error}") from None
+    if not parsed.database:
+        raise SettingsError("database_url names no database (postgresql://user@host/DBNAME)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import ctypes
 import multiprocessing
 import os
 import signal
@@ -49,11 +50,25 @@ def _sign_chunk(pem: str, messages: list[bytes]) -> list[str]:
             for m in messages]
 
 
-def _worker_started() -> None:
+def _worker_started(parent: int) -> None:
     # A forked worker inherits the server's signal handling; its signals are its own.
     signal.set_wakeup_fd(-1)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _exit_with(parent)
+
+
+PR_SET_PDEATHSIG = 1
+
+
+def _exit_with(parent: int) -> None:
+    """The worker gets SIGTERM when the server dies, even by SIGKILL (Linux), instead of waiting forever."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        return  # not Linux: the pool's own checks end the workers when the server stops cleanly
+    if os.getppid() != parent:  # the server died before prctl took effect
+        os._exit(0)
 
 
 class SigningPool:
@@ -86,7 +101,7 @@ class SigningPool:
             # fork: the workers start at once without importing the server again.
             method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
             self._executor = ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context(method),
-                                                 initializer=_worker_started)
+                                                 initializer=_worker_started, initargs=(os.getpid(),))
         self._last_used = time.monotonic()
         return self._executor
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import ssl
 import zlib
 from pathlib import Path
 
@@ -54,7 +55,15 @@ def build_app(fed: Federation) -> web.Application:
     return app
 
 
-async def serve(fed: Federation, host: str, port: int, stop: asyncio.Event | None = None) -> None:
+def tls_context(cert_file: str, key_file: str) -> ssl.SSLContext:
+    """A server-side TLS context from PEM files (for https on loopback in local testing)."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert_file, key_file)
+    return context
+
+
+async def serve(fed: Federation, host: str, port: int, stop: asyncio.Event | None = None,
+                ssl_context: ssl.SSLContext | None = None) -> None:
     """Runs the web server, the delivery worker and the inbox worker in this process until stop (or a signal)."""
     await upgrade(fed.db)
     stop = stop or asyncio.Event()
@@ -67,8 +76,12 @@ async def serve(fed: Federation, host: str, port: int, stop: asyncio.Event | Non
     app = build_app(fed)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, host, port, reuse_address=True)
-    await site.start()
+    site = web.TCPSite(runner, host, port, reuse_address=True, ssl_context=ssl_context)
+    try:
+        await site.start()
+    except OSError:
+        await runner.cleanup()
+        raise
     log.info("Interpeople serving %s on %s:%d", fed.settings.base_url, host, port)
     print(f"Interpeople is serving {fed.settings.base_url} (listening on {host}:{port})", flush=True)
     worker = DeliveryWorker(fed)

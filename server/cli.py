@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import getpass
 import json
 import logging
@@ -12,6 +13,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 
 from federation.actors import ActorError, create_local_actor, resolve_handle
 from federation.context import Federation
@@ -28,14 +30,16 @@ from models.delivery import DeliveryState
 from models.inbox_entry import InboxState
 from models.migrate import upgrade
 from server.commands.errors import CliError
-from server.config import ConfigError, config_path, default_database_url, open_instance, write_settings
+from server.config import (ConfigError, config_path, default_database_url, open_instance, sqlite_file,
+                           write_settings)
 from server.passwords import hash_password
 
 from server.commands import agreements as agreement_commands, spaces as space_commands
+from server.commands import backup as backup_commands, doctor, migrate_db
 
 PROG = "interpeople"
 # Feature modules add subcommands with add_commands(subparsers); each sets `run` to a coroutine(args).
-COMMAND_MODULES = [agreement_commands, space_commands]
+COMMAND_MODULES = [agreement_commands, space_commands, doctor, backup_commands, migrate_db]
 
 
 def emit(rows, as_json: bool, text) -> None:
@@ -61,6 +65,9 @@ async def cmd_init(args) -> None:
         settings = Settings(base_url=args.base_url, database_url=database_url)
     except SettingsError as error:
         raise CliError(str(error)) from None
+    sqlite_path = sqlite_file(settings.database_url)
+    if args.database_url and sqlite_path is not None and not sqlite_path.parent.is_dir():
+        raise CliError(f"the database's folder {sqlite_path.parent} does not exist")
     created_dir = not data.exists()
     data.mkdir(parents=True, exist_ok=True)
     db = Database(settings.database_url)
@@ -93,10 +100,35 @@ def _default_port(base_url: str) -> int:
     return port or 8000
 
 
+def port_number(text: str) -> int:
+    """An argparse type: a TCP port, 1 to 65535."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 < port < 65536:
+        raise argparse.ArgumentTypeError(f"port {port} is outside 1-65535")
+    return port
+
+
 async def cmd_serve(args) -> None:
-    from server.app import serve
+    from server.app import serve, tls_context
     async with open_instance(args.data) as fed:
-        await serve(fed, args.host, args.port or _default_port(fed.settings.base_url))
+        cert = args.tls_cert or fed.settings.tls_cert_file
+        key = args.tls_key or fed.settings.tls_key_file
+        if bool(cert) != bool(key):
+            raise CliError("--tls-cert and --tls-key go together: give both or neither")
+        port = args.port or _default_port(fed.settings.base_url)
+        try:
+            ssl_context = tls_context(cert, key) if cert else None
+        except (OSError, ValueError) as error:
+            raise CliError(f"cannot load the TLS certificate {cert} or key {key}: {error}") from None
+        try:
+            await serve(fed, args.host, port, ssl_context=ssl_context)
+        except OSError as error:
+            if error.errno in (errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL):
+                raise CliError(f"cannot listen on {args.host}:{port}: {error.strerror}") from None
+            raise
 
 
 async def cmd_migrate(args) -> None:
@@ -291,7 +323,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("serve", help="run the web server and the delivery worker")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    p.add_argument("--port", type=int, help="port (default: the base URL's port, else 8000)")
+    p.add_argument("--port", type=port_number, help="port (default: the base URL's port, else 8000)")
+    p.add_argument("--tls-cert", metavar="FILE", help="serve https with this certificate (PEM; for local "
+                   "testing: a live instance sits behind a TLS proxy); default: the tls_cert_file setting")
+    p.add_argument("--tls-key", metavar="FILE",
+                   help="the certificate's private key (PEM); default: the tls_key_file setting")
     p.set_defaults(run=cmd_serve)
 
     p = sub.add_parser("migrate", help="bring the database schema up to date")
@@ -372,6 +408,10 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(args.run(args))
     except (CliError, Refusal, ActorError, ConfigError, FetchError, SettingsError) as error:
         print(f"{PROG}: error: {error}", file=sys.stderr)
+        return 1
+    except SQLAlchemyError as error:
+        reason = str(getattr(error, "orig", None) or error).splitlines()[0]
+        print(f"{PROG}: error: the database failed: {reason}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

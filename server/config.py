@@ -15,6 +15,8 @@ from models import Database
 
 CONFIG_NAME = "config.toml"
 SETTING_NAMES = {f.name for f in fields(Settings)} - {"extra", "local_testing"}
+# Settings read by feature modules from Settings.extra, all of them text.
+TEXT_SETTINGS = {"title", "description", "contact_email"}
 
 
 class ConfigError(Exception):
@@ -34,15 +36,53 @@ def load_settings(data_dir: Path) -> Settings:
     if not path.exists():
         raise ConfigError(f"no instance in {data_dir}: run `interpeople --data {data_dir} init --base-url URL` first")
     try:
-        raw = tomllib.loads(path.read_text())
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"{path} is not UTF-8 text (byte {error.start}): save it as UTF-8") from None
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path} is not valid TOML: {error}") from None
+    except OSError as error:
+        raise ConfigError(f"cannot read {path}: {error.strerror}") from None
     known = {k: v for k, v in raw.items() if k in SETTING_NAMES}
     extra = {k: v for k, v in raw.items() if k not in SETTING_NAMES}
+    for name in TEXT_SETTINGS & set(extra):
+        if not isinstance(extra[name], str):
+            raise ConfigError(f"{path}: {name} must be a string, got {extra[name]!r}")
     try:
         return Settings(**known, extra=extra)
     except (TypeError, SettingsError) as error:
         raise ConfigError(f"{path}: {error}") from None
+
+
+def sqlite_file(database_url: str) -> Path | None:
+    """The file of a SQLite database URL (None for other databases)."""
+    return Path(database_url[len("sqlite:///"):]) if database_url.startswith("sqlite:///") else None
+
+
+def check_sqlite_file(database_url: str) -> None:
+    """Only `init` (and `restore`) create a database: a missing file is an error, never silently recreated."""
+    path = sqlite_file(database_url)
+    if path is None:
+        return
+    if not path.parent.is_dir():
+        raise ConfigError(f"the database's folder {path.parent} does not exist "
+                          f"(database_url = {database_url!r})")
+    if not path.exists():
+        raise ConfigError(f"the database file {path} is missing; only `interpeople init` creates one "
+                          "(restore a backup with `interpeople restore FILE`)")
+
+
+async def check_database(db: Database) -> None:
+    """Connects once and reads the schema, so a corrupt file or unreachable server is one clear error."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import SQLAlchemyError
+    probe = "SELECT count(*) FROM sqlite_master" if db.is_sqlite else "SELECT 1"
+    try:
+        async with db.engine.connect() as conn:
+            await conn.execute(text(probe))
+    except (SQLAlchemyError, OSError) as error:
+        reason = getattr(error, "orig", None) or error
+        raise ConfigError(f"cannot use the database: {str(reason).splitlines()[0]}") from None
 
 
 def write_settings(data_dir: Path, values: dict) -> None:
@@ -57,9 +97,11 @@ def write_settings(data_dir: Path, values: dict) -> None:
 async def open_instance(data_dir: Path) -> AsyncIterator[Federation]:
     """The federation context of the instance in data_dir, closed on exit."""
     settings = load_settings(data_dir)
+    check_sqlite_file(settings.database_url)
     db = Database(settings.database_url)
     fed = Federation(settings, db)
     try:
+        await check_database(db)
         yield fed
     finally:
         await fed.close()
