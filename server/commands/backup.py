@@ -38,7 +38,7 @@ PAGES_PER_STEP = 256
 
 
 def _error(message: str) -> Exception:
-    from server.cli import CliError  # the CLI imports this module first
+    from server.commands.errors import CliError
 
     return CliError(message)
 

@@ -235,7 +235,7 @@ def check_disk(data: Path, database_url: str) -> Check:
 
 
 async def cmd_doctor(args) -> None:
-    from server.cli import CliError
+    from server.commands.errors import CliError
 
     async with open_instance(args.data) as fed:
         outside = Outside(fed.settings.tls_ca_file, args.timeout)

@@ -19,7 +19,7 @@ BATCH = 500
 
 
 def _error(message: str) -> Exception:
-    from server.cli import CliError  # the CLI imports this module first
+    from server.commands.errors import CliError
 
     return CliError(message)
 
