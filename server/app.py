@@ -15,6 +15,7 @@ from federation.delivery import DeliveryWorker
 from federation.inbox import Inbox
 from models.migrate import upgrade
 from server.keys import FED, INBOX, TEMPLATES
+from server.links import link_target
 from server.routes import ROUTE_MODULES
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,7 @@ def hue(text: str) -> int:
 def templates() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATE_DIR), autoescape=True)
     env.globals["hue"] = hue
+    env.filters["weburl"] = link_target
     return env
 
 
