@@ -46,6 +46,12 @@ class Settings:
     signing_processes: int = field(default_factory=lambda: _default_signing_processes())
     signature_max_age: float = 65 * 60.0
     signature_max_future: float = 3600.0
+    # Sign-in throttling (/login, /oauth/authorize, the password grant): failures allowed per window (s).
+    login_failures_per_account: int = 10
+    login_failures_per_address: int = 50
+    login_failure_window: float = 900.0
+    # Reverse proxies whose X-Forwarded-For names the client's address (for throttling).
+    trusted_proxies: list = field(default_factory=lambda: ["127.0.0.1", "::1"])
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:

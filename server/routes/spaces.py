@@ -19,9 +19,9 @@ from federation.spaces import (
 from federation.vocabulary import AS
 from models import Activity, Actor, Follow, FollowState, Object, utcnow
 from models.space import Space, SpacePost, SpaceReport
-from server import sessions
+from server import notices, sessions, throttle
 from server.keys import FED, TEMPLATES
-from server.passwords import check_password
+from server.links import site_path
 from server.routes.common import activity_json, not_found, page_number, paged_collection, render, wants_json
 from server.routes.inbox import _answer
 
@@ -152,7 +152,7 @@ async def space_page(request: web.Request) -> web.Response:
     return await _page(request, "space.html", view=view, rows=rows, total=total, page=page, page_size=PAGE_SIZE,
                        followers=followers, replies=replies, owner=owner, moderators=moderators, movements=movements,
                        joined=joined, may_post=may_post, moderating=moderating, reports=reports, rules=rules,
-                       space_path=space_path(view), ago=ago, error=request.query.get("error"))
+                       space_path=space_path(view), ago=ago, error=notices.text_of(request.query.get("notice")))
 
 
 # ---------------------------------------------------------------- the thread page
@@ -205,7 +205,7 @@ async def thread_page(request: web.Request) -> web.Response:
         moderating = viewer is not None and view.space.local and await may_moderate(session, view.space, viewer)
     return await _page(request, "thread.html", view=view, root=root, thread=thread, children=children,
                        may_post=may_post, moderating=moderating, space_path=space_path(view), ago=ago,
-                       error=request.query.get("error"))
+                       error=notices.text_of(request.query.get("notice")))
 
 
 # ---------------------------------------------------------------- collections
@@ -297,21 +297,25 @@ async def tag_page(request: web.Request) -> web.Response:
 
 
 async def login_form(request: web.Request) -> web.Response:
-    return await _page(request, "login.html", next=request.query.get("next", "/spaces"), error=None)
+    return await _page(request, "login.html", next=_safe_next(request.query.get("next")), error=None)
 
 
 def _safe_next(value: str | None) -> str:
-    return value if value and value.startswith("/") and not value.startswith("//") else "/spaces"
+    """Where to go after signing in: a path of this site, else /spaces (no other host, however spelt)."""
+    return site_path(value) or "/spaces"
 
 
 async def login(request: web.Request) -> web.Response:
     form = await request.post()
     await sessions.check_csrf(request, form)
-    fed = request.app[FED]
-    async with fed.db.session() as db:
-        member = await db.scalar(select(Actor).where(Actor.local.is_(True), Actor.type == "Person",
-                                                     Actor.username == str(form.get("username", "")).strip()))
-    if member is None or not check_password(member.password_hash, str(form.get("password", ""))):
+    member, wait = await throttle.sign_in(request, str(form.get("username", "")).strip(),
+                                          str(form.get("password", "")))
+    if wait:
+        response = await _page(request, "login.html", status=429, next=_safe_next(form.get("next")),
+                               error=throttle.wait_message(wait))
+        response.headers["Retry-After"] = str(wait)
+        return response
+    if member is None:
         return await _page(request, "login.html", status=401, next=_safe_next(form.get("next")),
                            error="Wrong name or password.")
     fresh = sessions.Session(member.id, secrets.token_urlsafe(24))  # a new token after login
@@ -339,8 +343,9 @@ async def _member(request: web.Request, form) -> Actor:
     return member
 
 
-def _back(path: str, error: str | None = None, anchor: str = "") -> web.HTTPSeeOther:
-    return web.HTTPSeeOther(path + (f"?error={quote(error)}" if error else "") + anchor)
+def _back(path: str, notice: str | None = None, anchor: str = "") -> web.HTTPSeeOther:
+    """Back to a page, with a notice code (server/notices.py) the page turns into its text."""
+    return web.HTTPSeeOther(path + (f"?notice={quote(notice)}" if notice else "") + anchor)
 
 
 async def join_form(request: web.Request) -> web.Response:
@@ -349,7 +354,7 @@ async def join_form(request: web.Request) -> web.Response:
     try:
         await join_space(request.app[FED], member, view.actor)
     except SpaceError as error:
-        raise _back(space_path(view), error.message) from None
+        raise _back(space_path(view), notices.code_for(error.message)) from None
     raise _back(space_path(view))
 
 
@@ -361,7 +366,7 @@ async def new_thread(request: web.Request) -> web.Response:
         obj = await publish(request.app[FED], member, view.actor, str(form.get("text", "")),
                             title=str(form.get("title", "")).strip())
     except SpaceError as error:
-        raise _back(space_path(view), error.message) from None
+        raise _back(space_path(view), notices.code_for(error.message)) from None
     raise web.HTTPSeeOther(f"/threads/{obj.id}")
 
 
@@ -372,11 +377,11 @@ async def reply_form(request: web.Request) -> web.Response:
     parent = next((o for p, o, _ in rows if str(o.id) == str(form.get("parent"))), None)
     path = f"/threads/{root.object_id}"
     if parent is None:
-        raise _back(path, "that post is not in this thread")
+        raise _back(path, "not-in-thread")
     try:
         obj = await publish(request.app[FED], member, view.actor, str(form.get("text", "")), parent=parent)
     except SpaceError as error:
-        raise _back(path, error.message) from None
+        raise _back(path, notices.code_for(error.message)) from None
     raise web.HTTPSeeOther(f"{path}#p{obj.id}")
 
 
@@ -389,7 +394,7 @@ async def moderate_form(request: web.Request) -> web.Response:
     target = next(((p, o, a) for p, o, a in rows if str(o.id) == str(form.get("post"))), None)
     action = form.get("action")
     if target is None or action not in ("remove", "lock", "unlock", "ban"):
-        raise _back(path, "unknown moderation")
+        raise _back(path, "unknown-moderation")
     async with fed.db.session() as session:
         space = await session.get(Space, view.space.id)
         if not space.local or not await may_moderate(session, space, member):
