@@ -14,7 +14,7 @@ from federation.context import Federation
 from federation.delivery import DeliveryWorker
 from federation.inbox import Inbox
 from models.migrate import upgrade
-from server import throttle
+from server import headers, throttle
 from server.keys import FED, INBOX, TEMPLATES
 from server.links import link_target
 from server.routes import ROUTE_MODULES
@@ -51,6 +51,7 @@ def build_app(fed: Federation) -> web.Application:
     app[FED] = fed
     app[INBOX] = Inbox(fed)
     app[TEMPLATES] = templates()
+    headers.setup(app)
     app.on_startup.append(throttle.warm_up)
     for module in ROUTE_MODULES:
         module.setup(app)
