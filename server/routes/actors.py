@@ -9,6 +9,8 @@ from sqlalchemy import func, select
 from federation.actors import actor_document
 from federation.urls import INSTANCE_ACTOR
 from models import Activity, Actor, Follow, FollowState, Object
+from federation.spaces.access import may_read, space_of_object
+from server.access import check_fetch, member_of
 from server.keys import FED
 from server.routes.common import activity_json, paged_collection, render, wants_json
 
@@ -94,11 +96,27 @@ async def local_object(request: web.Request) -> web.Response:
         author = await session.get(Actor, obj.attributed_to_id) if obj is not None and obj.attributed_to_id else None
     if obj is None:
         raise web.HTTPNotFound(text="no such object")
+    await _check_space_reader(request, obj)
     if obj.deleted_at is not None:
         return activity_json({"@context": "https://www.w3.org/ns/activitystreams", **obj.document}, status=410)
     if wants_json(request):
         return activity_json({"@context": "https://www.w3.org/ns/activitystreams", **obj.document}, request=request)
     return render(request, "object.html", obj=obj, author=author)
+
+
+async def _check_space_reader(request: web.Request, obj: Object) -> None:
+    """A post of a members-only space: fetches must be signed by a reader, pages seen by a signed-in member."""
+    fed = request.app[FED]
+    async with fed.db.session() as session:
+        space = await space_of_object(session, obj)
+        if space is None or space.visibility == "public":
+            return
+        if not wants_json(request):
+            if not await may_read(session, space, await member_of(request)):
+                raise web.HTTPForbidden(text="This post belongs to a members-only space: sign in as a member "
+                                             "and open it from the space's page.")
+            return
+    await check_fetch(request, space)
 
 
 async def local_activity(request: web.Request) -> web.Response:

@@ -23,7 +23,9 @@ from models import Activity, Actor, Follow, FollowState, Object, utcnow
 from models.space import Space, SpacePost, SpaceReport
 from server import notices, sessions, throttle
 from server.keys import FED, TEMPLATES
+from server.access import check_fetch, member_of
 from server.links import site_path
+from federation.spaces.access import may_read, readers
 from server.routes.common import activity_json, not_found, page_number, paged_collection, render, wants_json
 from server.routes.inbox import _answer
 
@@ -118,6 +120,21 @@ async def spaces_index(request: web.Request) -> web.Response:
     return await _page(request, "spaces.html", views=views, stats=stats, followers=followers, space_path=space_path)
 
 
+async def _members_only(request: web.Request, view: SpaceView) -> web.Response | None:
+    """None when the asker may read the space; else a styled 403 page saying who can (or a JSON refusal)."""
+    if view.space.visibility == "public":
+        return None
+    if wants_json(request):
+        await check_fetch(request, view.space)
+        return None
+    member = await member_of(request)
+    async with request.app[FED].db.session() as session:
+        if await may_read(session, view.space, member):
+            return None
+        who = await readers(session, view.space)
+    return await _page(request, "private.html", status=403, view=view, readers=who)
+
+
 async def space_page(request: web.Request) -> web.Response:
     fed = request.app[FED]
     view = await _space_by_ref(request)
@@ -125,6 +142,10 @@ async def space_page(request: web.Request) -> web.Response:
     async with fed.db.session() as session:
         if wants_json(request) and view.space.local and "page" not in request.query:
             return activity_json(await space_document(session, fed, view), request=request)
+    refused = await _members_only(request, view)
+    if refused is not None:
+        return refused
+    async with fed.db.session() as session:
         where = (SpacePost.space_id == view.space.id, SpacePost.is_thread.is_(True), SpacePost.removed_at.is_(None))
         total = await session.scalar(select(func.count()).select_from(SpacePost).where(*where)) or 0
         rows = (await session.execute(
@@ -151,7 +172,9 @@ async def space_page(request: web.Request) -> web.Response:
             SpaceReport.space_id == view.space.id, SpaceReport.resolved.is_(False))
             .order_by(SpaceReport.id.desc()).limit(50))).all() if moderating else []
     rules = view.space.rules
-    return await _page(request, "space.html", view=view, rows=rows, total=total, page=page, page_size=PAGE_SIZE,
+    async with fed.db.session() as session:
+        who = await readers(session, view.space)
+    return await _page(request, "space.html", readers=who, view=view, rows=rows, total=total, page=page, page_size=PAGE_SIZE,
                        followers=followers, replies=replies, owner=owner, moderators=moderators, movements=movements,
                        joined=joined, may_post=may_post, moderating=moderating, reports=reports, rules=rules,
                        space_path=space_path(view), ago=ago, error=notices.text_of(request.query.get("notice")))
@@ -182,6 +205,9 @@ async def _thread(request: web.Request):
 async def thread_page(request: web.Request) -> web.Response:
     fed = request.app[FED]
     view, root, rows = await _thread(request)
+    refused = await _members_only(request, view)
+    if refused is not None:
+        return refused
     url = thread_page_url(fed, root.object_id)
     if wants_json(request):
         visible = [o.uri for p, o, _ in rows if p.removed_at is None]
@@ -205,7 +231,9 @@ async def thread_page(request: web.Request) -> web.Response:
         may_post = viewer is not None and not root.locked and (
             joined or view.space.local and await is_member(session, view.space, viewer))
         moderating = viewer is not None and view.space.local and await may_moderate(session, view.space, viewer)
-    return await _page(request, "thread.html", view=view, root=root, thread=thread, children=children,
+    async with fed.db.session() as session:
+        who = await readers(session, view.space)
+    return await _page(request, "thread.html", readers=who, view=view, root=root, thread=thread, children=children,
                        may_post=may_post, moderating=moderating, space_path=space_path(view), ago=ago,
                        error=notices.text_of(request.query.get("notice")))
 
