@@ -75,7 +75,8 @@ def test_a_public_space_says_anyone_can_read(council):
 
 def test_unsigned_or_outsider_fetches_of_a_members_only_post_are_refused(council):
     a, post, thread = council
-    for url in (post, a.url(thread)):
+    for url in (post, a.url(thread), a.url("/spaces/council/outbox?page=1"),
+                a.url("/spaces/council/threads?page=1")):
         assert requests.get(url, headers={"Accept": AP}, timeout=10).status_code == 401, url
         assert signed_get(a, url, "eve").status_code == 403, url
     assert requests.get(post, timeout=10).status_code == 403  # the HTML page too
@@ -100,3 +101,10 @@ def test_a_members_only_post_is_not_addressed_to_the_public(council):
 def test_members_only_posts_stay_off_the_public_timeline(council):
     a, post, _ = council
     assert a.sql("SELECT public FROM objects WHERE uri = :u", u=post) == [(False,)]
+
+
+def test_members_only_posts_stay_off_public_pages(council):
+    a, _, _ = council
+    tag = requests.get(a.url("/tags/cuts"), timeout=10).text
+    assert "Secret agenda" not in tag and "Open agenda" in tag
+    assert "Budget" not in requests.get(a.url("/actors/ana"), timeout=10).text

@@ -47,6 +47,7 @@ async def actor(request: web.Request) -> web.Response:
         }
         posts = (await session.scalars(
             select(Object).where(Object.attributed_to_id == found.id, Object.deleted_at.is_(None),
+                                Object.public.is_(True),
                                 Object.reblog_of_id.is_(None))
             .order_by(Object.published.desc()).limit(20))).all()
         movement = await session.get(Actor, found.movement_id) if found.movement_id else None

@@ -250,6 +250,7 @@ async def _local_space(request: web.Request) -> SpaceView:
 
 async def space_outbox(request: web.Request) -> web.Response:
     view = await _local_space(request)
+    await check_fetch(request, view.space)
     where = (Activity.actor_id == view.actor.id, Activity.local.is_(True),
              Activity.type.in_(("Announce", "Delete", "Lock", "Block", "Update")))
     return await paged_collection(request, view.actor.outbox, select(func.count()).select_from(Activity).where(*where),
@@ -282,6 +283,7 @@ async def space_moderators(request: web.Request) -> web.Response:
 
 async def space_threads(request: web.Request) -> web.Response:
     view = await _local_space(request)
+    await check_fetch(request, view.space)
     where = (SpacePost.space_id == view.space.id, SpacePost.is_thread.is_(True), SpacePost.removed_at.is_(None))
     return await paged_collection(request, f"{view.actor.uri}/threads", select(func.count()).select_from(SpacePost).where(*where),
                         select(Object.uri).join(SpacePost, SpacePost.object_id == Object.id).where(*where)
@@ -313,7 +315,8 @@ async def tag_page(request: web.Request) -> web.Response:
         rows = (await session.execute(
             select(SpacePost, Object, Actor).join(Object, Object.id == SpacePost.object_id)
             .outerjoin(Actor, Actor.id == SpacePost.author_id)
-            .where(SpacePost.removed_at.is_(None), Object.deleted_at.is_(None),
+            .join(Space, Space.id == SpacePost.space_id)
+            .where(Space.visibility == "public", SpacePost.removed_at.is_(None), Object.deleted_at.is_(None),
                    func.lower(Object.content).like(f"%/tags/{quote(tag)}%"))
             .order_by(Object.published.desc()).limit(100))).all()
     if wants_json(request):
