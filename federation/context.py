@@ -9,7 +9,9 @@ import aiohttp
 from bovine.crypto.types import CryptographicSecret
 from sqlalchemy import select
 
-from federation.fetch import AP_ACCEPT, AP_TYPES, FetchError, check_url, new_client_session, parse_json_document, read_limited
+from federation.fetch import (
+    AP_ACCEPT, AP_TYPES, FetchError, check_url, get_checked, new_client_session, parse_json_document, read_limited,
+)
 from federation.keys import secret_for
 from federation.settings import Settings
 from federation.signatures import sign_request
@@ -81,11 +83,13 @@ class Federation:
     async def fetch(self, url: str, accept: str = AP_ACCEPT, signed: bool = True) -> tuple[bytes, str]:
         """GET url within the limits (size, time, address); returns body and content type."""
         check_url(url, self.allow_private)
-        headers = {"accept": accept}
-        if signed:
-            headers = sign_request("get", url, await self.instance_secret(), accept=accept)
+        secret = await self.instance_secret() if signed else None
+
+        def headers_for(hop: str) -> dict:  # each hop signed for its own URL
+            return sign_request("get", hop, secret, accept=accept) if secret else {"accept": accept}
         try:
-            async with self.http.get(url, headers=headers, allow_redirects=True, max_redirects=3) as response:
+            async with get_checked(self.http, url, lambda hop: check_url(hop, self.allow_private),
+                                   headers_for) as response:
                 if response.status >= 400:
                     raise FetchError(f"{url} answered {response.status}", response.status)
                 body = await read_limited(response, self.settings.max_fetch_bytes)

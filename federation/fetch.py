@@ -5,7 +5,9 @@ import ipaddress
 import json
 import socket
 import ssl
-from urllib.parse import urlsplit
+from contextlib import asynccontextmanager
+from typing import AsyncIterator, Callable
+from urllib.parse import urljoin, urlsplit
 
 import aiohttp
 from aiohttp.abc import AbstractResolver
@@ -13,6 +15,8 @@ from aiohttp.resolver import DefaultResolver
 
 AP_ACCEPT = 'application/activity+json, application/ld+json; profile="https://www.w3.org/ns/activitystreams"'
 AP_TYPES = ("application/activity+json", "application/ld+json")
+REDIRECTS = (301, 302, 303, 307, 308)
+MAX_REDIRECTS = 3
 USER_AGENT = "Interpeople/0.1 (+https://codeberg.org/interpeople)"
 
 
@@ -60,7 +64,7 @@ def check_url(url: str, allow_private: bool) -> None:
     if parts.scheme == "http" and not allow_private:
         raise FetchError(f"plain http is refused outside local-testing mode: {url}")
     try:
-        literal = ipaddress.ip_address(parts.hostname)
+        literal = ipaddress.ip_address(parts.hostname.split("%")[0])  # an IPv6 zone id does not hide fe80::
     except ValueError:
         return
     if not address_allowed(str(literal), allow_private):
@@ -73,6 +77,29 @@ def client_tls(ca_file: str = "") -> ssl.SSLContext:
     if ca_file:
         context.load_verify_locations(cafile=ca_file)
     return context
+
+
+@asynccontextmanager
+async def get_checked(
+    http: aiohttp.ClientSession, url: str, check: Callable[[str], None],
+    headers_for: Callable[[str], dict], max_redirects: int = MAX_REDIRECTS,
+) -> AsyncIterator[aiohttp.ClientResponse]:
+    """GET url, following at most max_redirects redirects and checking every hop before contacting it.
+
+    `check` raises FetchError for a URL we must not contact (check_url with the instance's policy);
+    `headers_for` gives each hop its own headers, so a signed GET is signed again for the new URL.
+    Names are checked after resolution by GuardedResolver; IP literals never reach a resolver, so
+    check_url must see every hop.
+    """
+    for _ in range(max_redirects + 1):
+        check(url)
+        async with http.get(url, headers=headers_for(url), allow_redirects=False) as response:
+            location = response.headers.get("Location")
+            if response.status not in REDIRECTS or not location:
+                yield response
+                return
+            url = urljoin(str(response.url), location)
+    raise FetchError(f"more than {max_redirects} redirects, the last to {url}")
 
 
 def new_client_session(allow_private: bool, timeout: float, ca_file: str = "") -> aiohttp.ClientSession:

@@ -61,6 +61,12 @@ class Settings:
     tls_key_file: str = ""
     # A bearer token that opens /metrics; without one, /metrics answers only direct loopback requests.
     metrics_token: str = ""
+    # Sign-in throttling (/login, /oauth/authorize, the password grant): failures allowed per window (s).
+    login_failures_per_account: int = 10
+    login_failures_per_address: int = 50
+    login_failure_window: float = 900.0
+    # Reverse proxies whose X-Forwarded-For names the client's address (for throttling).
+    trusted_proxies: list = field(default_factory=lambda: ["127.0.0.1", "::1"])
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:

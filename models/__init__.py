@@ -13,4 +13,4 @@ __all__ = [
 ]
 
 # Feature models register their tables on Base.metadata when imported.
-from models import agreement, space, oauth, interaction  # noqa: E402,F401
+from models import agreement, space, oauth, interaction, throttle  # noqa: E402,F401

@@ -5,10 +5,10 @@ import datetime as dt
 
 from sqlalchemy import Boolean, ForeignKey, Index, String, Text, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, validates
 
 from models.base import Base, UTCDateTime, utcnow
-from models.types import IdType, JsonType
+from models.types import IdType, JsonType, WebUrl, web_url
 
 ROLES = ("member", "signatory", "admin")
 
@@ -24,7 +24,7 @@ class Actor(Base):
     host: Mapped[str] = mapped_column(String(255))
     name: Mapped[str | None] = mapped_column(Text, nullable=True)
     summary: Mapped[str | None] = mapped_column(Text, nullable=True)
-    url: Mapped[str | None] = mapped_column(String(2048), nullable=True)
+    url: Mapped[str | None] = mapped_column(WebUrl, nullable=True)  # a profile page: http(s) only
     inbox: Mapped[str | None] = mapped_column(String(2048), nullable=True)
     shared_inbox: Mapped[str | None] = mapped_column(String(2048), nullable=True)
     outbox: Mapped[str | None] = mapped_column(String(2048), nullable=True)
@@ -44,6 +44,10 @@ class Actor(Base):
         Index("ix_actors_username_host", "username", "host", unique=True),
         Index("ix_actors_movement_id", "movement_id"),
     )
+
+    @validates("url")
+    def _only_web_urls(self, key: str, value: str | None) -> str | None:
+        return web_url(value)
 
     @property
     def handle(self) -> str:

@@ -6,10 +6,10 @@ import datetime as dt
 import hashlib
 
 from sqlalchemy import ForeignKey, Index, Integer, String, Text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, validates
 
 from models.base import Base, UTCDateTime, utcnow
-from models.types import IdType
+from models.types import IdType, WebUrl, web_url
 
 
 def digest(secret: str) -> str:
@@ -24,10 +24,14 @@ class OAuthApp(Base):
     client_id: Mapped[str] = mapped_column(String(64), unique=True)
     client_secret_hash: Mapped[str] = mapped_column(String(64))
     name: Mapped[str] = mapped_column(String(255))
-    website: Mapped[str | None] = mapped_column(String(2048), nullable=True)
+    website: Mapped[str | None] = mapped_column(WebUrl, nullable=True)  # http(s) only
     redirect_uris: Mapped[str] = mapped_column(Text)  # one a line
     scopes: Mapped[str] = mapped_column(String(1024))  # space-separated
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    @validates("website")
+    def _only_web_urls(self, key: str, value: str | None) -> str | None:
+        return web_url(value)
 
     @property
     def redirect_uri_list(self) -> list[str]:

@@ -16,7 +16,9 @@ from federation.delivery import DeliveryWorker
 from federation.inbox import Inbox
 from federation.inbox_worker import InboxWorker
 from models.migrate import upgrade
+from server import headers, throttle
 from server.keys import FED, INBOX, TEMPLATES
+from server.links import link_target
 from server.routes import ROUTE_MODULES
 
 log = logging.getLogger(__name__)
@@ -42,6 +44,7 @@ def hue(text: str) -> int:
 def templates() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATE_DIR), autoescape=True)
     env.globals["hue"] = hue
+    env.filters["weburl"] = link_target
     return env
 
 
@@ -50,6 +53,8 @@ def build_app(fed: Federation) -> web.Application:
     app[FED] = fed
     app[INBOX] = Inbox(fed)
     app[TEMPLATES] = templates()
+    headers.setup(app)
+    app.on_startup.append(throttle.warm_up)
     for module in ROUTE_MODULES:
         module.setup(app)
     return app

@@ -1,4 +1,7 @@
 """Password hashing (Argon2id through argon2-cffi)."""
+import asyncio
+import functools
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
@@ -16,3 +19,16 @@ def check_password(stored_hash: str | None, password: str) -> bool:
         return _hasher.verify(stored_hash, password)
     except (VerificationError, InvalidHashError):
         return False
+
+
+@functools.lru_cache(maxsize=1)
+def dummy_hash() -> str:
+    """A hash no password matches, with the same parameters as real ones, for accounts that do not exist."""
+    return _hasher.hash("no account has this password: it only makes a missing account cost the same")
+
+
+async def check_password_evenly(stored_hash: str | None, password: str) -> bool:
+    """check_password in a worker thread, verifying against a dummy hash when there is no account,
+    so a missing account answers in the same time as a wrong password (and the event loop is not blocked)."""
+    ok = await asyncio.to_thread(check_password, stored_hash or dummy_hash(), password)
+    return ok and bool(stored_hash)

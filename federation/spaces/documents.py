@@ -41,8 +41,12 @@ async def space_document(session: AsyncSession, fed: Federation, view: SpaceView
 def post_document(
     fed: Federation, author: Actor, space_actor: Actor, rendered: Rendered, text: str, object_id: str,
     title: str | None = None, parent: Object | None = None, parent_author: Actor | None = None,
+    members_only: bool = False,
 ) -> dict:
-    """A thread (`Page` with a name) or a reply (`Note` with inReplyTo), addressed as FEP-1b12 asks."""
+    """A thread (`Page` with a name) or a reply (`Note` with inReplyTo), addressed as FEP-1b12 asks.
+
+    In a members-only space it is addressed to the space and its followers (its members) only: not to
+    the public, nor to the author's followers or mentioned actors, who may not be members."""
     now = iso(utcnow())
     cc = [author.followers_url, *rendered.mentioned]
     tags = list(rendered.tags)
@@ -55,7 +59,8 @@ def post_document(
         "id": object_id, "type": "Page" if parent is None else "Note", "attributedTo": author.uri,
         "content": rendered.html, "mediaType": "text/html",
         "source": {"content": text, "mediaType": "text/markdown"},
-        "published": now, "to": [space_actor.uri, PUBLIC], "cc": list(dict.fromkeys(cc)),
+        "published": now, "to": [space_actor.uri] if members_only else [space_actor.uri, PUBLIC],
+        "cc": [space_actor.followers_url] if members_only else list(dict.fromkeys(cc)),
         "audience": space_actor.uri, "tag": tags, "url": object_id, "replies": f"{object_id}/replies",
         "sensitive": False,
     }

@@ -13,6 +13,7 @@ from federation.outbox import (
     remote_inboxes,
     store_activity,
 )
+from federation.spaces.access import is_private
 from federation.spaces.rules import is_banned
 from federation.spaces.store import SpaceView, post_by_uri, remove_post, space_of_actor, thread_row
 from federation.vocabulary import AS, PUBLIC, as_list, id_of
@@ -25,7 +26,8 @@ async def _moderation_activity(
     extra_inboxes: list[str] = (), **fields,
 ) -> Activity:
     document = {"@context": AS, "id": fed.urls.new_activity(), "type": kind, "actor": view.actor.uri,
-                "to": [PUBLIC], "cc": [view.actor.followers_url], "audience": view.actor.uri, "object": obj,
+                "to": [view.actor.followers_url] if is_private(view.space) else [PUBLIC],
+                "cc": [view.actor.followers_url], "audience": view.actor.uri, "object": obj,
                 **fields}
     if summary:
         document["summary"] = summary

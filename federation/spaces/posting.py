@@ -24,6 +24,7 @@ from federation.outbox import (
 )
 from federation.refusal import Refusal
 from federation.richtext import Rendered, find_handles, render_post
+from federation.spaces.access import is_private
 from federation.spaces.documents import post_document
 from federation.spaces.fetch import fetch_post
 from federation.spaces.rules import check_may_join, check_may_post, is_banned
@@ -53,10 +54,12 @@ async def store_local_post(
     """Stores a local author's thread or reply and its Create (not yet delivered)."""
     parent_author = await session.get(Actor, parent.attributed_to_id) if parent and parent.attributed_to_id else None
     object_id = fed.urls.new_object()
-    document = post_document(fed, author, space_actor, rendered, text, object_id, title, parent, parent_author)
+    members_only = is_private(await space_of_actor(session, space_actor))
+    document = post_document(fed, author, space_actor, rendered, text, object_id, title, parent, parent_author,
+                             members_only)
     obj = Object(uri=object_id, type=document["type"], local=True, attributed_to_id=author.id, name=title,
                  content=rendered.html, in_reply_to=parent.uri if parent else None, context=space_actor.uri,
-                 public=True, published=utcnow(), document=document)
+                 public=not members_only, published=utcnow(), document=document)
     session.add(obj)
     await session.flush()
     if parent is None:  # Mastodon shows a Page as its name and a link: link to the readable thread page
@@ -200,7 +203,8 @@ async def publish(
         obj, activity = await store_local_post(session, fed, author, space_actor, rendered, text, title, parent)
         if space is not None and space.local:
             await accept_post(session, fed, SpaceView(space, space_actor), activity_payload(activity), obj, author)
-            await _spread(session, author, obj, activity)
+            if not is_private(space):  # members-only posts reach members through the space alone
+                await _spread(session, author, obj, activity)
             fed.deliveries_queued.set()
             return obj
         await queue_deliveries(session, activity, author, [space_actor.inbox])

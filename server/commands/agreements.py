@@ -21,7 +21,7 @@ from federation.agreements.store import members_of, proposal_by_uri, signatures_
 from federation.agreements.verify import MISSING, VERIFIED, keys_from_actor_documents, verify_agreement
 from federation.content import parse_time
 from federation.delivery import deliver_now
-from federation.fetch import AP_ACCEPT, FetchError, check_url, parse_json_document, read_limited
+from federation.fetch import AP_ACCEPT, FetchError, check_url, get_checked, parse_json_document, read_limited
 from federation.refusal import Refusal
 from federation.vocabulary import as_list, iso_or_none
 from federation.urls import INSTANCE_ACTOR
@@ -337,9 +337,9 @@ async def cmd_agreement_export(args) -> None:
 
 
 async def _fetch_json(http: aiohttp.ClientSession, url: str) -> dict:
-    check_url(url, allow_private=True)
-    try:
-        async with http.get(url, headers={"Accept": AP_ACCEPT}) as response:
+    try:  # no instance here, so no address policy; every hop must still be http(s)
+        async with get_checked(http, url, lambda hop: check_url(hop, allow_private=True),
+                               lambda hop: {"Accept": AP_ACCEPT}) as response:
             if response.status >= 400:
                 raise FetchError(f"{url} answered {response.status}", response.status)
             return parse_json_document(await read_limited(response, 5_000_000), url)

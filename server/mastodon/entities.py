@@ -19,6 +19,7 @@ from federation.vocabulary import PUBLIC_ALIASES, as_list, id_of
 from models import Actor, Follow, FollowState, Object
 from models.interaction import Favourite, Notification
 from models.oauth import OAuthApp
+from models.types import web_url
 
 GROUP_TYPES = ("Group", "Organization")
 BOT_TYPES = ("Application", "Service")
@@ -47,7 +48,7 @@ def _image(document: dict | None, key: str) -> str | None:
         found = found[0] if found else None
     url = found.get("url") if isinstance(found, dict) else found
     url = id_of(url) if not isinstance(url, str) else url
-    return url if isinstance(url, str) and url.startswith(("http://", "https://")) else None
+    return web_url(url)
 
 
 def avatar_url(fed: Federation, actor: Actor) -> str:
@@ -269,7 +270,7 @@ class Renderer:
             language = next(iter(document["contentMap"]))
         source = document.get("source")
         url = document.get("url")
-        url = id_of(url[0]) if isinstance(url, list) and url else (url if isinstance(url, str) else id_of(url))
+        url = web_url(id_of(url[0]) if isinstance(url, list) and url else (url if isinstance(url, str) else id_of(url)))
         return {
             "id": str(obj.id), "uri": obj.uri, "url": url or obj.uri, "created_at": iso_ms(obj.published),
             "account": account, "content": content, "visibility": visibility(obj),

@@ -15,14 +15,12 @@ from sqlalchemy import select
 
 from federation.urls import INSTANCE_ACTOR
 from models import Actor, utcnow
-from models.actor import local_person
 from models.oauth import AccessToken, AuthorizationCode, OAuthApp, digest
-from server import sessions
+from server import sessions, throttle
 from server.keys import FED, TEMPLATES
 from server.mastodon import scopes as scope_rules
 from server.mastodon.api import ApiError, Caller, Params, endpoint, json_answer, read_params
 from server.mastodon.entities import application
-from server.passwords import check_password
 
 OOB = "urn:ietf:wg:oauth:2.0:oob"
 CODE_LIFETIME = dt.timedelta(minutes=10)
@@ -38,9 +36,11 @@ def _oauth_error(status: int, error: str, description: str) -> web.Response:
 
 
 class OAuthError(Exception):
-    def __init__(self, status: int, error: str, description: str):
+    def __init__(self, status: int, error: str, description: str, retry_after: int | None = None):
         super().__init__(description)
         self.response = _oauth_error(status, error, description)
+        if retry_after is not None:
+            self.response.headers["Retry-After"] = str(retry_after)
 
 
 def _redirect_allowed(uri: str) -> bool:
@@ -48,7 +48,7 @@ def _redirect_allowed(uri: str) -> bool:
     if uri == OOB:
         return True
     scheme = urlsplit(uri).scheme.lower()
-    return bool(scheme) and scheme not in ("javascript", "data", "vbscript", "file")
+    return bool(scheme) and scheme not in ("javascript", "data", "vbscript", "file", "blob", "about", "filesystem")
 
 
 # ---------------------------------------------------------------- apps
@@ -203,9 +203,13 @@ async def authorize_submit(request: web.Request) -> web.Response:
     action = form.get("action")
     fed = request.app[FED]
     if action == "login":
-        async with fed.db.session() as db:
-            member = await local_person(db, str(form.get("username", "")).strip())
-        if member is None or not check_password(member.password_hash, str(form.get("password", ""))):
+        member, wait = await throttle.sign_in(request, str(form.get("username", "")).strip(),
+                                              str(form.get("password", "")))
+        if wait:
+            response = await _consent_or_login(request, checked, None, status=429, error=throttle.wait_message(wait))
+            response.headers["Retry-After"] = str(wait)
+            return response
+        if member is None:
             return await _consent_or_login(request, checked, None, status=401, error="Wrong name or password.")
         fresh = sessions.Session(member.id, secrets.token_urlsafe(24))
         request["session"] = fresh
@@ -318,8 +322,10 @@ async def _token(request: web.Request, params: Params) -> dict:
             host = request.app[FED].settings.host.lower()
             if username.lower().endswith("@" + host):
                 username = username[: -len(host) - 1]
-            member = await local_person(session, username)
-            if member is None or not check_password(member.password_hash, params.str("password") or ""):
+            member, wait = await throttle.sign_in(request, username, params.str("password") or "")
+            if wait:
+                raise OAuthError(429, "too_many_attempts", throttle.wait_message(wait), retry_after=wait)
+            if member is None:
                 raise OAuthError(400, "invalid_grant", "The user name or password is wrong.")
             return await _issue(session, app, scopes, member.id, member.id)
     raise OAuthError(400, "unsupported_grant_type", f"grant_type must be one of {', '.join(GRANTS)}")

@@ -11,6 +11,8 @@ from federation.urls import INSTANCE_ACTOR
 from models import Activity, Actor, Follow, FollowState, Object
 from models.actor import local_actor
 from models.content import local_activity_by_uri, local_object_by_uri
+from federation.spaces.access import may_read, space_of_object
+from server.access import check_fetch, member_of
 from server.keys import FED
 from server.routes.common import activity_json, paged_collection, render, wants_json
 
@@ -47,6 +49,7 @@ async def actor(request: web.Request) -> web.Response:
         }
         posts = (await session.scalars(
             select(Object).where(Object.attributed_to_id == found.id, Object.deleted_at.is_(None),
+                                Object.public.is_(True),
                                 Object.reblog_of_id.is_(None))
             .order_by(Object.published.desc()).limit(20))).all()
         movement = await session.get(Actor, found.movement_id) if found.movement_id else None
@@ -96,11 +99,27 @@ async def local_object(request: web.Request) -> web.Response:
         author = await session.get(Actor, obj.attributed_to_id) if obj is not None and obj.attributed_to_id else None
     if obj is None:
         raise web.HTTPNotFound(text="no such object")
+    await _check_space_reader(request, obj)
     if obj.deleted_at is not None:
         return activity_json({"@context": "https://www.w3.org/ns/activitystreams", **obj.document}, status=410)
     if wants_json(request):
         return activity_json({"@context": "https://www.w3.org/ns/activitystreams", **obj.document}, request=request)
     return render(request, "object.html", obj=obj, author=author)
+
+
+async def _check_space_reader(request: web.Request, obj: Object) -> None:
+    """A post of a members-only space: fetches must be signed by a reader, pages seen by a signed-in member."""
+    fed = request.app[FED]
+    async with fed.db.session() as session:
+        space = await space_of_object(session, obj)
+        if space is None or space.visibility == "public":
+            return
+        if not wants_json(request):
+            if not await may_read(session, space, await member_of(request)):
+                raise web.HTTPForbidden(text="This post belongs to a members-only space: sign in as a member "
+                                             "and open it from the space's page.")
+            return
+    await check_fetch(request, space)
 
 
 async def local_activity(request: web.Request) -> web.Response:

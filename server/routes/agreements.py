@@ -23,7 +23,7 @@ from federation.vocabulary import AS
 from models import Actor, Key, Object
 from models.actor import actors_by_uris, local_movement
 from models.agreement import AGREED_STATES, Proposal, ProposalEvent, ProposalParty
-from server import sessions
+from server import notices, sessions
 from server.agreement_views import Node, party_graph, text_diff
 from server.keys import FED
 from server.routes.common import activity_json, not_found, render, wants_json
@@ -182,7 +182,7 @@ async def proposal_page(request: web.Request) -> web.Response:
                        signed=signed, comments=comments, comment_authors=comment_authors, events=events,
                        actors=actors, label=lambda uri: _label(actors, uri), renews=renews, graph=graph,
                        diff=diff, old=old, new=new, state_of=state_of, may_sign=may_sign,
-                       message=request.query.get("message"))
+                       message=notices.text_of(request.query.get("notice")))
 
 
 def _hue(text: str) -> int:
@@ -329,7 +329,7 @@ async def act(request: web.Request) -> web.Response:
     if member is None:
         raise web.HTTPSeeOther(f"/login?next={back}")
     if action in ("sign", "decline", "amend") and (movement is None or member.role not in ("signatory", "admin")):
-        raise web.HTTPSeeOther(f"{back}?message=Only+signatories+and+admins+of+a+party+may+do+that.")
+        raise web.HTTPSeeOther(f"{back}?notice=not-signatory")
     try:
         async with fed.db.session() as session:
             found = await session.get(Proposal, proposal.id)
@@ -351,8 +351,7 @@ async def act(request: web.Request) -> web.Response:
             else:
                 raise web.HTTPNotFound(text="no such action")
     except Refusal as error:
-        from urllib.parse import quote
-        raise web.HTTPSeeOther(f"{back}?message={quote(error.message)}") from None
+        raise web.HTTPSeeOther(f"{back}?notice={notices.code_for(error.message)}") from None
     fed.deliveries_queued.set()
     raise web.HTTPSeeOther(back + ("#discussion" if action == "comment" else ""))
 

@@ -20,11 +20,12 @@ from federation.spaces.store import (
 )
 from federation.vocabulary import AS
 from models import Activity, Actor, Follow, FollowState, Object, utcnow
-from models.actor import local_person
 from models.space import Space, SpacePost, SpaceReport
-from server import sessions
+from server import notices, sessions, throttle
 from server.keys import FED, TEMPLATES
-from server.passwords import check_password
+from server.access import check_fetch, member_of
+from server.links import site_path
+from federation.spaces.access import may_read, readers
 from server.routes.common import activity_json, not_found, page_number, paged_collection, render, wants_json
 from server.routes.inbox import _answer
 
@@ -119,6 +120,21 @@ async def spaces_index(request: web.Request) -> web.Response:
     return await _page(request, "spaces.html", views=views, stats=stats, followers=followers, space_path=space_path)
 
 
+async def _members_only(request: web.Request, view: SpaceView) -> web.Response | None:
+    """None when the asker may read the space; else a styled 403 page saying who can (or a JSON refusal)."""
+    if view.space.visibility == "public":
+        return None
+    if wants_json(request):
+        await check_fetch(request, view.space)
+        return None
+    member = await member_of(request)
+    async with request.app[FED].db.session() as session:
+        if await may_read(session, view.space, member):
+            return None
+        who = await readers(session, view.space)
+    return await _page(request, "private.html", status=403, view=view, readers=who)
+
+
 async def space_page(request: web.Request) -> web.Response:
     fed = request.app[FED]
     view = await _space_by_ref(request)
@@ -126,6 +142,10 @@ async def space_page(request: web.Request) -> web.Response:
     async with fed.db.session() as session:
         if wants_json(request) and view.space.local and "page" not in request.query:
             return activity_json(await space_document(session, fed, view), request=request)
+    refused = await _members_only(request, view)
+    if refused is not None:
+        return refused
+    async with fed.db.session() as session:
         where = (SpacePost.space_id == view.space.id, SpacePost.is_thread.is_(True), SpacePost.removed_at.is_(None))
         total = await session.scalar(select(func.count()).select_from(SpacePost).where(*where)) or 0
         rows = (await session.execute(
@@ -152,10 +172,12 @@ async def space_page(request: web.Request) -> web.Response:
             SpaceReport.space_id == view.space.id, SpaceReport.resolved.is_(False))
             .order_by(SpaceReport.id.desc()).limit(50))).all() if moderating else []
     rules = view.space.rules
-    return await _page(request, "space.html", view=view, rows=rows, total=total, page=page, page_size=PAGE_SIZE,
+    async with fed.db.session() as session:
+        who = await readers(session, view.space)
+    return await _page(request, "space.html", readers=who, view=view, rows=rows, total=total, page=page, page_size=PAGE_SIZE,
                        followers=followers, replies=replies, owner=owner, moderators=moderators, movements=movements,
                        joined=joined, may_post=may_post, moderating=moderating, reports=reports, rules=rules,
-                       space_path=space_path(view), ago=ago, error=request.query.get("error"))
+                       space_path=space_path(view), ago=ago, error=notices.text_of(request.query.get("notice")))
 
 
 # ---------------------------------------------------------------- the thread page
@@ -183,6 +205,9 @@ async def _thread(request: web.Request):
 async def thread_page(request: web.Request) -> web.Response:
     fed = request.app[FED]
     view, root, rows = await _thread(request)
+    refused = await _members_only(request, view)
+    if refused is not None:
+        return refused
     url = thread_page_url(fed, root.object_id)
     if wants_json(request):
         visible = [o.uri for p, o, _ in rows if p.removed_at is None]
@@ -206,9 +231,11 @@ async def thread_page(request: web.Request) -> web.Response:
         may_post = viewer is not None and not root.locked and (
             joined or view.space.local and await is_member(session, view.space, viewer))
         moderating = viewer is not None and view.space.local and await may_moderate(session, view.space, viewer)
-    return await _page(request, "thread.html", view=view, root=root, thread=thread, children=children,
+    async with fed.db.session() as session:
+        who = await readers(session, view.space)
+    return await _page(request, "thread.html", readers=who, view=view, root=root, thread=thread, children=children,
                        may_post=may_post, moderating=moderating, space_path=space_path(view), ago=ago,
-                       error=request.query.get("error"))
+                       error=notices.text_of(request.query.get("notice")))
 
 
 # ---------------------------------------------------------------- collections
@@ -223,6 +250,7 @@ async def _local_space(request: web.Request) -> SpaceView:
 
 async def space_outbox(request: web.Request) -> web.Response:
     view = await _local_space(request)
+    await check_fetch(request, view.space)
     where = (Activity.actor_id == view.actor.id, Activity.local.is_(True),
              Activity.type.in_(("Announce", "Delete", "Lock", "Block", "Update")))
     return await paged_collection(request, view.actor.outbox, select(func.count()).select_from(Activity).where(*where),
@@ -255,6 +283,7 @@ async def space_moderators(request: web.Request) -> web.Response:
 
 async def space_threads(request: web.Request) -> web.Response:
     view = await _local_space(request)
+    await check_fetch(request, view.space)
     where = (SpacePost.space_id == view.space.id, SpacePost.is_thread.is_(True), SpacePost.removed_at.is_(None))
     return await paged_collection(request, f"{view.actor.uri}/threads", select(func.count()).select_from(SpacePost).where(*where),
                         select(Object.uri).join(SpacePost, SpacePost.object_id == Object.id).where(*where)
@@ -286,7 +315,8 @@ async def tag_page(request: web.Request) -> web.Response:
         rows = (await session.execute(
             select(SpacePost, Object, Actor).join(Object, Object.id == SpacePost.object_id)
             .outerjoin(Actor, Actor.id == SpacePost.author_id)
-            .where(SpacePost.removed_at.is_(None), Object.deleted_at.is_(None),
+            .join(Space, Space.id == SpacePost.space_id)
+            .where(Space.visibility == "public", SpacePost.removed_at.is_(None), Object.deleted_at.is_(None),
                    func.lower(Object.content).like(f"%/tags/{quote(tag)}%"))
             .order_by(Object.published.desc()).limit(100))).all()
     if wants_json(request):
@@ -300,20 +330,25 @@ async def tag_page(request: web.Request) -> web.Response:
 
 
 async def login_form(request: web.Request) -> web.Response:
-    return await _page(request, "login.html", next=request.query.get("next", "/spaces"), error=None)
+    return await _page(request, "login.html", next=_safe_next(request.query.get("next")), error=None)
 
 
 def _safe_next(value: str | None) -> str:
-    return value if value and value.startswith("/") and not value.startswith("//") else "/spaces"
+    """Where to go after signing in: a path of this site, else /spaces (no other host, however spelt)."""
+    return site_path(value) or "/spaces"
 
 
 async def login(request: web.Request) -> web.Response:
     form = await request.post()
     await sessions.check_csrf(request, form)
-    fed = request.app[FED]
-    async with fed.db.session() as db:
-        member = await local_person(db, str(form.get("username", "")).strip())
-    if member is None or not check_password(member.password_hash, str(form.get("password", ""))):
+    member, wait = await throttle.sign_in(request, str(form.get("username", "")).strip(),
+                                          str(form.get("password", "")))
+    if wait:
+        response = await _page(request, "login.html", status=429, next=_safe_next(form.get("next")),
+                               error=throttle.wait_message(wait))
+        response.headers["Retry-After"] = str(wait)
+        return response
+    if member is None:
         return await _page(request, "login.html", status=401, next=_safe_next(form.get("next")),
                            error="Wrong name or password.")
     fresh = sessions.Session(member.id, secrets.token_urlsafe(24))  # a new token after login
@@ -341,8 +376,9 @@ async def _member(request: web.Request, form) -> Actor:
     return member
 
 
-def _back(path: str, error: str | None = None, anchor: str = "") -> web.HTTPSeeOther:
-    return web.HTTPSeeOther(path + (f"?error={quote(error)}" if error else "") + anchor)
+def _back(path: str, notice: str | None = None, anchor: str = "") -> web.HTTPSeeOther:
+    """Back to a page, with a notice code (server/notices.py) the page turns into its text."""
+    return web.HTTPSeeOther(path + (f"?notice={quote(notice)}" if notice else "") + anchor)
 
 
 async def join_form(request: web.Request) -> web.Response:
@@ -351,7 +387,7 @@ async def join_form(request: web.Request) -> web.Response:
     try:
         await join_space(request.app[FED], member, view.actor)
     except Refusal as error:
-        raise _back(space_path(view), error.message) from None
+        raise _back(space_path(view), notices.code_for(error.message)) from None
     raise _back(space_path(view))
 
 
@@ -363,7 +399,7 @@ async def new_thread(request: web.Request) -> web.Response:
         obj = await publish(request.app[FED], member, view.actor, str(form.get("text", "")),
                             title=str(form.get("title", "")).strip())
     except Refusal as error:
-        raise _back(space_path(view), error.message) from None
+        raise _back(space_path(view), notices.code_for(error.message)) from None
     raise web.HTTPSeeOther(f"/threads/{obj.id}")
 
 
@@ -374,11 +410,11 @@ async def reply_form(request: web.Request) -> web.Response:
     parent = next((o for p, o, _ in rows if str(o.id) == str(form.get("parent"))), None)
     path = f"/threads/{root.object_id}"
     if parent is None:
-        raise _back(path, "that post is not in this thread")
+        raise _back(path, "not-in-thread")
     try:
         obj = await publish(request.app[FED], member, view.actor, str(form.get("text", "")), parent=parent)
     except Refusal as error:
-        raise _back(path, error.message) from None
+        raise _back(path, notices.code_for(error.message)) from None
     raise web.HTTPSeeOther(f"{path}#p{obj.id}")
 
 
@@ -391,7 +427,7 @@ async def moderate_form(request: web.Request) -> web.Response:
     target = next(((p, o, a) for p, o, a in rows if str(o.id) == str(form.get("post"))), None)
     action = form.get("action")
     if target is None or action not in ("remove", "lock", "unlock", "ban"):
-        raise _back(path, "unknown moderation")
+        raise _back(path, "unknown-moderation")
     async with fed.db.session() as session:
         space = await session.get(Space, view.space.id)
         if not space.local or not await may_moderate(session, space, member):
