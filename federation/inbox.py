@@ -13,11 +13,14 @@ from federation.refusal import Refusal
 from federation.actors import ActorError, get_actor, store_actor_document
 from federation.content import published_of, remote_object_fields
 from federation.inbox_batch import PostBatch
+from federation.inbound import check_sizes, normalize_activity, normalize_object, one_author, parse_document
 from federation.context import Federation
 from federation.outbox import add_to_timelines, local_follower_ids, reply_to_follow, tombstone
 from federation.proofs import verify_single_proof
 from federation.signatures import SignatureError, verify_request
-from federation.vocabulary import ACTOR_TYPES, audience_of, dumps, host_of, id_of, linked_objects, reaches_followers
+from federation.vocabulary import (
+    ACTOR_TYPES, POST_TYPES, audience_of, dumps, host_of, id_of, linked_objects, reaches_followers,
+)
 from models import Activity, Actor, Follow, FollowState, Object, TimelineEntry, utcnow
 from models.base import insert_unless_present
 
@@ -144,12 +147,12 @@ class Inbox:
     async def receive(self, method: str, path_qs: str, headers, body: bytes, recipient: Actor | None = None) -> tuple[int, str]:
         try:
             return await self._receive(method, path_qs, headers, body, recipient)
-        except InboxError as error:
+        except Refusal as error:
             log.info("inbox refused (%d): %s", error.status, error.message)
             return error.status, error.message
 
     async def _receive(self, method, path_qs, headers, body, recipient) -> tuple[int, str]:
-        document = self._parse(body)
+        document, cleaned = self._parse(body)
         if await self._is_goodbye_from_stranger(document):
             # A deleted account we never knew: its key is gone, and there is nothing to clean up.
             return 202, "nothing to delete"
@@ -162,6 +165,10 @@ class Inbox:
             raise InboxError(error.status, str(error)) from None
         actor_uri = id_of(document["actor"])
         await self._check_authorship(document, actor_uri, signer)
+        shaped = normalize_activity(document, actor_uri)  # one type and one author per object
+        if cleaned or shaped != document:
+            body = dumps(shaped).encode("utf-8")  # what is stored is what the handlers read
+        document = shaped
         if self._is_plain_post(document, actor_uri):
             answer = await self.posts.submit(document, body, recipient)
             if answer is not None:
@@ -180,7 +187,7 @@ class Inbox:
         obj = document.get("object")
         if document["type"] != "Create" or not isinstance(obj, dict) or not isinstance(obj.get("id"), str):
             return False
-        if not isinstance(obj.get("type"), str) or plain_path("Create", obj["type"]) is not on_create:
+        if obj.get("type") not in POST_TYPES or plain_path("Create", obj["type"]) is not on_create:
             return False
         if id_of(obj.get("attributedTo")) != actor_uri or host_of(obj["id"]) != host_of(actor_uri):
             return False  # the general path gives the refusal
@@ -196,19 +203,17 @@ class Inbox:
         async with self.fed.db.session() as session:
             return await session.scalar(select(Actor.id).where(Actor.uri == actor_uri)) is None
 
-    def _parse(self, body: bytes) -> dict:
+    def _parse(self, body: bytes) -> tuple[dict, bool]:
+        """The activity and whether its strings were cleaned (federation/inbound.py); 4xx when unusable."""
         if len(body) > self.fed.settings.max_inbox_bytes:
             raise InboxError(413, "payload too large")
-        try:
-            document = json.loads(body)
-        except ValueError:
-            raise InboxError(400, "body is not JSON") from None
-        if not isinstance(document, dict):
-            raise InboxError(400, "body is not a JSON object")
+        document, cleaned = parse_document(body)
         for name in ("id", "type", "actor"):
             if not (isinstance(document.get(name), str) or (name == "actor" and id_of(document.get(name)))):
-                raise InboxError(400, f"activity has no {name}")
-        return document
+                if name != "type" or not isinstance(document.get(name), list):
+                    raise InboxError(400, f"activity has no {name}")
+        check_sizes(document)
+        return document, cleaned
 
     async def _check_authorship(self, document: dict, actor_uri: str, signer: str) -> None:
         """An actor acts only for itself: it signed the request, or the activity carries its proof."""
@@ -293,6 +298,7 @@ async def store_fetched_object(session: AsyncSession, document: dict, author_uri
     author = await session.scalar(select(Actor).where(Actor.uri == author_uri)) if author_uri else None
     if author is None:
         return None
+    document = normalize_object(document, author.uri)
     check_authored_by(document, author)
     return await store_remote_object(session, document, author)
 
@@ -432,7 +438,7 @@ async def fetch_announced(fed: Federation, document: dict, actor: Actor) -> dict
         return {}
     try:
         fetched = await fed.fetch_document(uri)
-        author = await get_actor(fed, id_of(fetched.get("attributedTo")) or "")
+        author = await get_actor(fed, one_author(fetched.get("attributedTo")) or "")
     except Exception as error:  # an unreachable object leaves the Announce stored, nothing more
         log.info("cannot fetch announced %s: %s", uri, error)
         return {}

@@ -17,6 +17,8 @@ ACTOR_CONTEXT = [AS, SECURITY, MULTIKEY]
 AP_CONTENT_TYPE = "application/activity+json"
 LD_CONTENT_TYPE = 'application/ld+json; profile="https://www.w3.org/ns/activitystreams"'
 ACTOR_TYPES = frozenset({"Person", "Group", "Organization", "Service", "Application"})
+# Objects shown as posts on timelines (those Mastodon shows); others are stored but not shown.
+POST_TYPES = frozenset({"Note", "Article", "Page", "Question", "Event", "Image", "Video", "Audio"})
 
 
 def iso(moment: dt.datetime | None = None) -> str:

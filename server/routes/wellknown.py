@@ -29,7 +29,8 @@ async def webfinger(request: web.Request) -> web.Response:
                 return web.json_response({"error": "unreadable resource"}, status=400, headers=CORS)
             if host != fed.settings.host.lower():
                 return web.json_response({"error": "not a local account"}, status=404, headers=CORS)
-            actor = await session.scalar(select(Actor).where(Actor.local.is_(True), Actor.username == name))
+            # Local names are lower-case (federation.urls.SLUG); handles are matched case-insensitively.
+            actor = await session.scalar(select(Actor).where(Actor.local.is_(True), Actor.username == name.lower()))
     if actor is None:
         return web.json_response({"error": "no such account"}, status=404, headers=CORS)
     jrd = {
