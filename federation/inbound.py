@@ -27,7 +27,7 @@ def parse_document(body: bytes) -> tuple[dict, bool]:
     Refuses with 400 what is not a JSON object or nests deeper than MAX_DEPTH.
     """
     try:
-        document = json.loads(body)
+        document = json.loads(body, parse_constant=_not_json)
     except RecursionError:
         raise Refusal(400, f"body nests deeper than {MAX_DEPTH} levels") from None
     except ValueError:
@@ -42,6 +42,10 @@ def parse_document(body: bytes) -> tuple[dict, bool]:
         cleaned = clean_strings(document)
         return cleaned, cleaned != document
     return document, False
+
+
+def _not_json(name: str):
+    raise ValueError(f"{name} is not JSON")  # Python's parser takes NaN and Infinity; JSON and JSONB do not
 
 
 def depth_of(value) -> int:

@@ -107,6 +107,9 @@ def parse_signature(headers: Mapping[str, str]) -> Signature:
     header = headers.get("signature")
     if not header:
         raise SignatureError("request is not signed (no Signature header)")
+    if "signature-input" in headers:  # Fedify tries RFC 9421 first and falls back on a 4xx
+        raise SignatureError("RFC 9421 signatures (Signature-Input) are not accepted here: sign with "
+                             "draft-cavage HTTP Signatures (rsa-sha256 or hs2019) as Mastodon does")
     try:
         return Signature.from_signature_header(header)
     except (KeyError, ValueError, IndexError) as error:

@@ -11,9 +11,13 @@ AS = "https://www.w3.org/ns/activitystreams"
 SECURITY = "https://w3id.org/security/v1"
 MULTIKEY = "https://w3id.org/security/multikey/v1"
 DATA_INTEGRITY = "https://w3id.org/security/data-integrity/v2"
+DATA_INTEGRITY_V1 = "https://w3id.org/security/data-integrity/v1"
+DID = "https://www.w3.org/ns/did/v1"
 PUBLIC = "https://www.w3.org/ns/activitystreams#Public"
 PUBLIC_ALIASES = frozenset({PUBLIC, "as:Public", "Public"})
-ACTOR_CONTEXT = [AS, SECURITY, MULTIKEY]
+# publicKey/publicKeyPem (security/v1), proofs (data-integrity), the assertionMethod property (DID: the
+# data-integrity and multikey contexts define it only as a proof purpose) and Multikey (multikey/v1).
+ACTOR_CONTEXT = [AS, SECURITY, DATA_INTEGRITY_V1, DID, MULTIKEY]
 AP_CONTENT_TYPE = "application/activity+json"
 LD_CONTENT_TYPE = 'application/ld+json; profile="https://www.w3.org/ns/activitystreams"'
 ACTOR_TYPES = frozenset({"Person", "Group", "Organization", "Service", "Application"})
