@@ -160,6 +160,7 @@ class Inbox:
             signer = await verify_request(
                 method, path_qs, headers, body, self.keys.lookup,
                 self.fed.settings.signature_max_age, self.fed.settings.signature_max_future,
+                base_url=self.fed.settings.base_url,
             )
         except SignatureError as error:
             raise InboxError(error.status, str(error)) from None

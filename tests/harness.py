@@ -144,7 +144,7 @@ class Instance:
         path.write_text(tomli_w.dumps(values))
 
     # -- the server process
-    def start(self, timeout: float = 20.0) -> "Instance":
+    def start(self, timeout: float = 60.0) -> "Instance":  # a loaded machine starts slowly
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "server.cli", "--data", str(self.data), "serve"],

@@ -3,9 +3,8 @@
 Movement "landrights" lives on A; "water" and "relay" on B. A strict peer expands landrights' actor
 document and finds its Ed25519 key; relay forwards an activity of water's carrying an eddsa-jcs-2022
 proof made by another implementation (the spec's algorithm, written out in this test), and A takes it;
-a request signed the RFC 9421 way gets a clear 401.
+and requests signed the RFC 9421 way by another library are checked like draft-cavage ones.
 """
-import base64
 import hashlib
 import json
 
@@ -14,6 +13,8 @@ import jcs
 import pytest
 import requests
 from cryptography.hazmat.primitives.asymmetric import ed25519
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
+from http_message_signatures import HTTPMessageSigner, HTTPSignatureKeyResolver, algorithms
 from pyld import jsonld
 
 from federation.proofs import check_proof, document_digest, ed25519_public
@@ -139,18 +140,76 @@ def test_without_a_context_defining_assertion_method_the_key_is_lost(story):
     assert SEC + "assertionMethod" not in expanded_actor(document)
 
 
-# -- RFC 9421 requests
+# -- RFC 9421 requests, signed by an independent implementation (http-message-signatures)
 
-def test_an_rfc_9421_signed_request_gets_a_clear_401(story):
+class _Keys(HTTPSignatureKeyResolver):
+    def __init__(self, private):
+        self.private = private
+
+    def resolve_private_key(self, key_id: str):
+        return self.private
+
+
+def rfc9421_post(url: str, document: dict, key_id: str, private, algorithm, body: bytes | None = None,
+                 covered=("@method", "@target-uri", "@authority", "content-digest"), digest: bool = True):
+    """POSTs document signed by http-message-signatures (with a Content-Digest unless digest=False)."""
+    signed_body = json.dumps(document).encode()
+    request = requests.Request("POST", url, data=signed_body,
+                               headers={"content-type": "application/activity+json"}).prepare()
+    signer = HTTPMessageSigner(signature_algorithm=algorithm, key_resolver=_Keys(private))
+    signer.sign(request, key_id=key_id, covered_component_ids=covered, body=signed_body if digest else None)
+    if body is not None:  # sent instead of what was signed
+        request.body = body
+        request.headers["Content-Length"] = str(len(body))
+    with requests.Session() as http:
+        return http.send(request, timeout=10)
+
+
+def test_an_rfc_9421_request_signed_with_the_rsa_key_is_accepted(story):
     a, b, water, _ = story
-    body = json.dumps(create_note(water, b.base_url, "signed the new way")).encode()
-    digest = base64.b64encode(hashlib.sha256(body).digest()).decode()
-    headers = {
-        "content-type": "application/activity+json", "content-digest": f"sha-256=:{digest}:",
-        "signature-input": f'sig1=("@method" "@target-uri" "content-digest");created=1764590400;'
-                           f'keyid="{water}#main-key";alg="rsa-v1_5-sha256"',
-        "signature": "sig1=:c2lnbmF0dXJl:",
-    }
-    response = requests.post(a.url("/inbox"), data=body, headers=headers, timeout=10)
+    key_id, pem = b.private_key("water")
+    activity = create_note(water, b.base_url, "signed the RFC 9421 way")
+    response = rfc9421_post(a.url("/inbox"), activity, key_id, load_pem_private_key(pem.encode(), None),
+                            algorithms.RSA_V1_5_SHA256)
+    assert response.status_code == 202, response.text
+    assert a.sql("SELECT type FROM objects WHERE uri = :u", u=activity["object"]["id"]) == [("Note",)]
+
+
+def test_an_rfc_9421_request_signed_with_the_ed25519_key_is_accepted(story):
+    a, b, water, _ = story
+    key_id, private = b.private_key("water", "ed25519")
+    activity = create_note(water, b.base_url, "signed with Ed25519")
+    response = rfc9421_post(a.url("/inbox"), activity, key_id, ed25519_private(private), algorithms.ED25519,
+                            covered=("@method", "@authority", "@path", "content-digest"))
+    assert response.status_code == 202, response.text
+
+
+def test_an_rfc_9421_request_whose_body_was_changed_is_refused(story):
+    a, b, water, _ = story
+    key_id, pem = b.private_key("water")
+    activity = create_note(water, b.base_url, "original")
+    changed = json.dumps(create_note(water, b.base_url, "changed")).encode()
+    response = rfc9421_post(a.url("/inbox"), activity, key_id, load_pem_private_key(pem.encode(), None),
+                            algorithms.RSA_V1_5_SHA256, body=changed)
     assert response.status_code == 401
-    assert "RFC 9421" in response.json()["error"] and "draft-cavage" in response.json()["error"]
+    assert "Content-Digest" in response.json()["error"]
+
+
+def test_an_rfc_9421_signature_that_leaves_the_body_uncovered_is_refused(story):
+    a, b, water, _ = story
+    key_id, pem = b.private_key("water")
+    response = rfc9421_post(a.url("/inbox"), create_note(water, b.base_url, "loose"), key_id,
+                            load_pem_private_key(pem.encode(), None), algorithms.RSA_V1_5_SHA256,
+                            covered=("@method", "@target-uri"), digest=False)
+    assert response.status_code == 401
+    assert "content-digest" in response.json()["error"]
+
+
+def test_an_rfc_9421_signature_by_another_key_is_refused(story):
+    a, b, water, relay = story
+    key_id, _ = b.private_key("water")
+    _, other = b.private_key("relay")  # relay's key under water's key id
+    response = rfc9421_post(a.url("/inbox"), create_note(water, b.base_url, "forged"), key_id,
+                            load_pem_private_key(other.encode(), None), algorithms.RSA_V1_5_SHA256)
+    assert response.status_code == 401
+    assert "does not verify" in response.json()["error"]

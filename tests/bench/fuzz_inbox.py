@@ -79,7 +79,7 @@ def main() -> None:
     factory = InstanceFactory(Path(tempfile.mkdtemp(prefix="fuzz-inbox-")), args.backend)
     try:
         a, b = factory.new("a", start=False), factory.new("b", start=False)
-        a.start(timeout=90), b.start(timeout=90)  # a loaded machine starts slowly
+        a.start(timeout=300), b.start(timeout=300)  # a loaded machine starts slowly
         landrights = a.movement("landrights")
         a.member("ana", "landrights")
         water = b.movement("water")
