@@ -1,10 +1,9 @@
-"""Receiving activities: signature and authorship checks, deduplication, and dispatch to handlers."""
+"""Receiving activities: checks that need no processing, the journal append, then applying them (core handlers)."""
 from __future__ import annotations
 
 import json
 import logging
 from dataclasses import dataclass, field
-from typing import Awaitable, Callable
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -12,19 +11,21 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from federation.refusal import Refusal
 from federation.actors import ActorError, get_actor, store_actor_document
 from federation.content import published_of, remote_object_fields
-from federation.inbox_batch import PostBatch
 from federation.inbound import check_sizes, normalize_activity, normalize_object, one_author, parse_document
 from federation.context import Federation
+from federation.journal import Claimed, Journal, Outcome
 from federation.outbox import add_to_timelines, local_follower_ids, reply_to_follow, tombstone
 from federation.proofs import verify_single_proof
 from federation.signatures import SignatureError, verify_request
 from federation.vocabulary import (
     ACTOR_TYPES, POST_TYPES, audience_of, dumps, host_of, id_of, linked_objects, reaches_followers,
 )
-from models import Activity, Actor, Follow, FollowState, Object, TimelineEntry, utcnow
+from federation.routing import routes
+from models import Activity, Actor, Follow, FollowState, InboxState, Object, TimelineEntry, utcnow
 from models.base import insert_unless_present
 
 log = logging.getLogger(__name__)
+S = InboxState
 
 
 class InboxError(Refusal):
@@ -53,75 +54,6 @@ class Incoming:
         return id_of(self.document.get("object"))
 
 
-Handler = Callable[[Incoming], Awaitable[None]]
-Preparer = Callable[[Federation, dict, Actor], Awaitable[dict]]
-_handlers: dict[tuple[str, str | None], Handler] = {}
-_observers: dict[str, list[Handler]] = {}
-_preparers: dict[tuple[str, str | None], Preparer] = {}
-# Observers and preparers that act only on activities naming a local actor in to/cc/audience
-# (see `addressed_here`); the others make every activity of their type take the general path.
-_addressed_here: set[Callable] = set()
-
-
-def handles(activity_type: str, object_type: str | None = None):
-    """Registers a handler for an activity type, optionally only for one object type."""
-    def register(fn: Handler) -> Handler:
-        _handlers[(activity_type, object_type)] = fn
-        return fn
-    return register
-
-
-def observes(activity_type: str, addressed_here: bool = False):
-    """Registers a function run after the handler of that activity type, in the same transaction.
-
-    Feature modules (forum spaces, agreements, notifications) use this to react to activities
-    without changing the core handlers; raising InboxError refuses the whole activity.
-    Use "*" to observe every type. `addressed_here=True` promises the observer does nothing unless
-    a local actor is named in the activity's or its object's addressing; plain posts that name no
-    local actor may then be stored in bulk (federation/inbox_batch.py) without calling it.
-    """
-    def register(fn: Handler) -> Handler:
-        _observers.setdefault(activity_type, []).append(fn)
-        if addressed_here:
-            _addressed_here.add(fn)
-        return fn
-    return register
-
-
-def prepares(activity_type: str, object_type: str | None = None, addressed_here: bool = False):
-    """Registers network work (fetches) done before the storing transaction opens (flag: see observes).
-
-    With object_type, only for activities embedding an object of that type (it wins over the
-    preparer registered for the activity type alone).
-    """
-    def register(fn: Preparer) -> Preparer:
-        _preparers[(activity_type, object_type)] = fn
-        if addressed_here:
-            _addressed_here.add(fn)
-        return fn
-    return register
-
-
-def _preparer_of(activity_type: str, object_type: str | None) -> Preparer | None:
-    return _preparers.get((activity_type, object_type)) or _preparers.get((activity_type, None))
-
-
-def _preparer_for(document: dict) -> Preparer | None:
-    obj = document.get("object")
-    embedded = obj.get("type") if isinstance(obj, dict) and isinstance(obj.get("type"), str) else None
-    return _preparer_of(document["type"], embedded)
-
-
-def plain_path(activity_type: str, object_type: str | None) -> Handler | None:
-    """The handler of this type when no observer or preparer needs more than it (for bulk storing)."""
-    handler = _handlers.get((activity_type, object_type)) or _handlers.get((activity_type, None))
-    hooks = _observers.get(activity_type, []) + _observers.get("*", [])
-    preparer = _preparer_of(activity_type, object_type)
-    if preparer is not None:
-        hooks.append(preparer)
-    return handler if all(hook in _addressed_here for hook in hooks) else None
-
-
 async def object_type_of(session: AsyncSession, value) -> str | None:
     """The type of an activity's object, embedded or known to us by id."""
     if isinstance(value, dict):
@@ -134,15 +66,18 @@ async def object_type_of(session: AsyncSession, value) -> str | None:
     return await session.scalar(select(Activity.type).where(Activity.uri == value))
 
 
+def _embedded_type(document: dict) -> str | None:
+    obj = document.get("object")
+    return obj.get("type") if isinstance(obj, dict) and isinstance(obj.get("type"), str) else None
 
 
 class Inbox:
-    """The inbox of one instance (shared and per actor)."""
+    """The inbox of one instance (shared and per actor): checks, journals, and later applies activities."""
 
     def __init__(self, fed: Federation):
         self.fed = fed
         self.keys = fed.keys
-        self.posts = PostBatch(fed)
+        self.journal = Journal(fed)
 
     async def receive(self, method: str, path_qs: str, headers, body: bytes, recipient: Actor | None = None) -> tuple[int, str]:
         try:
@@ -152,6 +87,10 @@ class Inbox:
             return error.status, error.message
 
     async def _receive(self, method, path_qs, headers, body, recipient) -> tuple[int, str]:
+        """Checks what needs no processing (4xx at once), commits the activity to the journal, answers 202.
+
+        An activity other than a plain post is also given `inbox_answer_wait` seconds to be processed here,
+        so that its sender hears a refusal found while processing it (which is recorded on the entry too)."""
         document, cleaned = self._parse(body)
         if await self._is_goodbye_from_stranger(document):
             # A deleted account we never knew: its key is gone, and there is nothing to clean up.
@@ -168,27 +107,25 @@ class Inbox:
         await self._check_authorship(document, actor_uri, signer)
         shaped = normalize_activity(document, actor_uri)  # one type and one author per object
         if cleaned or shaped != document:
-            body = dumps(shaped).encode("utf-8")  # what is stored is what the handlers read
+            body = dumps(shaped).encode("utf-8")  # what is journaled is what the handlers read
         document = shaped
-        if self._is_plain_post(document, actor_uri):
-            answer = await self.posts.submit(document, body, recipient)
-            if answer is not None:
-                return answer
-        async with self.fed.db.session() as session:
-            if await session.scalar(select(Activity.id).where(Activity.uri == document["id"])):
-                return 202, "already received"
-        try:
-            actor = await get_actor(self.fed, actor_uri)
-        except ActorError as error:
-            raise InboxError(401, str(error)) from None
-        return await self.apply(document, actor, recipient)
+        self._check_embedded_object(document, actor_uri)
+        entry_id = await self.journal.append(document, body, recipient.id if recipient is not None else None)
+        if entry_id is None:
+            return 202, "already received"
+        wait = self.fed.settings.inbox_answer_wait
+        if wait > 0 and not self.is_plain_post(document, actor_uri):
+            outcome = await self.journal.outcome(entry_id, wait)
+            if outcome is not None and outcome.state is S.refused:
+                return outcome.status, outcome.error or "refused"
+        return 202, "accepted"
 
-    def _is_plain_post(self, document: dict, actor_uri: str) -> bool:
+    def is_plain_post(self, document: dict, actor_uri: str) -> bool:
         """A Create of an embedded object by its author that names no local actor: storable in bulk."""
         obj = document.get("object")
         if document["type"] != "Create" or not isinstance(obj, dict) or not isinstance(obj.get("id"), str):
             return False
-        if obj.get("type") not in POST_TYPES or plain_path("Create", obj["type"]) is not on_create:
+        if obj.get("type") not in POST_TYPES or routes().plain_path("Create", obj["type"]) is not on_create:
             return False
         if id_of(obj.get("attributedTo")) != actor_uri or host_of(obj["id"]) != host_of(actor_uri):
             return False  # the general path gives the refusal
@@ -196,6 +133,19 @@ class Inbox:
             return False  # a post linking objects may be a notice that notifies followers
         is_local = self.fed.urls.is_local
         return not any(is_local(uri) for uri in audience_of(document) | audience_of(obj))
+
+    def _check_embedded_object(self, document: dict, actor_uri: str) -> None:
+        """A Create or Update of a post embeds the actor's own object (a check that needs no storage)."""
+        obj = document.get("object")
+        if document["type"] not in ("Create", "Update") or not isinstance(obj, dict) \
+                or not isinstance(obj.get("id"), str):
+            return  # processing refuses it (400)
+        core = on_create if document["type"] == "Create" else on_update
+        if routes().handler_for(document["type"], _embedded_type(document)) is not core:
+            return
+        if document["type"] == "Update" and obj.get("id") == actor_uri:
+            return  # the actor's own document
+        check_authored_by(obj, actor_uri)
 
     async def _is_goodbye_from_stranger(self, document: dict) -> bool:
         actor_uri = id_of(document["actor"])
@@ -226,26 +176,48 @@ class Inbox:
             raise InboxError(403, f"signed by {signer}, but the activity's actor is {actor_uri}")
         raise InboxError(403, "activity id is not on the actor's host")
 
-    async def apply(self, document: dict, actor: Actor, recipient: Actor | None) -> tuple[int, str]:
-        """Stores the activity once and applies its effects, all in one transaction."""
+    # ------------------------------------------------------------ processing a journal entry
+
+    async def process(self, entry: Claimed, document: dict) -> Outcome:
+        """Applies one journaled activity (the general path); the entry is marked done in the same
+        transaction. A refusal is the outcome `refused`; other errors are raised (the worker retries)."""
+        try:
+            actor = await get_actor(self.fed, id_of(document["actor"]))
+        except ActorError as error:
+            raise RuntimeError(f"cannot get the actor: {error}") from None
+        recipient = None
+        if entry.recipient_id is not None:
+            async with self.fed.db.session() as session:
+                recipient = await session.get(Actor, entry.recipient_id)
+        try:
+            await self.apply(document, actor, recipient, entry)
+        except InboxError as error:
+            return Outcome(S.refused, error.message, error.status)
+        return Outcome(S.done)
+
+    async def apply(self, document: dict, actor: Actor, recipient: Actor | None, entry: Claimed | None = None) -> None:
+        """Stores the activity once and applies its effects, all in one transaction (with the entry's done)."""
+        table = routes()
         prepared = {}
-        preparer = _preparer_for(document)
+        preparer = table.preparer_for(document["type"], _embedded_type(document))
         if preparer is not None:
             prepared = await preparer(self.fed, document, actor)
         async with self.fed.db.session() as session:
+            if entry is not None:
+                await session.execute(self.journal.finish_statement(
+                    entry.id, self.journal.outcome_values(entry, Outcome(S.done))))
             activity = await self._store(session, document, actor)
             if activity is None:
-                return 202, "already received"
+                return  # already received
             incoming = Incoming(self.fed, session, document, actor, recipient, activity, prepared)
             object_type = await object_type_of(session, document.get("object"))
-            handler = _handlers.get((document["type"], object_type)) or _handlers.get((document["type"], None))
+            handler = table.handler_for(document["type"], object_type)
             if handler is not None:
                 await handler(incoming)  # an InboxError rolls everything back
-            for observer in _observers.get(document["type"], []) + _observers.get("*", []):
+            for observer in table.observers_for(document["type"]):
                 await observer(incoming)
         if incoming.queued_deliveries:
             self.fed.deliveries_queued.set()
-        return 202, "accepted"
 
     async def _store(self, session: AsyncSession, document: dict, actor: Actor) -> Activity | None:
         values = {"uri": document["id"], "type": document["type"], "actor_id": actor.id, "local": False,
@@ -304,15 +276,16 @@ async def store_fetched_object(session: AsyncSession, document: dict, author_uri
     return await store_remote_object(session, document, author)
 
 
-def check_authored_by(document: dict, actor: Actor) -> None:
+def check_authored_by(document: dict, actor: Actor | str) -> None:
+    """The object is the actor's: attributed to it, and its id on the actor's host."""
+    actor_uri = actor if isinstance(actor, str) else actor.uri
     author = id_of(document.get("attributedTo"))
-    if author != actor.uri:
-        raise InboxError(403, f"{actor.uri} cannot act on an object attributed to {author}")
-    if host_of(document.get("id")) != host_of(actor.uri):
+    if author != actor_uri:
+        raise InboxError(403, f"{actor_uri} cannot act on an object attributed to {author}")
+    if host_of(document.get("id")) != host_of(actor_uri):
         raise InboxError(403, "object id is not on its author's host")
 
 
-@handles("Create")
 async def on_create(incoming: Incoming) -> None:
     obj = incoming.object
     if not isinstance(obj, dict) or not isinstance(obj.get("id"), str):
@@ -323,7 +296,6 @@ async def on_create(incoming: Incoming) -> None:
     await add_to_timelines(incoming.session, stored, incoming.actor, owners, incoming.activity.id)
 
 
-@handles("Update")
 async def on_update(incoming: Incoming) -> None:
     obj = incoming.object
     if not isinstance(obj, dict) or not isinstance(obj.get("id"), str):
@@ -343,7 +315,6 @@ async def on_update(incoming: Incoming) -> None:
         existing.updated = utcnow()
 
 
-@handles("Delete")
 async def on_delete(incoming: Incoming) -> None:
     session, actor, target = incoming.session, incoming.actor, incoming.object_id
     if target is None:
@@ -359,7 +330,6 @@ async def on_delete(incoming: Incoming) -> None:
     await tombstone(session, existing)
 
 
-@handles("Follow")
 async def on_follow(incoming: Incoming) -> None:
     session, actor = incoming.session, incoming.actor
     target = await session.scalar(select(Actor).where(Actor.uri == incoming.object_id, Actor.local.is_(True)))
@@ -391,21 +361,18 @@ async def _our_follow(incoming: Incoming) -> Follow | None:
     return follow
 
 
-@handles("Accept", "Follow")
 async def on_accept_follow(incoming: Incoming) -> None:
     follow = await _our_follow(incoming)
     if follow is not None:
         follow.state = FollowState.accepted.value
 
 
-@handles("Reject", "Follow")
 async def on_reject_follow(incoming: Incoming) -> None:
     follow = await _our_follow(incoming)
     if follow is not None:
         follow.state = FollowState.rejected.value
 
 
-@handles("Undo")
 async def on_undo(incoming: Incoming) -> None:
     session, actor, obj = incoming.session, incoming.actor, incoming.object
     undone = await session.scalar(select(Activity).where(Activity.uri == incoming.object_id))
@@ -425,7 +392,6 @@ async def on_undo(incoming: Incoming) -> None:
         await session.execute(delete(TimelineEntry).where(TimelineEntry.activity_id == undone.id))
 
 
-@prepares("Announce")
 async def fetch_announced(fed: Federation, document: dict, actor: Actor) -> dict:
     """Fetches the announced object (and its author) unless we know it already."""
     obj = document.get("object")
@@ -446,7 +412,6 @@ async def fetch_announced(fed: Federation, document: dict, actor: Actor) -> dict
     return {"object": fetched, "author_uri": author.uri}
 
 
-@handles("Announce")
 async def on_announce(incoming: Incoming) -> None:
     session = incoming.session
     obj = await session.scalar(select(Object).where(Object.uri == incoming.object_id))

@@ -1,13 +1,12 @@
-"""Group commit of plain posts: Creates received by many concurrent inbox requests, stored in one transaction.
+"""Bulk storing of plain posts: many journaled Creates (embedded object, known author, no local actor
+named) stored in one transaction -- activities, objects, hashtags, timeline entries of local followers.
 
-Each request is answered only once the transaction holding its activity has committed. Posts that
-arrive while a batch is being written make up the next batch, so a lone post waits for nobody.
-What needs more than storing (an unknown actor, an object we already hold, a duplicate within
-the batch) is handed back to the general path in federation/inbox.py.
+The inbox worker (federation/inbox_worker.py) runs store_posts in the transaction that also marks their
+journal entries done. What needs more than storing (an unknown actor, an object we already hold, a
+duplicate within the batch) is handed back to the general path in federation/inbox.py.
 """
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections import defaultdict
 from dataclasses import dataclass
@@ -16,65 +15,23 @@ from sqlalchemy import Connection, bindparam, select
 
 from federation.content import published_of, remote_object_fields
 from federation.hashtags import tag_names
-from federation.context import Federation
-from federation.vocabulary import audience_of, dumps, id_of, reaches_followers
+from federation.vocabulary import audience_of, id_of, reaches_followers
 from models import Activity, Actor, Follow, FollowState, Object, TimelineEntry, utcnow
 from models.base import insert_rows
 from models.interaction import Hashtag
 
 log = logging.getLogger(__name__)
-MAX_BATCH = 256
 ACCEPTED = (202, "accepted")
 DUPLICATE = (202, "already received")
 
 
 @dataclass
-class _Post:
+class PlainPost:
+    """A journaled plain post: its document, its JSON text as received, and the actor inbox it came to."""
+
     document: dict
-    body: bytes
+    payload: str
     recipient_id: int | None
-    answer: asyncio.Future
-
-
-def _payload(body: bytes, document: dict) -> str:
-    """The JSON text as received (it parsed, so it is JSON)."""
-    try:
-        return body.decode("utf-8")
-    except UnicodeDecodeError:
-        return dumps(document)
-
-
-class PostBatch:
-    """Collects verified plain posts and writes them in batches, one transaction each."""
-
-    def __init__(self, fed: Federation):
-        self.fed = fed
-        self._waiting: list[_Post] = []
-        self._writer: asyncio.Task | None = None
-
-    async def submit(self, document: dict, body: bytes, recipient) -> tuple[int, str] | None:
-        """Stores a verified plain post; (status, message) once committed, or None for the general path."""
-        post = _Post(document, body, recipient.id if recipient is not None else None,
-                     asyncio.get_running_loop().create_future())
-        self._waiting.append(post)
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.create_task(self._write())
-        return await post.answer
-
-    async def _write(self) -> None:
-        while self._waiting:
-            batch, self._waiting = self._waiting[:MAX_BATCH], self._waiting[MAX_BATCH:]
-            try:
-                answers = await self._store(batch)
-            except Exception as error:  # e.g. a general-path request stored the same id meanwhile
-                log.info("batch of %d posts handed to the general path: %r", len(batch), error)
-                answers = [None] * len(batch)
-            for post, answer in zip(batch, answers):
-                if not post.answer.done():
-                    post.answer.set_result(answer)
-
-    async def _store(self, batch: list[_Post]) -> list[tuple[int, str] | None]:
-        return await self.fed.db.run_in_transaction(_store_posts, batch)
 
 
 # Built once: the lists go in as expanding parameters, so a batch does not rebuild the statements.
@@ -88,7 +45,7 @@ _LOCAL_FOLLOWERS = (
 )
 
 
-def _store_posts(conn: Connection, batch: list[_Post]) -> list[tuple[int, str] | None]:
+def store_posts(conn: Connection, batch: list[PlainPost]) -> list[tuple[int, str] | None]:
     """One transaction for the whole batch: activities, objects, hashtags, timeline entries of local followers."""
     answers: list[tuple[int, str] | None] = [None] * len(batch)
     activities, objects, timeline = Activity.__table__, Object.__table__, TimelineEntry.__table__
@@ -98,7 +55,7 @@ def _store_posts(conn: Connection, batch: list[_Post]) -> list[tuple[int, str] |
     known = set(conn.scalars(_KNOWN_ACTIVITIES, {"uris": [p.document["id"] for p in batch]}).all())
     known_objects = set(conn.scalars(_KNOWN_OBJECTS, {"uris": [p.document["object"]["id"] for p in batch]}).all())
 
-    chosen: list[tuple[int, _Post, object]] = []
+    chosen: list[tuple[int, PlainPost, object]] = []
     seen: set[str] = set()
     for index, post in enumerate(batch):
         uri, object_uri = post.document["id"], post.document["object"]["id"]
@@ -113,7 +70,7 @@ def _store_posts(conn: Connection, batch: list[_Post]) -> list[tuple[int, str] |
 
     activity_ids = insert_rows(conn, activities, [
         {"uri": post.document["id"], "type": "Create", "actor_id": actor.id, "local": False,
-         "object_uri": post.document["object"]["id"], "payload": _payload(post.body, post.document),
+         "object_uri": post.document["object"]["id"], "payload": post.payload,
          "created_at": now} for _, post, actor in chosen])
     object_ids = insert_rows(conn, objects, [
         {"uri": post.document["object"]["id"], "local": False, "attributed_to_id": actor.id,

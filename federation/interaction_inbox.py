@@ -1,11 +1,11 @@
 """Inbox hooks for what the Mastodon API shows: visibility and hashtags of received posts, remote favourites
-and boosts, and the notifications they bring to local accounts."""
+and boosts, and the notifications they bring to local accounts (routed by federation/routing.py)."""
 from __future__ import annotations
 
 from sqlalchemy import delete, select
 
 from federation.hashtags import index_hashtags
-from federation.inbox import Incoming, observes
+from federation.inbox import Incoming
 from federation.interactions import boost_of, store_boost
 from federation.notifications import notify, notify_followers, notify_mentions, withdraw
 from federation.outbox import add_to_timelines
@@ -21,7 +21,6 @@ async def _object(incoming: Incoming, uri: str | None) -> Object | None:
 
 
 # Plain posts stored in bulk (federation/inbox_batch.py) index their hashtags there, and name no local actor.
-@observes("Create", addressed_here=True)
 async def received_post(incoming: Incoming) -> None:
     obj = await _object(incoming, incoming.object_id)
     if obj is None or obj.local or obj.attributed_to_id != incoming.actor.id:
@@ -40,7 +39,6 @@ def _is_notice(document: dict, actor: Actor) -> bool:
     return actor.type == "Group" and any(host_of(link) == host for link in linked_objects(document))
 
 
-@observes("Like")
 async def received_like(incoming: Incoming) -> None:
     obj = await _object(incoming, incoming.object_id)
     if obj is None or obj.deleted_at is not None:
@@ -53,7 +51,6 @@ async def received_like(incoming: Incoming) -> None:
         await notify(session, [obj.attributed_to_id], "favourite", actor.id, obj.id)
 
 
-@observes("Announce")
 async def received_boost(incoming: Incoming) -> None:
     inner = incoming.object
     if isinstance(inner, dict) and "actor" in inner:
@@ -76,7 +73,6 @@ async def received_boost(incoming: Incoming) -> None:
         await notify(session, [obj.attributed_to_id], "reblog", actor.id, obj.id)
 
 
-@observes("Undo")
 async def received_undo(incoming: Incoming) -> None:
     session, actor, inner = incoming.session, incoming.actor, incoming.object
     undone_type = inner.get("type") if isinstance(inner, dict) else None
@@ -101,7 +97,6 @@ async def received_undo(incoming: Incoming) -> None:
         await withdraw(session, "follow_request", actor.id)
 
 
-@observes("Follow")
 async def received_follow(incoming: Incoming) -> None:
     session, actor = incoming.session, incoming.actor
     target = await session.scalar(select(Actor).where(Actor.uri == incoming.object_id, Actor.local.is_(True)))
@@ -113,7 +108,6 @@ async def received_follow(incoming: Incoming) -> None:
     await notify(session, [target.id], kind, actor.id)
 
 
-@observes("Delete")
 async def received_delete(incoming: Incoming) -> None:
     obj = await _object(incoming, incoming.object_id)
     if obj is not None and obj.deleted_at is not None:

@@ -44,6 +44,14 @@ class Settings:
     delivery_lease_margin: float = 30.0  # a claimed row is reclaimed this long after its request timed out
     # Processes that sign big delivery batches (0: sign in the server process); default: usable cores, if > 1.
     signing_processes: int = field(default_factory=lambda: _default_signing_processes())
+    # The inbox journal (federation/journal.py): an answer waits this long for the processing of an activity
+    # that names a local actor or object, so its sender hears a refusal at once (0: answer at the commit).
+    inbox_answer_wait: float = 5.0
+    inbox_poll_interval: float = 1.0  # how often the processor looks for entries journaled by other processes
+    inbox_concurrency: int = 16  # entries (other than plain posts) processed at once
+    inbox_retry_base: float = 10.0  # seconds before a failed entry is processed again; doubles each time
+    inbox_max_attempts: int = 6  # then the entry is parked with its error
+    inbox_lease: float = 120.0  # a claimed entry whose process vanished is taken again after this (s)
     signature_max_age: float = 65 * 60.0
     signature_max_future: float = 3600.0
     extra: dict = field(default_factory=dict)

@@ -1,4 +1,4 @@
-"""Builds the aiohttp application and runs it together with the delivery worker."""
+"""Builds the aiohttp application and runs it together with the delivery and inbox workers."""
 from __future__ import annotations
 
 import asyncio
@@ -13,6 +13,7 @@ from aiohttp import web
 from federation.context import Federation
 from federation.delivery import DeliveryWorker
 from federation.inbox import Inbox
+from federation.inbox_worker import InboxWorker
 from models.migrate import upgrade
 from server.keys import FED, INBOX, TEMPLATES
 from server.routes import ROUTE_MODULES
@@ -54,7 +55,7 @@ def build_app(fed: Federation) -> web.Application:
 
 
 async def serve(fed: Federation, host: str, port: int, stop: asyncio.Event | None = None) -> None:
-    """Runs the web server and the delivery worker in this process until stop (or a signal)."""
+    """Runs the web server, the delivery worker and the inbox worker in this process until stop (or a signal)."""
     await upgrade(fed.db)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -72,8 +73,10 @@ async def serve(fed: Federation, host: str, port: int, stop: asyncio.Event | Non
     print(f"Interpeople is serving {fed.settings.base_url} (listening on {host}:{port})", flush=True)
     worker = DeliveryWorker(fed)
     worker_task = asyncio.create_task(worker.run(stop))
+    inbox_task = asyncio.create_task(InboxWorker(app[INBOX]).run(stop))
     try:
         await stop.wait()
     finally:
         await runner.cleanup()
+        await inbox_task
         await worker_task

@@ -20,10 +20,11 @@ from federation.fetch import FetchError
 from federation.settings import Settings, SettingsError
 from federation.urls import INSTANCE_ACTOR
 from federation.vocabulary import iso_or_none
-from federation import outbox
+from federation import journal, outbox
 from models import Activity, Actor, Database, Delivery, Follow, Object, TimelineEntry
 from models.actor import ROLES, local_actor
 from models.delivery import DeliveryState
+from models.inbox_entry import InboxState
 from models.migrate import upgrade
 from server.config import ConfigError, config_path, default_database_url, open_instance, write_settings
 from server.passwords import hash_password
@@ -250,6 +251,25 @@ async def cmd_deliveries(args) -> None:
          + (f"  ({i['last_error']})" if i["last_error"] else ""))
 
 
+async def cmd_inbox(args) -> None:
+    if args.action == "retry":
+        return await cmd_inbox_retry(args)
+    async with open_instance(args.data) as fed:
+        items = await journal.list_entries(fed, [args.state] if args.state else None, args.limit)
+    emit(items, args.json, lambda i: f"{i['id']:>6} {i['state']:10} {i['attempts']:>3}  {i['type']:8} {i['activity']}"
+         + (f"  ({i['error']})" if i["error"] else ""))
+
+
+async def cmd_inbox_retry(args) -> None:
+    if (args.id is None) == (not args.parked):
+        raise CliError("name one entry (ID) or --parked")
+    async with open_instance(args.data) as fed:
+        count = await journal.retry_parked(fed, args.id)
+    if args.id is not None and count == 0:
+        raise CliError(f"no parked inbox entry {args.id}")
+    print(f"{count} parked {'entry' if count == 1 else 'entries'} queued again")
+
+
 # ---------------------------------------------------------------- parser
 
 class OneLineParser(argparse.ArgumentParser):
@@ -324,6 +344,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--state", choices=[s.value for s in DeliveryState])
     p.add_argument("--limit", type=int, default=200)
     p.set_defaults(run=cmd_deliveries)
+
+    p = sub.add_parser("inbox", help="the inbox journal: received activities and their processing, newest first")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--state", choices=[s.value for s in InboxState])
+    p.add_argument("--limit", type=int, default=200)
+    p.set_defaults(run=cmd_inbox, action=None)
+    retry = p.add_subparsers(dest="action", metavar="ACTION").add_parser(
+        "retry", help="process parked entries again (the running server takes them)")
+    retry.add_argument("id", nargs="?", type=int, help="the entry's id")
+    retry.add_argument("--parked", action="store_true", help="every parked entry")
 
     for module in COMMAND_MODULES:
         module.add_commands(sub)

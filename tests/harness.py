@@ -22,7 +22,9 @@ from server.cli import main as cli_main
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_ENV = "INTERPEOPLE_TEST_DATABASE_URL"
-FAST_SETTINGS = {"delivery_poll_interval": 0.1, "delivery_retry_base": 0.3, "delivery_retry_max": 2.0}
+FAST_SETTINGS = {"delivery_poll_interval": 0.1, "delivery_retry_base": 0.3, "delivery_retry_max": 2.0,
+                 "inbox_poll_interval": 0.1, "inbox_retry_base": 0.3}
+UNFINISHED_ENTRIES = "SELECT count(*) FROM inbox_entries WHERE state IN ('received', 'processing', 'retrying')"
 
 
 def free_port() -> int:
@@ -144,7 +146,7 @@ class Instance:
         path.write_text(tomli_w.dumps(values))
 
     # -- the server process
-    def start(self, timeout: float = 60.0) -> "Instance":  # a loaded machine starts slowly
+    def start(self, timeout: float = 60.0) -> "Instance":
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "server.cli", "--data", str(self.data), "serve"],
@@ -199,6 +201,7 @@ class Instance:
         return f"{name}@{self.host}"
 
     def timeline(self, actor: str) -> list[dict]:
+        self.wait_inbox_drained()
         return self.cli("timeline", actor, "--json").lines
 
     def following_state(self, actor: str, target_uri: str) -> str | None:
@@ -222,7 +225,9 @@ class Instance:
         from server.config import load_settings
         return load_settings(self.data).database_url
 
-    def sql(self, query: str, **params) -> list[tuple]:
+    def sql(self, query: str, drained: bool = True, **params) -> list[tuple]:
+        """Runs a query on the instance's database, once its inbox journal has drained (unless drained=False):
+        an inbox answers 202 before it has processed a plain post."""
         from sqlalchemy import text
 
         from models import Database
@@ -230,12 +235,42 @@ class Instance:
         async def run():
             db = Database(self.effective_database_url, pool_size=1)
             try:
+                if drained:
+                    await self._wait_drained(db)
                 async with db.session() as session:
                     result = await session.execute(text(query), params)
                     return [tuple(row) for row in result.all()] if result.returns_rows else []
             finally:
                 await db.close()
         return asyncio.run(run())
+
+    async def _wait_drained(self, db, timeout: float = 15.0) -> None:
+        from sqlalchemy import text
+        deadline = time.monotonic() + timeout
+        while True:
+            async with db.session() as session:
+                unfinished = await session.scalar(text(UNFINISHED_ENTRIES))
+            if not unfinished:
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the inbox journal of {self.base_url} still has {unfinished} unfinished entries")
+            await asyncio.sleep(0.02)
+
+    def wait_inbox_drained(self, timeout: float = 15.0) -> None:
+        """Waits until every entry of the inbox journal is processed (done, refused or parked)."""
+        from models import Database
+
+        async def run():
+            db = Database(self.effective_database_url, pool_size=1)
+            try:
+                await self._wait_drained(db, timeout)
+            finally:
+                await db.close()
+        asyncio.run(run())
+
+    def inbox(self, state: str | None = None) -> list[dict]:
+        """`inbox --json` (optionally one state), newest first."""
+        return self.cli("inbox", "--json", *(["--state", state] if state else [])).lines
 
     def private_key(self, username: str, kind: str = "rsa") -> tuple[str, str]:
         """(key id, private key) of a local actor, to sign requests as it would."""

@@ -18,7 +18,7 @@ from federation.agreements.lifecycle import (
 from federation.agreements.remote import apply_origin_document
 from federation.agreements.store import proposal_by_uri
 from federation.context import Federation
-from federation.inbox import InboxError, Incoming, handles, prepares
+from federation.inbox import InboxError, Incoming
 from federation.proofs import check_proof, content_hash, document_digest, proof_problem, without_proof
 from federation.vocabulary import as_list
 from models import Actor
@@ -85,11 +85,6 @@ async def prepare(fed: Federation, document: dict, actor: Actor) -> dict:
     return prepared
 
 
-for _activity, _object in (("Accept", "Agreement"), ("Reject", "Agreement"), ("Create", "Proposal"),
-                           ("Update", "Proposal"), ("Leave", None)):
-    prepares(_activity, _object)(prepare)
-
-
 def _only_proof(document: dict, status: int, refusal: str) -> dict:
     """The one proof a signed activity or version carries (refused with `refusal` otherwise)."""
     proofs = as_list(document.get("proof"))
@@ -119,8 +114,9 @@ async def _origin_follows_up(incoming: Incoming, proposal) -> None:
         incoming.queued_deliveries = True
 
 
-@handles("Create", "Proposal")
-@handles("Update", "Proposal")
+# ---------------------------------------------------------------- handlers
+
+
 async def on_proposal(incoming: Incoming) -> None:
     obj = incoming.object
     if not isinstance(obj, dict):
@@ -131,7 +127,6 @@ async def on_proposal(incoming: Incoming) -> None:
         raise refuse(incoming, error) from None
 
 
-@handles("Offer", "Agreement")
 async def on_offer(incoming: Incoming) -> None:
     """An amendment: the origin orders it; other instances wait for the origin's Update."""
     document = incoming.object
@@ -145,7 +140,6 @@ async def on_offer(incoming: Incoming) -> None:
     await _origin_follows_up(incoming, proposal)
 
 
-@handles("Accept", "Agreement")
 async def on_sign(incoming: Incoming) -> None:
     document = incoming.object
     proposal = await _proposal_named(incoming, document.get("proposal"))
@@ -160,7 +154,6 @@ async def on_sign(incoming: Incoming) -> None:
     await _origin_follows_up(incoming, proposal)
 
 
-@handles("Reject", "Agreement")
 async def on_decline(incoming: Incoming) -> None:
     proposal = await _proposal_named(incoming, incoming.object.get("proposal"))
     if proposal is None:
@@ -173,7 +166,6 @@ async def on_decline(incoming: Incoming) -> None:
     await _origin_follows_up(incoming, proposal)
 
 
-@handles("Leave")
 async def on_leave(incoming: Incoming) -> None:
     proposal = await _proposal_named(incoming, incoming.object_id)
     if proposal is None:

@@ -1,5 +1,5 @@
 """Inbox hooks of forum spaces: a local space checks and Announces what it receives; followers of a
-remote space index what it Announces and apply its moderation."""
+remote space index what it Announces and apply its moderation (routed by federation/routing.py)."""
 from __future__ import annotations
 
 import logging
@@ -7,16 +7,7 @@ import logging
 from sqlalchemy import select
 
 from federation.context import Federation
-from federation.inbox import (
-    InboxError,
-    Incoming,
-    fetch_announced,
-    handles,
-    observes,
-    on_delete,
-    prepares,
-    store_fetched_object,
-)
+from federation.inbox import InboxError, Incoming, fetch_announced, on_delete, store_fetched_object
 from federation.outbox import add_to_timelines, local_follower_ids
 from federation.spaces.documents import POST_TYPES
 from federation.spaces.fetch import fetch_ancestors, fetch_post, known_or_fetched_author
@@ -66,7 +57,9 @@ async def _store_ancestors(incoming: Incoming, space: Space | None, space_uri: s
         await _store_fetched(incoming, document, author_uri, space, space_uri)
 
 
-@prepares("Create", addressed_here=True)
+# ---------------------------------------------------------------- a local space at work
+
+
 async def backfill_for_space(fed: Federation, document: dict, actor: Actor) -> dict:
     """A reply to a local space whose thread we lack: fetch the thread first (outside the transaction)."""
     obj = document.get("object")
@@ -77,7 +70,6 @@ async def backfill_for_space(fed: Federation, document: dict, actor: Actor) -> d
     return {"ancestors": await fetch_ancestors(fed, obj)}
 
 
-@observes("Create", addressed_here=True)
 async def space_takes_post(incoming: Incoming) -> None:
     obj_doc = incoming.object
     if not isinstance(obj_doc, dict) or obj_doc.get("type") not in POST_TYPES:
@@ -109,24 +101,20 @@ async def _relay_change(incoming: Incoming, object_uri: str | None) -> None:
     incoming.queued_deliveries = True
 
 
-@observes("Update")
 async def space_relays_update(incoming: Incoming) -> None:
     if isinstance(incoming.object, dict):
         await _relay_change(incoming, incoming.object_id)
 
 
-@observes("Delete")
 async def space_relays_delete(incoming: Incoming) -> None:
     if incoming.actor.type != "Group" or await space_of_actor(incoming.session, incoming.actor) is None:
         await _relay_change(incoming, incoming.object_id)
 
 
-@observes("Like")
 async def space_relays_like(incoming: Incoming) -> None:
     await _relay_change(incoming, incoming.object_id)
 
 
-@observes("Follow")
 async def space_checks_follower(incoming: Incoming) -> None:
     target = await incoming.session.scalar(select(Actor).where(Actor.uri == incoming.object_id, Actor.local.is_(True)))
     space = await space_of_actor(incoming.session, target) if target is not None else None
@@ -138,7 +126,6 @@ async def space_checks_follower(incoming: Incoming) -> None:
         raise refused(error) from None
 
 
-@handles("Flag")
 async def space_takes_report(incoming: Incoming) -> None:
     session = incoming.session
     views = await addressed_local_spaces(session, incoming.fed, incoming.document)
@@ -171,7 +158,6 @@ async def _prepare_post(fed: Federation, obj_doc: dict, space_actor: Actor) -> d
     return {"post": document, "author_uri": author_uri, "ancestors": await fetch_ancestors(fed, document)}
 
 
-@prepares("Announce")
 async def prepare_announce(fed: Federation, document: dict, actor: Actor) -> dict:
     inner = document.get("object")
     if isinstance(inner, dict) and inner.get("type") in ("Create", "Update") and isinstance(inner.get("object"), dict):
@@ -191,8 +177,6 @@ async def _remote_space(incoming: Incoming) -> Space | None:
     return await ensure_remote_space(incoming.session, actor)
 
 
-@handles("Announce", "Create")
-@handles("Announce", "Update")
 async def on_space_announces_post(incoming: Incoming) -> None:
     space = await _remote_space(incoming)
     inner = incoming.object
@@ -214,7 +198,6 @@ async def on_space_announces_post(incoming: Incoming) -> None:
         await add_to_timelines(incoming.session, obj, incoming.actor, owners, incoming.activity.id)
 
 
-@handles("Announce", "Delete")
 async def on_space_announces_delete(incoming: Incoming) -> None:
     space = await _remote_space(incoming)
     inner = incoming.object
@@ -225,7 +208,6 @@ async def on_space_announces_delete(incoming: Incoming) -> None:
         await remove_post(incoming.session, post)
 
 
-@observes("Announce")
 async def index_announced_post(incoming: Incoming) -> None:
     """Announce{post id} from a remote space (the Mastodon-friendly form) also lands in the index."""
     if isinstance(incoming.object, dict) and "actor" in incoming.object:
@@ -239,26 +221,21 @@ async def index_announced_post(incoming: Incoming) -> None:
         await index_post(incoming.session, space, obj)
 
 
-@handles("Delete", "Note")
-@handles("Delete", "Page")
-@handles("Delete", "Article")
+# ---------------------------------------------------------------- moderation by a remote space
+
+
 async def on_delete_post(incoming: Incoming) -> None:
     if incoming.actor.type == "Group" and await apply_remote_moderation(incoming.session, incoming.actor, incoming.document):
         return
     await on_delete(incoming)
 
 
-@observes("Undo")
 async def on_space_undoes_moderation(incoming: Incoming) -> None:
     """A space we follow unlocks a thread or lifts a ban."""
     if incoming.actor.type == "Group":
         await apply_remote_moderation(incoming.session, incoming.actor, incoming.document)
 
 
-@handles("Lock")
-@handles("Lock", "Page")
-@handles("Lock", "Note")
-@handles("Block")
 async def on_space_moderation(incoming: Incoming) -> None:
     if incoming.actor.type == "Group":
         await apply_remote_moderation(incoming.session, incoming.actor, incoming.document)

@@ -1,4 +1,4 @@
 """HTTP routes; each module adds its own with setup(app)."""
-from server.routes import actors, agreements, inbox, mastodon, pages, spaces, wellknown
+from server.routes import actors, admin, agreements, inbox, mastodon, pages, spaces, wellknown
 
-ROUTE_MODULES = [wellknown, inbox, actors, pages, agreements, spaces, mastodon]
+ROUTE_MODULES = [wellknown, inbox, actors, pages, admin, agreements, spaces, mastodon]

@@ -8,7 +8,6 @@ from urllib.parse import urlsplit
 from aiohttp import web
 from sqlalchemy import or_, select
 
-import federation.agreements.inbox  # noqa: F401  (registers the agreements' inbox hooks)
 from federation.agreements.actions import amend, comment, decline, sign
 from federation.agreements.charter import charter
 from federation.agreements.documents import (

@@ -1,7 +1,6 @@
 """Routes of the Mastodon client API (see server/mastodon/ and docs/mastodon-api.md)."""
 from aiohttp import web
 
-import federation.interaction_inbox  # noqa: F401  (registers the inbox hooks for favourites, boosts, notifications)
 from server.mastodon import (  # noqa: F401  (each module registers its endpoints)
     accounts, instance, notifications, oauth, openapi, search, statuses, streaming, timelines,
 )

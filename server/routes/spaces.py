@@ -9,7 +9,6 @@ from urllib.parse import quote
 from aiohttp import web
 from sqlalchemy import func, select
 
-import federation.spaces.inbox  # noqa: F401  (registers the spaces' inbox hooks)
 from federation.collections import PAGE_SIZE, ordered_collection, ordered_page
 from federation.spaces.documents import space_document
 from federation.spaces.moderation import moderate_ban, moderate_lock, moderate_remove, moderate_unlock

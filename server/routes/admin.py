@@ -1,0 +1,55 @@
+"""Pages for the instance's admins (members with the admin role): the inbox journal's parked and refused entries."""
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from aiohttp import web
+from sqlalchemy import func, select
+
+from federation.journal import list_entries, retry_parked
+from models import Actor, InboxEntry, InboxState
+from server import sessions
+from server.keys import FED
+from server.routes.common import render
+
+TROUBLE = [InboxState.parked.value, InboxState.refused.value]
+
+
+async def _admin(request: web.Request) -> tuple[sessions.Session, Actor]:
+    """The signed-in admin; others are sent to sign in (anonymous) or refused (403)."""
+    session = await sessions.load(request)
+    member = None
+    if session.member_id is not None:
+        async with request.app[FED].db.session() as db:
+            member = await db.get(Actor, session.member_id)
+    if member is None:
+        raise web.HTTPSeeOther(f"/login?next={quote(request.path)}")
+    if member.role != "admin":
+        raise web.HTTPForbidden(text="Only the instance's admins may see this page.")
+    return session, member
+
+
+async def inbox_page(request: web.Request) -> web.Response:
+    session, member = await _admin(request)
+    fed = request.app[FED]
+    entries = await list_entries(fed, TROUBLE, limit=500)
+    async with fed.db.session() as db:
+        counts = dict((await db.execute(select(InboxEntry.state, func.count()).group_by(InboxEntry.state))).all())
+    response = render(request, "admin_inbox.html", host=fed.settings.host, viewer=member, csrf=session.csrf,
+                      entries=entries, counts={s.value: counts.get(s.value, 0) for s in InboxState},
+                      done=request.query.get("retried"))
+    return await sessions.keep(request, response)
+
+
+async def inbox_retry(request: web.Request) -> web.Response:
+    form = await request.post()
+    await sessions.check_csrf(request, form)
+    await _admin(request)
+    raw = str(form.get("id", "")).strip()
+    count = await retry_parked(request.app[FED], int(raw) if raw.isdigit() else None)
+    raise web.HTTPSeeOther(f"/admin/inbox?retried={count}")
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_get("/admin/inbox", inbox_page)
+    app.router.add_post("/admin/inbox/retry", inbox_retry)
