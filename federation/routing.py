@@ -97,8 +97,9 @@ class RoutingTable:
 
 def build() -> RoutingTable:
     """The table: core ActivityPub, then the Mastodon API's interactions, forum spaces and agreements."""
-    from federation import agreement_inbox as agreements, inbox as core, interaction_inbox as interactions
-    from federation import space_inbox as spaces
+    from federation import inbox as core, interaction_inbox as interactions
+    from federation.agreements import inbox as agreements
+    from federation.spaces import inbox as spaces
 
     table = RoutingTable()
     # core (federation/inbox.py)

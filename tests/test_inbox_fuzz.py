@@ -2,7 +2,8 @@
 
 Movement "landrights" on A follows "water" on B. Water sends A activities bent in type, shape, text,
 size and nesting (tests/fuzzing.py, a fixed seed), each signed with water's key. A answers every one
-with a 2xx or 4xx, still answers afterwards, and still stores water's next ordinary post.
+with a 2xx or 4xx, processes every journaled one without an internal error, still answers afterwards,
+and still stores water's next ordinary post.
 """
 import collections
 import time
@@ -66,6 +67,19 @@ def test_no_mutated_activity_gets_a_server_error(fuzzed):
 def test_the_fuzzing_reached_the_handlers(fuzzed):
     counts, _, _ = fuzzed
     assert counts[202] > 0 and sum(n for status, n in counts.items() if 400 <= status < 500) > 0
+
+
+def test_no_journaled_activity_ended_in_an_internal_error(story, fuzzed):
+    """What was answered 202 is processed later (federation/inbox_worker.py): an exception there parks it."""
+    a = story[0]
+    a.wait_inbox_drained(timeout=300)
+    states = dict(a.sql("SELECT state, count(*) FROM inbox_entries GROUP BY state", drained=False))
+    print(f"journal: {states}")
+    failed = a.sql("SELECT state, error, payload FROM inbox_entries WHERE state IN ('parked', 'retrying')",
+                   drained=False)
+    first = [(state, error, payload[:300]) for state, error, payload in failed[:3]]
+    assert not failed, f"{len(failed)} entries failed in processing, first: {first}"
+    assert states.get("done", 0) > 0
 
 
 def test_the_server_still_answers_and_stores_an_ordinary_post_afterwards(story, fuzzed):

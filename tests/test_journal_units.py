@@ -83,15 +83,15 @@ def test_the_routing_table_is_printed_and_holds_every_feature():
     print("\n" + table.describe())
     rows = {(a, o, fn) for a, o, _, fn in table.rows()}
     for expected in [("Create", "*", "inbox.on_create"), ("Follow", "*", "inbox.on_follow"),
-                     ("Announce", "*", "space_inbox.prepare_announce"),
-                     ("Announce", "Create", "space_inbox.on_space_announces_post"),
-                     ("Accept", "Agreement", "agreement_inbox.on_sign"),
-                     ("Create", "Proposal", "agreement_inbox.prepare"),
-                     ("Like", "*", "interaction_inbox.received_like"), ("Flag", "*", "space_inbox.space_takes_report")]:
+                     ("Announce", "*", "spaces.inbox.prepare_announce"),
+                     ("Announce", "Create", "spaces.inbox.on_space_announces_post"),
+                     ("Accept", "Agreement", "agreements.inbox.on_sign"),
+                     ("Create", "Proposal", "agreements.inbox.prepare"),
+                     ("Like", "*", "interaction_inbox.received_like"), ("Flag", "*", "spaces.inbox.space_takes_report")]:
         assert expected in rows, expected
     # the core's Announce fetcher is called by the spaces' preparer, not registered beside it
     assert [fn for a, o, role, fn in table.rows() if a == "Announce" and role.startswith("preparer")] \
-        == ["space_inbox.prepare_announce"]
+        == ["spaces.inbox.prepare_announce"]
     assert table.plain_path("Create", "Note").__name__ == "on_create"  # plain posts may be stored in bulk
     assert table.plain_path("Announce", None) is None
 

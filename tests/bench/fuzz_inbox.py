@@ -3,11 +3,12 @@
 Instance A serves the inbox; instance B is the sender ("water"), whose key signs every input and whose
 actor document A fetches. Inputs come from tests/fuzzing.py (a seed makes a run repeatable) and are sent
 by --concurrency clients at once. Printed: inputs sent, status counts, server errors (5xx, with the first
-few inputs), unhandled errors in A's log, and whether A still stores an ordinary post at the end.
+few inputs), journal entries by state (parked: failed in processing), unhandled errors in A's log, and
+whether A still stores an ordinary post at the end.
 Target: 0 server errors in 100,000 inputs.
 
     .venv/bin/python tests/bench/fuzz_inbox.py [--inputs 100000] [--seed 1] [--concurrency 8]
-        [--backend sqlite|postgresql]
+        [--backend sqlite|postgresql] [--max-seconds S]
 """
 from __future__ import annotations
 
@@ -31,8 +32,8 @@ from tests.harness import PG_ENV, InstanceFactory, wait_for  # noqa: E402
 from tests.signing import create_note, signed_post  # noqa: E402
 
 
-async def fuzz(inbox: str, mutator: Mutator, secret, inputs: int,
-               concurrency: int) -> tuple[collections.Counter, list]:
+async def fuzz(inbox: str, mutator: Mutator, secret, inputs: int, concurrency: int,
+               max_seconds: float) -> tuple[collections.Counter, list]:
     counts: collections.Counter = collections.Counter()
     errors: list = []
     queue: asyncio.Queue = asyncio.Queue(maxsize=concurrency * 2)
@@ -56,6 +57,9 @@ async def fuzz(inbox: str, mutator: Mutator, secret, inputs: int,
         workers = [asyncio.create_task(client(http)) for _ in range(concurrency)]
         started = time.monotonic()
         for sent in range(1, inputs + 1):
+            if time.monotonic() - started > max_seconds:
+                print(f"  stopped after {max_seconds:.0f}s (--max-seconds)", flush=True)
+                break
             await queue.put(mutator.next_input())
             if sent % 5000 == 0:
                 print(f"  {sent} inputs queued, {time.monotonic() - started:.0f}s, statuses so far "
@@ -72,6 +76,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--backend", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument("--max-seconds", type=float, default=float("inf"),
+                        help="stop sending after this long")
     args = parser.parse_args()
     if args.backend == "postgresql" and not os.environ.get(PG_ENV):
         sys.exit(f"set {PG_ENV} for the PostgreSQL run")
@@ -92,10 +98,12 @@ def main() -> None:
               f"{args.concurrency} clients")
         started = time.monotonic()
         counts, errors = asyncio.run(fuzz(a.url("/inbox"), mutator, secret_for(*key, "rsa"), args.inputs,
-                                          args.concurrency))
+                                          args.concurrency, args.max_seconds))
         seconds = time.monotonic() - started
         healthy = create_note(water, b.base_url, "after the fuzz", to=[landrights])
         answer = signed_post(a.url("/inbox"), healthy, key).status_code
+        a.wait_inbox_drained(timeout=1800)
+        journal = dict(a.sql("SELECT state, count(*) FROM inbox_entries GROUP BY state", drained=False))
         stored = bool(a.sql("SELECT 1 FROM objects WHERE uri = :u", u=healthy["object"]["id"]))
         log = a.log_path.read_text(errors="replace")
         sent = sum(counts.values())
@@ -104,6 +112,8 @@ def main() -> None:
         print(f"server errors (5xx or no answer): {len(errors)}")
         for status, text, body in errors[:5]:
             print(f"  {status} {text!r} for {body!r}")
+        print(f"journal entries by state: {journal} (parked or retrying = failed in processing: "
+              f"{journal.get('parked', 0) + journal.get('retrying', 0)})")
         print(f"unhandled errors in the server log (Traceback): {log.count('Traceback')}")
         print(f"an ordinary post afterwards: answered {answer}, stored: {stored}")
     finally:
