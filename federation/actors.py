@@ -18,7 +18,9 @@ from federation.keys import (
 )
 from federation.settings import is_loopback_host
 from federation.urls import SLUG
-from federation.vocabulary import ACTOR_CONTEXT, ACTOR_TYPES, as_list, host_of, id_of
+from federation.vocabulary import (
+    ACTOR_CONTEXT, ACTOR_TYPES, AGREEMENTS_CONTEXT_PATH, as_list, host_of, id_of,
+)
 from models import Actor, Key, utcnow
 
 log = logging.getLogger(__name__)
@@ -65,7 +67,7 @@ async def actor_document(session: AsyncSession, fed: Federation, actor: Actor) -
     rsa = [k for k in keys if k.kind == "rsa"]
     eds = [k for k in keys if k.kind == "ed25519"]
     document = {
-        "@context": ACTOR_CONTEXT,
+        "@context": [*ACTOR_CONTEXT, fed.urls.base + AGREEMENTS_CONTEXT_PATH],
         "id": actor.uri,
         "type": actor.type,
         "preferredUsername": actor.username,

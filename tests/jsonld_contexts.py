@@ -2,11 +2,15 @@
 
 Each entry gives the definitions the published context at that URL gives these terms (protected where
 the published one is), so a strict JSON-LD peer's view of a document can be checked without a network.
-The ActivityStreams context is the full one bovine bundles.
+The ActivityStreams context is the full one bovine bundles; an instance's agreements context is the one
+the project serves.
 """
 from __future__ import annotations
 
 from bovine.jsonld import activitystreams_context
+
+from federation.agreements.documents import CONTEXT_DOCUMENT
+from federation.vocabulary import AGREEMENTS_CONTEXT_PATH
 
 SEC = "https://w3id.org/security#"
 _ID = {"@type": "@id"}
@@ -56,9 +60,19 @@ CONTEXTS = {
 }
 
 
+# data-integrity/v2 defines the same terms (and a few more, unused here) as v1.
+CONTEXTS["https://w3id.org/security/data-integrity/v2"] = CONTEXTS[
+    "https://w3id.org/security/data-integrity/v1"]
+
+
 def offline_loader(url: str, options=None) -> dict:
-    """A pyld document loader that serves CONTEXTS and fails for anything else (no network)."""
-    if url not in CONTEXTS:
+    """A pyld document loader that serves CONTEXTS, and any instance's agreements context (the one the
+    project publishes at AGREEMENTS_CONTEXT_PATH), and fails for anything else (no network)."""
+    if url.endswith(AGREEMENTS_CONTEXT_PATH):
+        context = CONTEXT_DOCUMENT["@context"]
+    elif url in CONTEXTS:
+        context = CONTEXTS[url]
+    else:
         raise LookupError(f"no bundled context for {url}")
     return {"contentType": "application/ld+json", "contextUrl": None, "documentUrl": url,
-            "document": {"@context": CONTEXTS[url]}}
+            "document": {"@context": context}}
