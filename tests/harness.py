@@ -146,7 +146,7 @@ class Instance:
         path.write_text(tomli_w.dumps(values))
 
     # -- the server process
-    def start(self, timeout: float = 60.0) -> "Instance":
+    def start(self, timeout: float = 120.0) -> "Instance":
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "server.cli", "--data", str(self.data), "serve"],

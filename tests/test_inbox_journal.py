@@ -13,7 +13,7 @@ from tests.signing import create_note, signed_post
 
 @pytest.fixture(scope="module")
 def story(module_instances):
-    a = module_instances.new("a", inbox_max_attempts=3)
+    a = module_instances.new("a", inbox_max_attempts=3, inbox_lease=10)
     b = module_instances.new("b")
     a.movement("landrights")
     a.member("ada", "landrights", role="admin")
@@ -82,7 +82,7 @@ def test_entries_about_one_object_are_applied_in_journal_order_after_a_crash(sto
               "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)", drained=False,
               u=document["id"], t=document["type"], a=water, k=note["id"], p=json.dumps(document), s=state)
     a.start()
-    a.wait_inbox_drained(timeout=130)  # PostgreSQL takes a dead process's claims back when their lease ends
+    a.wait_inbox_drained(timeout=60)  # PostgreSQL takes a dead process's claims back when their lease ends
     assert [entry_of(a, d["id"])["state"] for d in (created, updated, deleted)] == ["done"] * 3
     [(content, deleted_at)] = a.sql("SELECT content, deleted_at FROM objects WHERE uri = :u", u=note["id"])
     assert deleted_at is not None  # the Delete came last: the Create did not bring the post back
@@ -98,7 +98,7 @@ def test_posts_answered_before_a_kill_are_all_stored_after_the_restart(story):
             accepted.append(activity["id"])
     a.kill()
     a.start()
-    a.wait_inbox_drained(timeout=130)
+    a.wait_inbox_drained(timeout=60)
     assert len(accepted) == 40
     stored = {uri for (uri,) in a.sql("SELECT uri FROM activities WHERE uri LIKE :p", p=f"{b.base_url}/activities/%")}
     assert set(accepted) <= stored

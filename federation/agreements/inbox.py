@@ -85,6 +85,7 @@ async def prepare(fed: Federation, document: dict, actor: Actor) -> dict:
     return prepared
 
 
+
 def _only_proof(document: dict, status: int, refusal: str) -> dict:
     """The one proof a signed activity or version carries (refused with `refusal` otherwise)."""
     proofs = as_list(document.get("proof"))
@@ -112,9 +113,6 @@ async def _origin_follows_up(incoming: Incoming, proposal) -> None:
     if proposal.local:
         await publish_proposal(incoming.session, incoming.fed, proposal)
         incoming.queued_deliveries = True
-
-
-# ---------------------------------------------------------------- handlers
 
 
 async def on_proposal(incoming: Incoming) -> None:

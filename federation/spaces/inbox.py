@@ -7,7 +7,13 @@ import logging
 from sqlalchemy import select
 
 from federation.context import Federation
-from federation.inbox import InboxError, Incoming, fetch_announced, on_delete, store_fetched_object
+from federation.inbox import (
+    InboxError,
+    Incoming,
+    fetch_announced,
+    on_delete,
+    store_fetched_object,
+)
 from federation.outbox import add_to_timelines, local_follower_ids
 from federation.spaces.documents import POST_TYPES
 from federation.spaces.fetch import fetch_ancestors, fetch_post, known_or_fetched_author
@@ -55,9 +61,6 @@ async def _store_fetched(incoming: Incoming, document: dict, author_uri: str | N
 async def _store_ancestors(incoming: Incoming, space: Space | None, space_uri: str | None) -> None:
     for document, author_uri in incoming.prepared.get("ancestors", []):
         await _store_fetched(incoming, document, author_uri, space, space_uri)
-
-
-# ---------------------------------------------------------------- a local space at work
 
 
 async def backfill_for_space(fed: Federation, document: dict, actor: Actor) -> dict:
@@ -219,9 +222,6 @@ async def index_announced_post(incoming: Incoming) -> None:
     obj = await incoming.session.scalar(select(Object).where(Object.uri == incoming.object_id))
     if obj is not None and obj.deleted_at is None and incoming.actor.uri in audience_of(obj.document):
         await index_post(incoming.session, space, obj)
-
-
-# ---------------------------------------------------------------- moderation by a remote space
 
 
 async def on_delete_post(incoming: Incoming) -> None:
