@@ -11,13 +11,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from federation.content import sanitize_html
 from federation.context import Federation
 from federation.fetch import FetchError, parse_json_document
+from federation.inbound import MAX_URI, clean_strings
 from federation.keys import (
     ED25519_FRAGMENT, RSA_FRAGMENT, identifier_for, multikey_document, new_ed25519_keypair,
     new_rsa_keypair, public_key_document,
 )
 from federation.settings import is_loopback_host
 from federation.urls import SLUG
-from federation.vocabulary import ACTOR_CONTEXT, ACTOR_TYPES, as_list, host_of, id_of
+from federation.vocabulary import (
+    ACTOR_CONTEXT, ACTOR_TYPES, AGREEMENTS_CONTEXT_PATH, as_list, host_of, id_of,
+)
 from models import Actor, Key, utcnow
 from models.actor import actor_by_handle, actor_by_uri, local_actor
 
@@ -65,7 +68,7 @@ async def actor_document(session: AsyncSession, fed: Federation, actor: Actor) -
     rsa = [k for k in keys if k.kind == "rsa"]
     eds = [k for k in keys if k.kind == "ed25519"]
     document = {
-        "@context": ACTOR_CONTEXT,
+        "@context": [*ACTOR_CONTEXT, fed.urls.base + AGREEMENTS_CONTEXT_PATH],
         "id": actor.uri,
         "type": actor.type,
         "preferredUsername": actor.username,
@@ -97,7 +100,7 @@ async def actor_document(session: AsyncSession, fed: Federation, actor: Actor) -
 def parse_handle(handle: str) -> tuple[str, str]:
     """'name@host[:port]' (a leading @ allowed) into (name, host)."""
     handle = handle.strip()
-    if handle.startswith("acct:"):
+    if handle[:5].lower() == "acct:":  # URI schemes are case-insensitive (RFC 3986)
         handle = handle[5:]
     handle = handle.lstrip("@")
     name, sep, host = handle.rpartition("@")
@@ -158,13 +161,16 @@ async def webfinger(fed: Federation, handle: str) -> str:
 
 async def store_actor_document(session: AsyncSession, document: dict) -> Actor:
     """Creates or refreshes a remote actor and its keys from its (already fetched) document."""
-    uri = document.get("id")
-    if not isinstance(uri, str) or document.get("type") not in ACTOR_TYPES:
-        raise ActorError("not an actor document")
-    if not isinstance(document.get("inbox"), str):
+    document = clean_strings(document)  # NUL and lone surrogates fit no column
+    uri = _short(document.get("id"))
+    if uri is None or not isinstance(document.get("type"), str) or document["type"] not in ACTOR_TYPES:
+        raise ActorError("not an actor document (or its id is too long)")
+    if _short(document.get("inbox")) is None:
         raise ActorError(f"actor {uri} has no inbox")
     host = host_of(uri)
-    username = document.get("preferredUsername") or uri.rstrip("/").rsplit("/", 1)[-1]
+    username = document.get("preferredUsername")
+    if not isinstance(username, str) or not 0 < len(username) <= 200:
+        username = uri.rstrip("/").rsplit("/", 1)[-1][-200:]
     endpoints = document.get("endpoints") if isinstance(document.get("endpoints"), dict) else {}
     actor = await actor_by_uri(session, uri)
     if actor is None:
@@ -177,12 +183,13 @@ async def store_actor_document(session: AsyncSession, document: dict) -> Actor:
     actor.username = username
     actor.name = document.get("name") if isinstance(document.get("name"), str) else None
     actor.summary = sanitize_html(document.get("summary")) if isinstance(document.get("summary"), str) else None
-    actor.url = id_of(document.get("url")) if not isinstance(document.get("url"), list) else id_of(document["url"][0])
+    url = document.get("url")
+    actor.url = _short(id_of(url[0] if isinstance(url, list) and url else url))
     actor.inbox = document["inbox"]
-    actor.shared_inbox = endpoints.get("sharedInbox") if isinstance(endpoints.get("sharedInbox"), str) else None
-    actor.outbox = document.get("outbox") if isinstance(document.get("outbox"), str) else None
-    actor.followers_url = document.get("followers") if isinstance(document.get("followers"), str) else None
-    actor.following_url = document.get("following") if isinstance(document.get("following"), str) else None
+    actor.shared_inbox = _short(endpoints.get("sharedInbox"))
+    actor.outbox = _short(document.get("outbox"))
+    actor.followers_url = _short(document.get("followers"))
+    actor.following_url = _short(document.get("following"))
     actor.document = document
     actor.fetched_at = utcnow()
     await session.flush()
@@ -190,16 +197,21 @@ async def store_actor_document(session: AsyncSession, document: dict) -> Actor:
     return actor
 
 
+def _short(value) -> str | None:
+    """A string that fits an id column (MAX_URI characters), else None."""
+    return value if isinstance(value, str) and len(value) <= MAX_URI else None
+
+
 async def _store_keys(session: AsyncSession, actor: Actor, document: dict) -> None:
     found: list[Key] = []
     for key in as_list(document.get("publicKey")):
         if isinstance(key, dict) and key.get("owner") == actor.uri and isinstance(key.get("publicKeyPem"), str):
-            found.append(Key(uri=key.get("id") or actor.uri + RSA_FRAGMENT, actor_id=actor.id, kind="rsa",
-                             public=key["publicKeyPem"]))
+            found.append(Key(uri=_short(key.get("id")) or actor.uri + RSA_FRAGMENT, actor_id=actor.id,
+                             kind="rsa", public=key["publicKeyPem"]))
     for key in as_list(document.get("assertionMethod")):
         if (isinstance(key, dict) and key.get("type") == "Multikey" and key.get("controller") == actor.uri
                 and isinstance(key.get("publicKeyMultibase"), str)):
-            found.append(Key(uri=key.get("id") or actor.uri + ED25519_FRAGMENT, actor_id=actor.id,
+            found.append(Key(uri=_short(key.get("id")) or actor.uri + ED25519_FRAGMENT, actor_id=actor.id,
                              kind="ed25519", public=key["publicKeyMultibase"]))
     await session.execute(delete(Key).where(Key.actor_id == actor.id))
     for key in found:

@@ -1,7 +1,6 @@
 """Receiving activities: checks that need no processing, the journal append, then applying them (core handlers)."""
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field
 
@@ -11,12 +10,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from federation.refusal import Refusal
 from federation.actors import ActorError, get_actor, store_actor_document
 from federation.content import published_of, remote_object_fields
+from federation.inbound import check_sizes, normalize_activity, normalize_object, one_author, parse_document
 from federation.context import Federation
 from federation.journal import Claimed, Journal, Outcome
 from federation.outbox import add_to_timelines, local_follower_ids, reply_to_follow, tombstone
 from federation.proofs import verify_single_proof
 from federation.signatures import SignatureError, verify_request
-from federation.vocabulary import ACTOR_TYPES, audience_of, dumps, host_of, id_of, linked_objects, reaches_followers
+from federation.vocabulary import (
+    ACTOR_TYPES, POST_TYPES, audience_of, dumps, host_of, id_of, linked_objects, reaches_followers,
+)
 from federation.routing import routes
 from models import Activity, Actor, Follow, InboxState, Object, TimelineEntry, utcnow
 from models.actor import actor_by_uri, local_actor_by_uri
@@ -87,7 +89,7 @@ class Inbox:
 
         An activity other than a plain post is also given `inbox_answer_wait` seconds to be processed here,
         so that its sender hears a refusal found while processing it (which is recorded on the entry too)."""
-        document = self._parse(body)
+        document, cleaned = self._parse(body)
         if await self._is_goodbye_from_stranger(document):
             # A deleted account we never knew: its key is gone, and there is nothing to clean up.
             return 202, "nothing to delete"
@@ -95,11 +97,16 @@ class Inbox:
             signer = await verify_request(
                 method, path_qs, headers, body, self.keys.lookup,
                 self.fed.settings.signature_max_age, self.fed.settings.signature_max_future,
+                base_url=self.fed.settings.base_url,
             )
         except SignatureError as error:
             raise Refusal(error.status, str(error)) from None
         actor_uri = id_of(document["actor"])
         await self._check_authorship(document, actor_uri, signer)
+        shaped = normalize_activity(document, actor_uri)  # one type and one author per object
+        if cleaned or shaped != document:
+            body = dumps(shaped).encode("utf-8")  # what is journaled is what the handlers read
+        document = shaped
         self._check_embedded_object(document, actor_uri)
         entry_id = await self.journal.append(document, body, recipient.id if recipient is not None else None)
         if entry_id is None:
@@ -116,7 +123,7 @@ class Inbox:
         obj = document.get("object")
         if document["type"] != "Create" or not isinstance(obj, dict) or not isinstance(obj.get("id"), str):
             return False
-        if not isinstance(obj.get("type"), str) or routes().plain_path("Create", obj["type"]) is not on_create:
+        if obj.get("type") not in POST_TYPES or routes().plain_path("Create", obj["type"]) is not on_create:
             return False
         if id_of(obj.get("attributedTo")) != actor_uri or host_of(obj["id"]) != host_of(actor_uri):
             return False  # the general path gives the refusal
@@ -145,19 +152,17 @@ class Inbox:
         async with self.fed.db.session() as session:
             return await session.scalar(select(Actor.id).where(Actor.uri == actor_uri)) is None
 
-    def _parse(self, body: bytes) -> dict:
+    def _parse(self, body: bytes) -> tuple[dict, bool]:
+        """The activity and whether its strings were cleaned (federation/inbound.py); 4xx when unusable."""
         if len(body) > self.fed.settings.max_inbox_bytes:
             raise Refusal(413, "payload too large")
-        try:
-            document = json.loads(body)
-        except ValueError:
-            raise Refusal(400, "body is not JSON") from None
-        if not isinstance(document, dict):
-            raise Refusal(400, "body is not a JSON object")
+        document, cleaned = parse_document(body)
         for name in ("id", "type", "actor"):
             if not (isinstance(document.get(name), str) or (name == "actor" and id_of(document.get(name)))):
-                raise Refusal(400, f"activity has no {name}")
-        return document
+                if name != "type" or not isinstance(document.get(name), list):
+                    raise Refusal(400, f"activity has no {name}")
+        check_sizes(document)
+        return document, cleaned
 
     async def _check_authorship(self, document: dict, actor_uri: str, signer: str) -> None:
         """An actor acts only for itself: it signed the request, or the activity carries its proof."""
@@ -264,6 +269,7 @@ async def store_fetched_object(session: AsyncSession, document: dict, author_uri
     author = await actor_by_uri(session, author_uri) if author_uri else None
     if author is None:
         return None
+    document = normalize_object(document, author.uri)
     check_authored_by(document, author)
     return await store_remote_object(session, document, author)
 
@@ -398,7 +404,7 @@ async def fetch_announced(fed: Federation, document: dict, actor: Actor) -> dict
         return {}
     try:
         fetched = await fed.fetch_document(uri)
-        author = await get_actor(fed, id_of(fetched.get("attributedTo")) or "")
+        author = await get_actor(fed, one_author(fetched.get("attributedTo")) or "")
     except Exception as error:  # an unreachable object leaves the Announce stored, nothing more
         log.info("cannot fetch announced %s: %s", uri, error)
         return {}

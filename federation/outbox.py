@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from federation.content import markdown_to_html
 from federation.context import Federation
-from federation.vocabulary import AS, PUBLIC, as_list, dumps, host_of, iso
+from federation.vocabulary import AS, POST_TYPES, PUBLIC, as_list, dumps, host_of, iso
 from models import Activity, Actor, Delivery, Follow, FollowState, Object, TimelineEntry, utcnow
 from models.actor import actors_by_uris
 from models.base import insert_all_unless_present
@@ -61,9 +61,12 @@ def remote_inboxes(actors: Iterable[Actor]) -> set[str]:
 async def add_to_timelines(
     session: AsyncSession, obj: Object, via: Actor, owners: Iterable[int], activity_id: int | None = None,
 ) -> None:
-    """Puts an object on the timelines of the given local actors (once each)."""
+    """Puts a post (or a boost of one) on the timelines of the given local actors (once each).
+
+    Other objects (a Tombstone, Relationship, Profile, Place ...) are stored but are no timeline posts.
+    """
     owner_ids = set(owners)
-    if not owner_ids:
+    if not owner_ids or (obj.type not in POST_TYPES and obj.reblog_of_id is None):
         return
     now = utcnow()
     # Rows already there (the post came before, or is arriving by another activity now) are skipped.

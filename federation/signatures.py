@@ -115,13 +115,19 @@ def parse_signature(headers: Mapping[str, str]) -> Signature:
 
 async def verify_request(
     method: str, path_qs: str, headers: Mapping[str, str], body: bytes | None, lookup: KeyLookup,
-    max_age: float = 3900.0, max_future: float = 3600.0,
+    max_age: float = 3900.0, max_future: float = 3600.0, base_url: str | None = None,
 ) -> str:
     """Checks the request's signature and returns the signing key's owner (an actor id).
 
     `lookup(key_id, refresh)` resolves a key; when the cached key fails, it is asked once
-    more with refresh=True, for actors that rotated their key.
+    more with refresh=True, for actors that rotated their key. RFC 9421 signatures (a Signature-Input
+    header) are checked by federation/rfc9421.py against base_url + path_qs (default: https + Host).
     """
+    if "signature-input" in headers:
+        from federation.rfc9421 import verify_rfc9421  # it builds on this module's SignatureError
+        public = urlsplit(base_url or f"https://{headers.get('host', '')}")
+        origin = f"{public.scheme}://{public.netloc}"
+        return await verify_rfc9421(method, origin + path_qs, headers, body, lookup, max_age, max_future)
     signature = parse_signature(headers)
     fields = signature.fields
     required = ["(request-target)", "host"] + (["digest"] if body is not None else [])

@@ -11,12 +11,28 @@ AS = "https://www.w3.org/ns/activitystreams"
 SECURITY = "https://w3id.org/security/v1"
 MULTIKEY = "https://w3id.org/security/multikey/v1"
 DATA_INTEGRITY = "https://w3id.org/security/data-integrity/v2"
+DATA_INTEGRITY_V1 = "https://w3id.org/security/data-integrity/v1"
+DID = "https://www.w3.org/ns/did/v1"
 PUBLIC = "https://www.w3.org/ns/activitystreams#Public"
 PUBLIC_ALIASES = frozenset({PUBLIC, "as:Public", "Public"})
-ACTOR_CONTEXT = [AS, SECURITY, MULTIKEY]
+# publicKey/publicKeyPem (security/v1), proofs (data-integrity), the assertionMethod property (DID: the
+# data-integrity and multikey contexts define it only as a proof purpose) and Multikey (multikey/v1).
+# Interpeople actors add their instance's agreements context (AGREEMENTS_CONTEXT_PATH), which also tells
+# peers that speak Proposal and Agreement (speaks_agreements).
+ACTOR_CONTEXT = [AS, SECURITY, DATA_INTEGRITY_V1, DID, MULTIKEY]
+AGREEMENTS_CONTEXT_PATH = "/ns/agreements/v1"
 AP_CONTENT_TYPE = "application/activity+json"
 LD_CONTENT_TYPE = 'application/ld+json; profile="https://www.w3.org/ns/activitystreams"'
 ACTOR_TYPES = frozenset({"Person", "Group", "Organization", "Service", "Application"})
+# Objects shown as posts on timelines (those Mastodon shows); others are stored but not shown.
+POST_TYPES = frozenset({"Note", "Article", "Page", "Question", "Event", "Image", "Video", "Audio"})
+
+
+def speaks_agreements(actor_document: dict | None) -> bool:
+    """Whether an actor's document names an agreements context: an Interpeople actor, which takes Proposal
+    and Agreement activities (other servers refuse types they do not know, and get a readable Note)."""
+    context = (actor_document or {}).get("@context")
+    return any(isinstance(c, str) and c.endswith(AGREEMENTS_CONTEXT_PATH) for c in as_list(context))
 
 
 def iso(moment: dt.datetime | None = None) -> str:

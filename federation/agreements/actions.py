@@ -36,7 +36,7 @@ from federation.outbox import (
 )
 from federation.proofs import add_proof, content_hash, make_proof
 from federation.refusal import Refusal
-from federation.vocabulary import PUBLIC, object_link
+from federation.vocabulary import PUBLIC, object_link, speaks_agreements
 from models import Activity, Actor, utcnow
 from models.actor import actors_by_uris, local_actor_by_uri, newest_private_key
 from models.agreement import (
@@ -73,13 +73,14 @@ async def audience_uris(session: AsyncSession, proposal: Proposal) -> list[str]:
 
 async def _send(session: AsyncSession, proposal: Proposal, actor: Actor, document: dict,
                 only: list[str] | None = None, audience: list[str] | None = None) -> Activity:
-    """Stores an activity and queues it for the audience (or only the given actors) and the actor's followers.
+    """Stores an activity and queues it for the audience (or only the given actors) and the actor's followers
+    on Interpeople instances (others refuse Proposal/Agreement types and get tell_followers' Note instead).
     `audience` is the proposal's audience when the caller has already looked it up."""
     activity = await store_activity(session, actor, document)
     uris = only if only is not None else audience if audience is not None else await audience_uris(session, proposal)
     actors = await actors_by_uris(session, uris)
     if only is None:
-        actors += await follower_actors(session, actor.id)
+        actors += [f for f in await follower_actors(session, actor.id) if speaks_agreements(f.document)]
     await queue_deliveries(session, activity, actor, remote_inboxes(actors))
     return activity
 

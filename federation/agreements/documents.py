@@ -10,12 +10,12 @@ from federation.agreements.store import members_of, signatures_of, versions_of
 from federation.content import markdown_to_html
 from federation.context import Federation
 from federation.outbox import iso
-from federation.vocabulary import AS, DATA_INTEGRITY, PUBLIC
+from federation.vocabulary import AGREEMENTS_CONTEXT_PATH, AS, DATA_INTEGRITY, PUBLIC
 from models.actor import actor_by_uri
 from models.agreement import Proposal
 
 
-CONTEXT_PATH = "/ns/agreements/v1"
+CONTEXT_PATH = AGREEMENTS_CONTEXT_PATH
 
 
 NAMESPACE = "https://codeberg.org/interpeople/ns#"

@@ -11,12 +11,13 @@ from federation.actors import create_local_actor
 from federation.content import markdown_to_html
 from federation.context import Federation
 from federation.refusal import Refusal
-from federation.vocabulary import as_list, id_of
+from federation.vocabulary import as_list, audience_of, id_of
 from models import Actor, Object, TimelineEntry, utcnow
 from models.base import insert_unless_present
 from models.space import Space, SpaceModerator, SpaceMovement, SpacePost
 
 log = logging.getLogger(__name__)
+MAX_HELD_ANCESTORS = 32  # held parents indexed on the way up to a thread
 
 
 def space_uri(fed: Federation, slug: str) -> str:
@@ -106,11 +107,12 @@ async def thread_row(session: AsyncSession, post: SpacePost) -> SpacePost:
     return await session.scalar(select(SpacePost).where(SpacePost.object_id == post.thread_id))
 
 
-async def index_post(session: AsyncSession, space: Space, obj: Object) -> SpacePost | None:
+async def index_post(session: AsyncSession, space: Space, obj: Object, depth: int = 0) -> SpacePost | None:
     """Records a thread (no inReplyTo) or a reply (under a known parent) of the space, once.
 
     The same post can arrive twice at once (our own reply coming back in the space's Announce while
-    the author's request still runs): the insert skips a row another writer just added."""
+    the author's request still runs): the insert skips a row another writer just added. A parent we
+    hold, but not as a post of the space, is indexed first when it was addressed to the space."""
     existing = await session.scalar(select(SpacePost).where(SpacePost.object_id == obj.id))
     if existing is not None:
         return existing
@@ -121,6 +123,8 @@ async def index_post(session: AsyncSession, space: Space, obj: Object) -> SpaceP
         values.update(thread_id=obj.id, is_thread=True)
     else:
         parent = await post_by_uri(session, obj.in_reply_to)
+        if parent is None:
+            parent = await _index_held_parent(session, space, obj.in_reply_to, depth)
         if parent is None or parent.space_id != space.id:
             log.info("cannot place %s: its parent %s is not in the space", obj.uri, obj.in_reply_to)
             return None
@@ -134,6 +138,20 @@ async def index_post(session: AsyncSession, space: Space, obj: Object) -> SpaceP
                     if session.bind.dialect.name == "sqlite" else func.greatest(SpacePost.last_activity_at, obj.published))
         )
     return await session.scalar(select(SpacePost).where(SpacePost.object_id == obj.id))
+
+
+async def _index_held_parent(session: AsyncSession, space: Space, uri: str, depth: int) -> SpacePost | None:
+    """A parent we already hold as an object (it came as a plain post, or before we followed the space,
+    so fetching it again is skipped): indexed when its audience or context is the space."""
+    if depth >= MAX_HELD_ANCESTORS:
+        return None
+    held = await session.scalar(select(Object).where(Object.uri == uri))
+    if held is None or held.deleted_at is not None:
+        return None
+    space_uri = await session.scalar(select(Actor.uri).where(Actor.id == space.actor_id))
+    if space_uri not in audience_of(held.document or {}) and held.context != space_uri:
+        return None
+    return await index_post(session, space, held, depth + 1)
 
 
 async def remove_post(session: AsyncSession, post: SpacePost) -> None:

@@ -30,7 +30,8 @@ async def webfinger(request: web.Request) -> web.Response:
                 return web.json_response({"error": "unreadable resource"}, status=400, headers=CORS)
             if host != fed.settings.host.lower():
                 return web.json_response({"error": "not a local account"}, status=404, headers=CORS)
-            actor = await local_actor(session, name)
+            # Local names are lower-case (federation.urls.SLUG); handles are matched case-insensitively.
+            actor = await local_actor(session, name.lower())
     if actor is None:
         return web.json_response({"error": "no such account"}, status=404, headers=CORS)
     jrd = {
