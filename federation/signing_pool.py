@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import ctypes
 import multiprocessing
 import os
 import signal
+import sys
+import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 from typing import AsyncIterator
@@ -49,11 +52,35 @@ def _sign_chunk(pem: str, messages: list[bytes]) -> list[str]:
             for m in messages]
 
 
-def _worker_started() -> None:
+PR_SET_PDEATHSIG = 1  # Linux prctl: a signal the kernel sends when the parent exits
+PARENT_CHECK = 0.5  # seconds between checks that the parent is alive (where prctl is missing)
+
+
+def _exit_with_parent(parent: int) -> None:
+    """Ends this worker when the server that started it dies, even by kill -9 (its queue never closes then):
+    at once through prctl on Linux, and by watching the parent's id everywhere."""
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        except (OSError, AttributeError):
+            pass
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK)
+        os._exit(1)
+
+    if os.getppid() != parent:  # died before prctl took effect
+        os._exit(1)
+    threading.Thread(target=watch, daemon=True, name="parent-watch").start()
+
+
+def _worker_started(parent: int) -> None:
     # A forked worker inherits the server's signal handling; its signals are its own.
     signal.set_wakeup_fd(-1)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _exit_with_parent(parent)
 
 
 class SigningPool:
@@ -86,7 +113,7 @@ class SigningPool:
             # fork: the workers start at once without importing the server again.
             method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
             self._executor = ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context(method),
-                                                 initializer=_worker_started)
+                                                 initializer=_worker_started, initargs=(os.getpid(),))
         self._last_used = time.monotonic()
         return self._executor
 
