@@ -251,7 +251,7 @@ def main() -> None:
                 instance.cli("post", "bench", f"Fan-out check {n}: land, water and seeds.")
                 queued = time.perf_counter()
                 done = asyncio.run(wait_delivered(database_url, last, HOSTS))
-                main_cpu, signing_cpu = cpu.used()
+                main_cpu, workers_cpu = cpu.used()
                 if spy is not None:
                     spy.wait()
                 parent.send("report")
@@ -259,14 +259,14 @@ def main() -> None:
                 messages = check_received(received, public_pem, key_id, ports)
                 signing, signing_cpu = bare_signing_seconds(private_pem, messages)
                 results.append((queued - started, done - queued, signing))
-                total_cpu = main_cpu + signing_cpu
+                total_cpu = main_cpu + workers_cpu
                 print(f"post {n + 1}: stored and queued {HOSTS} deliveries in {queued - started:.2f}s (CLI, in-process); "
                       f"all {HOSTS} delivered {done - queued:.2f}s later ({HOSTS / (done - queued):.0f}/s); "
                       f"bare RSA-2048 signing of the same {len(messages)} requests on one core: {signing:.3f}s "
                       f"({len(messages) / signing:.0f}/s); wall-clock ratio signing / delivery: "
                       f"{signing / (done - queued):.0%}")
                 print(f"post {n + 1}: CPU of serve from the post to the last delivery recorded: main {main_cpu:.3f}s "
-                      f"+ signing processes {signing_cpu:.3f}s = {total_cpu:.3f}s, "
+                      f"+ signing processes {workers_cpu:.3f}s = {total_cpu:.3f}s, "
                       f"{HOSTS / total_cpu:.0f} deliveries per CPU-second; bare signing of the same requests: "
                       f"{signing_cpu:.3f} CPU-s ({len(messages) / signing_cpu:.0f} signatures per CPU-second); "
                       f"ratio deliveries / signatures per CPU-second: {signing_cpu / total_cpu:.0%} (target >= 80%)")
