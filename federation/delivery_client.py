@@ -14,8 +14,9 @@ from federation.fetch import USER_AGENT, address_allowed, check_url
 
 ERROR_TEXT = 300  # bytes of an answer's body kept for the error message
 MAX_BODY = 64 * 1024  # a longer answer is cut off and its connection closed
-IDLE_SECONDS = 30.0  # an idle connection is not reused after this (peers close theirs after ~60-75 s)
+IDLE_SECONDS = 60.0  # an idle connection is not reused after this (nginx closes its own after 75 s)
 MAX_IDLE_TOTAL = 4096  # idle connections kept across all hosts
+TIMEOUT_STEP = 0.25  # how often late answers are looked for (s)
 
 
 class AnswerError(ConnectionError):
@@ -57,27 +58,37 @@ def target_of(url: str, allow_private: bool) -> Target:
 @dataclass
 class Answer:
     status: int
-    headers: dict[str, str]  # lower-case names; a repeated header keeps its last value
+    headers: dict[str, str]  # the headers delivery reads (WANTED), by lower-case name; the first of repeats
     body: bytes  # at most ERROR_TEXT bytes
     keep_alive: bool
 
 
+WANTED = ("content-length", "transfer-encoding", "connection", "retry-after")
+_NEEDLES = [(name, f"\r\n{name}:".encode()) for name in WANTED]
+
+
 def parse_head(head: bytes) -> tuple[int, dict[str, str], bool]:
-    """Status, headers and whether the connection stays open, from a response head (without the blank line)."""
-    lines = head.split(b"\r\n")
-    version, _, rest = lines[0].partition(b" ")
-    if not version.startswith(b"HTTP/1."):
-        raise AnswerError(f"not an HTTP/1.x answer: {lines[0][:80]!r}")
+    """Status, the WANTED headers and whether the connection stays open, from a response head (without
+    the blank line). Looks the few headers up in the lower-cased head rather than splitting every line."""
+    line_end = head.find(b"\r\n")
+    line = head if line_end < 0 else head[:line_end]
+    if not line.startswith(b"HTTP/1.") or len(line) < 12 or line[8:9] != b" ":
+        raise AnswerError(f"not an HTTP/1.x answer: {line[:80]!r}")
     try:
-        status = int(rest[:3])
+        status = int(line[9:12])
     except ValueError:
-        raise AnswerError(f"unreadable status line: {lines[0][:80]!r}") from None
+        raise AnswerError(f"unreadable status line: {line[:80]!r}") from None
     headers = {}
-    for line in lines[1:]:
-        name, _, value = line.partition(b":")
-        headers[name.strip().lower().decode("latin-1")] = value.strip().decode("latin-1")
+    if line_end >= 0:
+        lower = head.lower()
+        for name, needle in _NEEDLES:
+            start = lower.find(needle)
+            if start >= 0:
+                start += len(needle)
+                end = head.find(b"\r\n", start)
+                headers[name] = head[start:end if end >= 0 else None].strip().decode("latin-1")
     connection = headers.get("connection", "").lower()
-    keep_alive = "keep-alive" in connection if version == b"HTTP/1.0" else "close" not in connection
+    keep_alive = "keep-alive" in connection if line[5:8] == b"1.0" else "close" not in connection
     return status, headers, keep_alive
 
 
@@ -89,6 +100,7 @@ class Connection(asyncio.Protocol):
         self.closed = False
         self.received_any = False
         self.idle_since = 0.0
+        self.deadline = 0.0  # monotonic time by which the current answer must be complete
         self._buffer = bytearray()
         self._waiter: asyncio.Future | None = None
         self._reset()
@@ -123,6 +135,8 @@ class Connection(asyncio.Protocol):
             self.close()
             return
         self.received_any = True
+        if self._in_head and not self._buffer and self._whole(data):
+            return
         self._buffer += data
         try:
             self._parse()
@@ -132,6 +146,22 @@ class Connection(asyncio.Protocol):
             self.close()
 
     # ------------------------------------------------------------ parsing
+
+    def _whole(self, data: bytes) -> bool:
+        """The common case in one step: a whole answer with a Content-Length in one read. False otherwise."""
+        end = data.find(b"\r\n\r\n")
+        if end < 0:
+            return False
+        try:
+            status, headers, keep_alive = parse_head(data[:end])
+            length = int(headers["content-length"])
+        except (AnswerError, KeyError, ValueError):
+            return False
+        if status < 200 or "transfer-encoding" in headers or len(data) != end + 4 + length:
+            return False
+        waiter, self._waiter = self._waiter, None
+        waiter.set_result(Answer(status, headers, data[end + 4:end + 4 + ERROR_TEXT], keep_alive and not self.closed))
+        return True
 
     def _parse(self) -> None:
         while self._waiter is not None and not self._waiter.done():
@@ -225,6 +255,12 @@ class Connection(asyncio.Protocol):
         finally:
             self._waiter = None
 
+    def expire(self) -> None:
+        """The answer did not come in time: the request fails with TimeoutError and the connection goes."""
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_exception(TimeoutError("no answer in time"))
+        self.close()
+
     def close(self) -> None:
         self.closed = True
         if self.transport is not None:
@@ -242,6 +278,8 @@ class DeliveryClient:
         self._idle_count = 0
         self._last_sweep = time.monotonic()
         self._tls: ssl.SSLContext | None = None
+        self._busy: set[Connection] = set()  # connections waiting for an answer
+        self._sweeper: asyncio.TimerHandle | None = None
 
     def request_bytes(self, target: Target, headers: dict[str, str], body: bytes) -> bytes:
         """The whole request: line, Host, the given headers, Content-Length, User-Agent, then the body."""
@@ -251,27 +289,49 @@ class DeliveryClient:
         return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
 
     async def post(self, target: Target, data: bytes) -> Answer:
-        """Sends a request made by request_bytes and reads the answer, within the timeout.
-        Raises OSError (AnswerError included) or asyncio.TimeoutError."""
-        async with asyncio.timeout(self.timeout):
-            connection = self._take_idle(target.key)
-            if connection is not None:
-                try:
-                    return self._done(target, connection, await connection.request(data))
-                except ConnectionError:
-                    connection.close()
-                    if connection.received_any:
-                        raise
-                    # the peer had closed the idle connection: once more, on a new one
-                except BaseException:
-                    connection.close()
-                    raise
-            connection = await self._connect(target)
+        """Sends a request made by request_bytes and reads the answer, within the timeout (checked by one
+        timer for all requests, every TIMEOUT_STEP). Raises OSError (AnswerError and TimeoutError included)."""
+        deadline = time.monotonic() + self.timeout
+        connection = self._take_idle(target.key)
+        if connection is not None:
             try:
-                return self._done(target, connection, await connection.request(data))
+                return self._done(target, connection, await self._request(connection, data, deadline))
+            except ConnectionError:
+                connection.close()
+                if connection.received_any:
+                    raise
+                # the peer had closed the idle connection: once more, on a new one
             except BaseException:
                 connection.close()
                 raise
+        try:
+            async with asyncio.timeout(deadline - time.monotonic()):
+                connection = await self._connect(target)
+        except asyncio.TimeoutError:
+            raise TimeoutError(f"cannot connect to {target.hostname} in time") from None
+        try:
+            return self._done(target, connection, await self._request(connection, data, deadline))
+        except BaseException:
+            connection.close()
+            raise
+
+    async def _request(self, connection: Connection, data: bytes, deadline: float) -> Answer:
+        connection.deadline = deadline
+        self._busy.add(connection)
+        if self._sweeper is None:
+            self._sweeper = asyncio.get_running_loop().call_later(TIMEOUT_STEP, self._expire_late)
+        try:
+            return await connection.request(data)
+        finally:
+            self._busy.discard(connection)
+
+    def _expire_late(self) -> None:
+        """The one timer: fails requests past their deadline; runs while any request is out."""
+        now = time.monotonic()
+        for connection in [c for c in self._busy if c.deadline <= now]:
+            connection.expire()
+        self._sweeper = asyncio.get_running_loop().call_later(TIMEOUT_STEP, self._expire_late) \
+            if self._busy else None
 
     def _done(self, target: Target, connection: Connection, answer: Answer) -> Answer:
         if answer.keep_alive and not connection.closed:
@@ -354,6 +414,11 @@ class DeliveryClient:
         raise failure or OSError(f"cannot connect to {target.hostname}")
 
     def close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
+        for connection in list(self._busy):
+            connection.expire()
         for idle in self._idle.values():
             for connection in idle:
                 connection.close()
