@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import os
 import random
 import time
 from collections import defaultdict
@@ -11,7 +12,7 @@ from dataclasses import dataclass
 
 from email.utils import parsedate_to_datetime
 
-from sqlalchemy import and_, bindparam, or_, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, update
 
 from federation.context import Federation
 from federation.delivery_client import DeliveryClient, Target, target_of
@@ -50,6 +51,7 @@ class Outcome:
 FLUSH_AT = 128  # outcomes recorded in one transaction once this many wait ...
 FLUSH_AFTER = 0.05  # ... or once the oldest has waited this long (s)
 CLAIM_FROM = 64  # the loop claims more once this many can be taken (or nothing is pending)
+QUERY_EVERY = 1.0  # an idle worker reads the queue at least this often, even when its files look unchanged
 
 
 # ---------------------------------------------------------------- pure steps: verdict, delay, next state
@@ -115,6 +117,10 @@ class DeliveryWorker:
         self._secrets: dict[int, tuple[float, object, str]] = {}
         self._pending = 0  # claimed rows not yet sent and recorded
         self._idle = False  # the last claim found nothing: the next poll asks cheaply first
+        self._sqlite_path = fed.db.engine.url.database if fed.db.is_sqlite else None
+        self._files_seen: tuple | None = None
+        self._due_asked_at = 0.0
+        self._next_due: dt.datetime | None = None  # the earliest pending row's next attempt, when last asked
         self.signer = SigningPool(self.settings.signing_processes)
         self.client = DeliveryClient(fed.allow_private, self.settings.delivery_timeout, self.settings.delivery_per_host)
 
@@ -145,13 +151,15 @@ class DeliveryWorker:
         candidates = candidates.order_by(Delivery.next_attempt_at, Delivery.id).limit(limit)
         if not self.fed.db.is_sqlite:
             candidates = candidates.with_for_update(skip_locked=True)
+        table = Delivery.__table__  # a Core statement: no ORM session synchronisation per claim
         async with self.fed.db.session() as session:
-            rows = (await session.execute(
-                update(Delivery)
-                .where(Delivery.id.in_(candidates.scalar_subquery()))
+            conn = await session.connection()
+            rows = (await conn.execute(
+                update(table)
+                .where(table.c.id.in_(candidates.scalar_subquery()))
                 .values(state=S.delivering.value, lease_until=lease, updated_at=now)
-                .returning(Delivery.id, Delivery.activity_id, Delivery.signer_id, Delivery.inbox, Delivery.host,
-                           Delivery.attempts, Delivery.created_at)
+                .returning(table.c.id, table.c.activity_id, table.c.signer_id, table.c.inbox, table.c.host,
+                           table.c.attempts, table.c.created_at)
             )).all()
         claimed = [Claimed(*row) for row in rows]
         for item in claimed:
@@ -383,12 +391,32 @@ class DeliveryWorker:
             task.add_done_callback(self._in_flight.discard)
         return len(claimed)
 
+    def _files_state(self) -> tuple | None:
+        """What a commit by any process changes: the SQLite file and its write-ahead log (None: not SQLite)."""
+        if not self._sqlite_path:
+            return None
+        state = []
+        for path in (self._sqlite_path, self._sqlite_path + "-wal"):
+            try:
+                status = os.stat(path)
+                state.append((status.st_ino, status.st_size, status.st_mtime_ns))
+            except OSError:
+                state.append(None)
+        return tuple(state)
+
     async def _anything_due(self) -> bool:
-        """Whether a row waits to be claimed: a read, cheaper than a claim (and no write lock on SQLite)."""
-        query = select(Delivery.id).where(Delivery.state.in_(sources_of(S.delivering)),
-                                          Delivery.next_attempt_at <= utcnow()).limit(1)
+        """Whether a row waits to be claimed: a read, cheaper than a claim (and no write lock on SQLite).
+        On SQLite the read is skipped while the database files are unchanged and no retry has come due
+        (but made at least every QUERY_EVERY seconds)."""
+        files, now = self._files_state(), time.monotonic()
+        if (files is not None and files == self._files_seen and now - self._due_asked_at < QUERY_EVERY
+                and (self._next_due is None or self._next_due > utcnow())):
+            return False
+        self._files_seen, self._due_asked_at = files, now  # taken before the read: later commits show
+        query = select(func.min(Delivery.next_attempt_at)).where(Delivery.state.in_(sources_of(S.delivering)))
         async with self.fed.db.engine.connect() as conn:
-            return await conn.scalar(query) is not None
+            self._next_due = await conn.scalar(query)
+        return self._next_due is not None and self._next_due <= utcnow()
 
     def _flush_due(self) -> bool:
         return bool(self._outcomes) and (

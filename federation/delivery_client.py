@@ -32,6 +32,7 @@ class Target:
     tls: bool
     host_header: str
     path: str
+    literal: str | None = None  # the host as an IP address (already checked by check_url), if it is one
 
 
 _targets: dict[tuple[str, bool], Target] = {}
@@ -48,7 +49,11 @@ def target_of(url: str, allow_private: bool) -> Target:
     tls = parts.scheme == "https"
     port = parts.port or (443 if tls else 80)
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    target = Target((parts.scheme, parts.hostname, port), parts.hostname, port, tls, parts.netloc, path)
+    try:
+        literal = str(ipaddress.ip_address(parts.hostname))
+    except ValueError:
+        literal = None
+    target = Target((parts.scheme, parts.hostname, port), parts.hostname, port, tls, parts.netloc, path, literal)
     if len(_targets) >= 16384:
         _targets.clear()
     _targets[url, allow_private] = target
@@ -383,6 +388,8 @@ class DeliveryClient:
 
     async def _addresses(self, target: Target) -> list[str]:
         """The host's addresses we may connect to (all of them checked, as fetch's GuardedResolver does)."""
+        if target.literal is not None:
+            return [target.literal]  # checked once, in target_of
         try:
             literal = ipaddress.ip_address(target.hostname)
         except ValueError:
