@@ -48,8 +48,8 @@ class Outcome:
     error: str | None
 
 
-FLUSH_AT = 128  # outcomes recorded in one transaction once this many wait ...
-FLUSH_AFTER = 0.05  # ... or once the oldest has waited this long (s)
+FLUSH_AT = 256  # outcomes recorded in one transaction once this many wait ...
+FLUSH_AFTER = 0.2  # ... or once the oldest has waited this long (s)
 CLAIM_FROM = 64  # the loop claims more once this many can be taken (or nothing is pending)
 QUERY_EVERY = 1.0  # an idle worker reads the queue at least this often, even when its files look unchanged
 
@@ -151,16 +151,13 @@ class DeliveryWorker:
         candidates = candidates.order_by(Delivery.next_attempt_at, Delivery.id).limit(limit)
         if not self.fed.db.is_sqlite:
             candidates = candidates.with_for_update(skip_locked=True)
-        table = Delivery.__table__  # a Core statement: no ORM session synchronisation per claim
-        async with self.fed.db.session() as session:
-            conn = await session.connection()
-            rows = (await conn.execute(
-                update(table)
-                .where(table.c.id.in_(candidates.scalar_subquery()))
-                .values(state=S.delivering.value, lease_until=lease, updated_at=now)
-                .returning(table.c.id, table.c.activity_id, table.c.signer_id, table.c.inbox, table.c.host,
-                           table.c.attempts, table.c.created_at)
-            )).all()
+        table = Delivery.__table__  # a Core statement, in one hop to the database (no ORM session)
+        statement = (update(table)
+                     .where(table.c.id.in_(candidates.scalar_subquery()))
+                     .values(state=S.delivering.value, lease_until=lease, updated_at=now)
+                     .returning(table.c.id, table.c.activity_id, table.c.signer_id, table.c.inbox, table.c.host,
+                                table.c.attempts, table.c.created_at))
+        rows = await self.fed.db.run_in_transaction(lambda conn: conn.execute(statement).all())
         claimed = [Claimed(*row) for row in rows]
         for item in claimed:
             self._claimed_per_host[item.host] += 1
@@ -250,31 +247,31 @@ class DeliveryWorker:
             by_state[outcome.state].append(outcome)
         now = utcnow()
         table = Delivery.__table__
-        async with self.fed.db.session() as session:
-            conn = await session.connection()
-            delivered = by_state.pop(S.delivered, [])
-            if delivered:  # the common case, as one statement whatever the count
-                await conn.execute(
-                    update(table)
-                    .where(table.c.id.in_([o.id for o in delivered]), table.c.state.in_(sources_of(S.delivered)))
-                    .values(state=S.delivered.value, attempts=table.c.attempts + 1, next_attempt_at=now,
-                            last_error=None, lease_until=None, updated_at=now))
-            for state, group in by_state.items():
-                # executemany cannot expand IN (...), so the allowed sources are bound one by one.
-                sources = {f"b_src{i}": source for i, source in enumerate(sources_of(state))}
-                statement = (
-                    update(table)
-                    .where(and_(table.c.id == bindparam("b_id"),
-                                or_(*(table.c.state == bindparam(name) for name in sources))))
-                    .values(state=state.value, attempts=bindparam("b_attempts"),
-                            next_attempt_at=bindparam("b_next"), last_error=bindparam("b_error"),
-                            lease_until=None, updated_at=now)
-                )
-                await conn.execute(statement, [
-                    {"b_id": o.id, "b_attempts": o.attempts, "b_next": o.next_attempt_at, "b_error": o.error,
-                     **sources}
-                    for o in group
-                ])
+        statements = []
+        delivered = by_state.pop(S.delivered, [])
+        if delivered:  # the common case, as one statement whatever the count
+            statements.append((
+                update(table)
+                .where(table.c.id.in_([o.id for o in delivered]), table.c.state.in_(sources_of(S.delivered)))
+                .values(state=S.delivered.value, attempts=table.c.attempts + 1, next_attempt_at=now,
+                        last_error=None, lease_until=None, updated_at=now), None))
+        for state, group in by_state.items():
+            # executemany cannot expand IN (...), so the allowed sources are bound one by one.
+            sources = {f"b_src{i}": source for i, source in enumerate(sources_of(state))}
+            statements.append((
+                update(table)
+                .where(and_(table.c.id == bindparam("b_id"),
+                            or_(*(table.c.state == bindparam(name) for name in sources))))
+                .values(state=state.value, attempts=bindparam("b_attempts"),
+                        next_attempt_at=bindparam("b_next"), last_error=bindparam("b_error"),
+                        lease_until=None, updated_at=now),
+                [{"b_id": o.id, "b_attempts": o.attempts, "b_next": o.next_attempt_at, "b_error": o.error,
+                  **sources} for o in group]))
+
+        def write(conn) -> None:
+            for statement, parameters in statements:
+                conn.execute(statement, parameters)
+        await self.fed.db.run_in_transaction(write)
 
     # ------------------------------------------------------------ loops
 
