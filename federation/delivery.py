@@ -4,18 +4,21 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import os
 import random
 import time
 from collections import defaultdict
 from dataclasses import dataclass
 
-import aiohttp
-from sqlalchemy import and_, bindparam, or_, select, update
+from email.utils import parsedate_to_datetime
+
+from sqlalchemy import and_, bindparam, func, or_, select, update
 
 from federation.context import Federation
-from federation.fetch import FetchError, check_url
+from federation.delivery_client import DeliveryClient, Target, target_of
+from federation.fetch import FetchError
 from federation.keys import secret_for
-from federation.signatures import prepare_request, sign_request, signature_header
+from federation.signatures import body_digest, prepare_request, signature_header
 from federation.signing_pool import SigningPool
 from federation.vocabulary import AP_CONTENT_TYPE
 from models import Activity, Delivery, utcnow
@@ -45,13 +48,55 @@ class Outcome:
     error: str | None
 
 
+FLUSH_AT = 256  # outcomes recorded in one transaction once this many wait ...
+FLUSH_AFTER = 0.2  # ... or once the oldest has waited this long (s)
+CLAIM_FROM = 64  # the loop claims more once this many can be taken (or nothing is pending)
+QUERY_EVERY = 1.0  # an idle worker reads the queue at least this often, even when its files look unchanged
+
+
+# ---------------------------------------------------------------- pure steps: verdict, delay, next state
+
 def classify(status: int | None, error: str | None) -> str:
-    """'delivered', 'retry' (network trouble, 5xx, 429) or 'fail' (other 4xx: the peer refuses)."""
+    """'delivered', 'retry' (network trouble, 5xx, 429, 408) or 'fail' (other 4xx: the peer refuses)."""
     if status is not None and 200 <= status < 300:
         return "delivered"
     if status is None or status == 429 or status >= 500 or status == 408:
         return "retry"
     return "fail"
+
+
+def retry_after_seconds(value: str | None, now: dt.datetime) -> float | None:
+    """The wait a Retry-After header asks for (delta-seconds or an HTTP-date); None if absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.timezone.utc)
+    return max(0.0, (moment - now).total_seconds())
+
+
+def retry_delay(attempts: int, base: float, maximum: float, retry_after: float | None = None,
+                jitter: float = 1.0) -> float:
+    """Seconds until attempt number `attempts + 1`: the peer's Retry-After when it gave one (at least 1 s),
+    else `base` doubled per attempt made, with jitter; never more than `maximum`."""
+    if retry_after is not None:
+        return min(max(retry_after, 1.0), maximum)
+    return min(base * 2.0 ** min(attempts - 1, 64), maximum) * jitter
+
+
+def next_state(verdict: str, age: float, give_up_after: float) -> DeliveryState:
+    """Where a delivering row goes after an attempt whose verdict (classify) is given; `age` in seconds."""
+    if verdict == "delivered":
+        return S.delivered
+    if verdict == "fail" or age > give_up_after:
+        return S.failed
+    return S.retrying
 
 
 class DeliveryWorker:
@@ -65,11 +110,19 @@ class DeliveryWorker:
         self._claimed_per_host: dict[str, int] = defaultdict(int)
         self._in_flight: set[asyncio.Task] = set()
         self._outcomes: list[Outcome] = []
+        self._first_outcome_at = 0.0  # monotonic time the oldest unrecorded outcome came
+        self._progress = asyncio.Event()  # set when enough outcomes wait or room for claims opened
         self._flush_lock = asyncio.Lock()
-        self._bodies: dict[int, bytes] = {}
+        self._bodies: dict[int, tuple[bytes, str]] = {}  # activity id -> body, its digest
         self._secrets: dict[int, tuple[float, object, str]] = {}
         self._pending = 0  # claimed rows not yet sent and recorded
+        self._idle = False  # the last claim found nothing: the next poll asks cheaply first
+        self._sqlite_path = fed.db.engine.url.database if fed.db.is_sqlite else None
+        self._files_seen: tuple | None = None
+        self._due_asked_at = 0.0
+        self._next_due: dt.datetime | None = None  # the earliest pending row's next attempt, when last asked
         self.signer = SigningPool(self.settings.signing_processes)
+        self.client = DeliveryClient(fed.allow_private, self.settings.delivery_timeout, self.settings.delivery_per_host)
 
     # ------------------------------------------------------------ claiming
 
@@ -98,14 +151,13 @@ class DeliveryWorker:
         candidates = candidates.order_by(Delivery.next_attempt_at, Delivery.id).limit(limit)
         if not self.fed.db.is_sqlite:
             candidates = candidates.with_for_update(skip_locked=True)
-        async with self.fed.db.session() as session:
-            rows = (await session.execute(
-                update(Delivery)
-                .where(Delivery.id.in_(candidates.scalar_subquery()))
-                .values(state=S.delivering.value, lease_until=lease, updated_at=now)
-                .returning(Delivery.id, Delivery.activity_id, Delivery.signer_id, Delivery.inbox, Delivery.host,
-                           Delivery.attempts, Delivery.created_at)
-            )).all()
+        table = Delivery.__table__  # a Core statement, in one hop to the database (no ORM session)
+        statement = (update(table)
+                     .where(table.c.id.in_(candidates.scalar_subquery()))
+                     .values(state=S.delivering.value, lease_until=lease, updated_at=now)
+                     .returning(table.c.id, table.c.activity_id, table.c.signer_id, table.c.inbox, table.c.host,
+                                table.c.attempts, table.c.created_at))
+        rows = await self.fed.db.run_in_transaction(lambda conn: conn.execute(statement).all())
         claimed = [Claimed(*row) for row in rows]
         for item in claimed:
             self._claimed_per_host[item.host] += 1
@@ -113,16 +165,17 @@ class DeliveryWorker:
 
     # ------------------------------------------------------------ sending
 
-    async def _body(self, activity_id: int) -> bytes:
-        body = self._bodies.get(activity_id)
-        if body is None:
+    async def _body(self, activity_id: int) -> tuple[bytes, str]:
+        """An activity's body and its digest, read once per batch rather than per request."""
+        cached = self._bodies.get(activity_id)
+        if cached is None:
             async with self.fed.db.session() as session:
                 payload = await session.scalar(select(Activity.payload).where(Activity.id == activity_id))
             body = (payload or "").encode("utf-8")
             if len(self._bodies) > 256:
                 self._bodies.clear()
-            self._bodies[activity_id] = body
-        return body
+            cached = self._bodies[activity_id] = (body, body_digest(body))
+        return cached
 
     async def _signing_key(self, signer_id: int) -> tuple[object, str]:
         """The signer's private key, parsed and as its PEM (which the signing processes load), kept a
@@ -134,53 +187,55 @@ class DeliveryWorker:
             self._secrets[signer_id] = cached
         return cached[1], cached[2]
 
-    async def _request_of(self, item: Claimed) -> tuple[object, str, bytes]:
-        """What signing a row's request needs: its signer's key (parsed, and as PEM) and its body.
-        Raises FetchError for an inbox we must never call."""
-        check_url(item.inbox, self.fed.allow_private)
+    async def _request_of(self, item: Claimed) -> tuple[Target, object, str, bytes, dict[str, str], bytes]:
+        """What sending a row's request needs: where it goes, its signer's key (parsed, and as PEM), its
+        body, the headers to sign and the signing string. Raises FetchError for an inbox we must never call."""
+        target = target_of(item.inbox, self.fed.allow_private)
         secret, pem = await self._signing_key(item.signer_id)
-        return secret, pem, await self._body(item.activity_id)
+        body, digest = await self._body(item.activity_id)
+        headers, message = prepare_request("post", item.inbox, body, digest=digest)
+        return target, secret, pem, body, headers, message
 
-    async def send(self, item: Claimed, signed: tuple[bytes, dict[str, str]] | None = None) -> Outcome:
-        """One POST, signed by the activity's actor (here, unless `signed` gives body and headers); never raises."""
-        status, error = None, None
+    async def send(self, item: Claimed, signed: tuple[Target, bytes, dict[str, str]] | None = None) -> Outcome:
+        """One POST, signed by the activity's actor (here, unless `signed` gives the target, body and signed
+        headers); never raises."""
+        status, error, retry_after = None, None, None
         try:
             if signed is None:
-                secret, _, body = await self._request_of(item)
-                headers = sign_request("post", item.inbox, secret, body)
+                target, secret, _, body, headers, message = await self._request_of(item)
+                headers["signature"] = signature_header(secret.key_id, headers, secret.sign(message))
             else:
-                body, headers = signed
+                target, body, headers = signed
             headers["content-type"] = AP_CONTENT_TYPE
+            data = self.client.request_bytes(target, headers, body)
             async with self._host_slots[item.host]:
-                async with self.fed.http.post(
-                    item.inbox, data=body, headers=headers, allow_redirects=False,
-                    timeout=aiohttp.ClientTimeout(total=self.settings.delivery_timeout),
-                ) as response:
-                    status = response.status
-                    if status >= 300:
-                        error = f"HTTP {status}: {(await response.content.read(300)).decode('utf-8', 'replace')}"
+                answer = await self.client.post(target, data)
+            status = answer.status
+            if status >= 300:
+                error = f"HTTP {status}: {answer.body.decode('utf-8', 'replace')}"
+                if status in (429, 503):
+                    retry_after = retry_after_seconds(answer.headers.get("retry-after"), utcnow())
         except FetchError as refused:
             status, error = 400, str(refused)  # an inbox we must never call: give up at once
         except asyncio.TimeoutError:
             error = f"no answer within {self.settings.delivery_timeout:.0f}s"
-        except (aiohttp.ClientError, OSError) as failure:
+        except OSError as failure:
             error = f"cannot connect: {failure}"
         except Exception as failure:  # a bug must not lose the row: retry it later
             log.exception("delivery %s failed unexpectedly", item.id)
             error = f"internal error: {failure!r}"
-        return self._outcome(item, status, error)
+        return self._outcome(item, status, error, retry_after)
 
-    def _outcome(self, item: Claimed, status: int | None, error: str | None) -> Outcome:
+    def _outcome(self, item: Claimed, status: int | None, error: str | None,
+                 retry_after: float | None = None) -> Outcome:
         attempts = item.attempts + 1
         now = utcnow()
-        verdict = classify(status, error)
-        if verdict == "delivered":
-            return Outcome(item.id, S.delivered, attempts, now, None)
-        age = (now - item.created_at).total_seconds()
-        if verdict == "fail" or age > self.settings.delivery_give_up_after:
-            return Outcome(item.id, S.failed, attempts, now, error)
-        delay = min(self.settings.delivery_retry_base * 2 ** (attempts - 1), self.settings.delivery_retry_max)
-        delay *= random.uniform(0.85, 1.15)
+        state = next_state(classify(status, error), (now - item.created_at).total_seconds(),
+                           self.settings.delivery_give_up_after)
+        if state is not S.retrying:
+            return Outcome(item.id, state, attempts, now, None if state is S.delivered else error)
+        delay = retry_delay(attempts, self.settings.delivery_retry_base, self.settings.delivery_retry_max,
+                            retry_after, random.uniform(0.85, 1.15))
         return Outcome(item.id, S.retrying, attempts, now + dt.timedelta(seconds=delay), error)
 
     async def record(self, outcomes: list[Outcome]) -> None:
@@ -192,24 +247,31 @@ class DeliveryWorker:
             by_state[outcome.state].append(outcome)
         now = utcnow()
         table = Delivery.__table__
-        async with self.fed.db.session() as session:
-            conn = await session.connection()
-            for state, group in by_state.items():
-                # executemany cannot expand IN (...), so the allowed sources are bound one by one.
-                sources = {f"b_src{i}": source for i, source in enumerate(sources_of(state))}
-                statement = (
-                    update(table)
-                    .where(and_(table.c.id == bindparam("b_id"),
-                                or_(*(table.c.state == bindparam(name) for name in sources))))
-                    .values(state=state.value, attempts=bindparam("b_attempts"),
-                            next_attempt_at=bindparam("b_next"), last_error=bindparam("b_error"),
-                            lease_until=None, updated_at=now)
-                )
-                await conn.execute(statement, [
-                    {"b_id": o.id, "b_attempts": o.attempts, "b_next": o.next_attempt_at, "b_error": o.error,
-                     **sources}
-                    for o in group
-                ])
+        statements = []
+        delivered = by_state.pop(S.delivered, [])
+        if delivered:  # the common case, as one statement whatever the count
+            statements.append((
+                update(table)
+                .where(table.c.id.in_([o.id for o in delivered]), table.c.state.in_(sources_of(S.delivered)))
+                .values(state=S.delivered.value, attempts=table.c.attempts + 1, next_attempt_at=now,
+                        last_error=None, lease_until=None, updated_at=now), None))
+        for state, group in by_state.items():
+            # executemany cannot expand IN (...), so the allowed sources are bound one by one.
+            sources = {f"b_src{i}": source for i, source in enumerate(sources_of(state))}
+            statements.append((
+                update(table)
+                .where(and_(table.c.id == bindparam("b_id"),
+                            or_(*(table.c.state == bindparam(name) for name in sources))))
+                .values(state=state.value, attempts=bindparam("b_attempts"),
+                        next_attempt_at=bindparam("b_next"), last_error=bindparam("b_error"),
+                        lease_until=None, updated_at=now),
+                [{"b_id": o.id, "b_attempts": o.attempts, "b_next": o.next_attempt_at, "b_error": o.error,
+                  **sources} for o in group]))
+
+        def write(conn) -> None:
+            for statement, parameters in statements:
+                conn.execute(statement, parameters)
+        await self.fed.db.run_in_transaction(write)
 
     # ------------------------------------------------------------ loops
 
@@ -217,7 +279,10 @@ class DeliveryWorker:
         """Delivers the given rows now (the CLI uses this for an immediate answer). Rows that a running
         server's worker took first are waited for, so their answer is reported all the same."""
         claimed = await self.claim(len(ids), only_ids=ids)
-        outcomes = list(await asyncio.gather(*(self.send(item) for item in claimed)))
+        try:
+            outcomes = list(await asyncio.gather(*(self.send(item) for item in claimed)))
+        finally:
+            self.client.close()
         await self.record(outcomes)
         for item in claimed:
             self._claimed_per_host[item.host] -= 1
@@ -238,17 +303,21 @@ class DeliveryWorker:
                         for row in rows]
             await asyncio.sleep(0.05)
 
-    async def _run_one(self, item: Claimed, signed: tuple[bytes, dict[str, str]] | None = None) -> None:
+    async def _run_one(self, item: Claimed, signed: tuple[Target, bytes, dict[str, str]] | None = None) -> None:
         try:
             outcome = await self.send(item, signed)
+            if not self._outcomes:
+                self._first_outcome_at = time.monotonic()
             self._outcomes.append(outcome)
         finally:
             self._pending -= 1
             self._claimed_per_host[item.host] -= 1
             if self._claimed_per_host[item.host] <= 0:
                 del self._claimed_per_host[item.host]
+            if len(self._outcomes) >= FLUSH_AT or self._pending == 0 or self._room() == CLAIM_FROM:
+                self._progress.set()
 
-    def _start(self, item: Claimed, signed: tuple[bytes, dict[str, str]] | None = None) -> None:
+    def _start(self, item: Claimed, signed: tuple[Target, bytes, dict[str, str]] | None = None) -> None:
         task = asyncio.create_task(self._run_one(item, signed))
         self._in_flight.add(task)
         task.add_done_callback(self._in_flight.discard)
@@ -260,7 +329,8 @@ class DeliveryWorker:
             for item in claimed:
                 self._start(item)
             return
-        by_key: dict[str, list[tuple[Claimed, bytes, dict[str, str], bytes]]] = defaultdict(list)  # by key id
+        # by key id: (row, target, body, headers, signing string)
+        by_key: dict[str, list[tuple[Claimed, Target, bytes, dict[str, str], bytes]]] = defaultdict(list)
         pems: dict[str, str] = {}
         started: set[int] = set()
         try:
@@ -271,20 +341,19 @@ class DeliveryWorker:
                 log.debug("signing processes not started early: %r", error)
             for item in claimed:
                 try:
-                    secret, pem, body = await self._request_of(item)
+                    target, secret, pem, body, headers, message = await self._request_of(item)
                 except Exception:
                     started.add(item.id)
                     self._start(item)  # send() reports what is wrong with it
                     continue
-                headers, message = prepare_request("post", item.inbox, body)
                 pems[secret.key_id] = pem
-                by_key[secret.key_id].append((item, body, headers, message))
+                by_key[secret.key_id].append((item, target, body, headers, message))
             for key_id, batch in by_key.items():
-                async for first, signatures in self.signer.sign(pems[key_id], [message for *_, message in batch]):
-                    for (item, body, headers, _), signature in zip(batch[first:], signatures):
+                async for first, signatures in self.signer.sign(pems[key_id], [request[-1] for request in batch]):
+                    for (item, target, body, headers, _), signature in zip(batch[first:], signatures):
                         headers["signature"] = signature_header(key_id, headers, signature)
                         started.add(item.id)
-                        self._start(item, (body, headers))
+                        self._start(item, (target, body, headers))
         except Exception:
             log.exception("signing pool failed; signing in the server process")
             self.signer.close()
@@ -300,12 +369,18 @@ class DeliveryWorker:
             except Exception:
                 log.exception("could not record %d delivery outcomes; their leases will expire", len(outcomes))
 
+    def _room(self) -> int:
+        return self.settings.delivery_concurrency * 4 - self._pending
+
     async def run_once(self) -> int:
         """Claims what is due and starts sending it; returns how many rows were claimed."""
-        room = self.settings.delivery_concurrency * 4 - self._pending
-        if room <= 0:
+        room = self._room()
+        if room <= 0 or (room < CLAIM_FROM and self._pending > 0):
+            return 0
+        if self._idle and not self.fed.deliveries_queued.is_set() and not await self._anything_due():
             return 0
         claimed = await self.claim(min(room, 512))
+        self._idle = not claimed and self._pending == 0
         if claimed:
             self._pending += len(claimed)
             task = asyncio.create_task(self._launch(claimed))
@@ -313,21 +388,53 @@ class DeliveryWorker:
             task.add_done_callback(self._in_flight.discard)
         return len(claimed)
 
+    def _files_state(self) -> tuple | None:
+        """What a commit by any process changes: the SQLite file and its write-ahead log (None: not SQLite)."""
+        if not self._sqlite_path:
+            return None
+        state = []
+        for path in (self._sqlite_path, self._sqlite_path + "-wal"):
+            try:
+                status = os.stat(path)
+                state.append((status.st_ino, status.st_size, status.st_mtime_ns))
+            except OSError:
+                state.append(None)
+        return tuple(state)
+
+    async def _anything_due(self) -> bool:
+        """Whether a row waits to be claimed: a read, cheaper than a claim (and no write lock on SQLite).
+        On SQLite the read is skipped while the database files are unchanged and no retry has come due
+        (but made at least every QUERY_EVERY seconds)."""
+        files, now = self._files_state(), time.monotonic()
+        if (files is not None and files == self._files_seen and now - self._due_asked_at < QUERY_EVERY
+                and (self._next_due is None or self._next_due > utcnow())):
+            return False
+        self._files_seen, self._due_asked_at = files, now  # taken before the read: later commits show
+        query = select(func.min(Delivery.next_attempt_at)).where(Delivery.state.in_(sources_of(S.delivering)))
+        async with self.fed.db.engine.connect() as conn:
+            self._next_due = await conn.scalar(query)
+        return self._next_due is not None and self._next_due <= utcnow()
+
+    def _flush_due(self) -> bool:
+        return bool(self._outcomes) and (
+            len(self._outcomes) >= FLUSH_AT or self._pending == 0
+            or time.monotonic() - self._first_outcome_at >= FLUSH_AFTER)
+
     async def run(self, stop: asyncio.Event) -> None:
-        """The worker loop: until stop is set, deliver what is due and record outcomes."""
+        """The worker loop: until stop is set, deliver what is due and record outcomes (in batches)."""
         await self.recover_expired_leases()
         last_recovery = asyncio.get_running_loop().time()
         while not stop.is_set():
             try:
+                self._progress.clear()
                 claimed = await self.run_once()
-                await asyncio.sleep(0)
-                if self._outcomes:
+                if self._flush_due():
                     await self._flush()
                 now = asyncio.get_running_loop().time()
                 if now - last_recovery > min(30.0, self.settings.delivery_lease_margin):
                     await self.recover_expired_leases()
                     last_recovery = now
-                if claimed == 0 and not self._outcomes:
+                if claimed == 0:
                     await self._wait(stop)
             except Exception:
                 log.exception("delivery loop error; continuing")
@@ -335,13 +442,15 @@ class DeliveryWorker:
         await self.drain()
 
     async def _wait(self, stop: asyncio.Event) -> None:
-        """Sleeps until work is queued here, a send finishes, stop, or the poll interval passes."""
+        """Sleeps until work is queued here, enough sends finished, stop, or the poll interval passes
+        (at most FLUSH_AFTER while outcomes wait to be recorded)."""
         self.fed.deliveries_queued.clear()
-        waiters = [asyncio.create_task(self.fed.deliveries_queued.wait()), asyncio.create_task(stop.wait())]
-        if self._in_flight:
-            waiters.append(asyncio.create_task(asyncio.wait(set(self._in_flight), return_when=asyncio.FIRST_COMPLETED)))
-        done, pending = await asyncio.wait(waiters, timeout=self.settings.delivery_poll_interval,
-                                           return_when=asyncio.FIRST_COMPLETED)
+        waiters = [asyncio.create_task(self.fed.deliveries_queued.wait()), asyncio.create_task(stop.wait()),
+                   asyncio.create_task(self._progress.wait())]
+        timeout = self.settings.delivery_poll_interval
+        if self._outcomes:
+            timeout = max(0.0, min(timeout, self._first_outcome_at + FLUSH_AFTER - time.monotonic()))
+        done, pending = await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
         for task in pending:
             task.cancel()
 
@@ -350,6 +459,7 @@ class DeliveryWorker:
             await asyncio.wait(set(self._in_flight), timeout=self.settings.delivery_timeout)
         await self._flush()
         self.signer.close()
+        self.client.close()
 
 
 async def pending_count(fed: Federation) -> int:

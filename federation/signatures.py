@@ -27,8 +27,17 @@ class SignatureError(Exception):
         self.status = status
 
 
+_now_date: tuple[int, str] = (0, "")  # the current second and its HTTP date: a fan-out shares one Date
+
+
 def http_date(moment: dt.datetime | None = None) -> str:
-    return format_datetime(moment or dt.datetime.now(dt.timezone.utc), usegmt=True)
+    global _now_date
+    if moment is not None:
+        return format_datetime(moment, usegmt=True)
+    second = int(time.time())
+    if _now_date[0] != second:
+        _now_date = (second, format_datetime(dt.datetime.fromtimestamp(second, dt.timezone.utc), usegmt=True))
+    return _now_date[1]
 
 
 def body_digest(body: bytes) -> str:
@@ -36,16 +45,17 @@ def body_digest(body: bytes) -> str:
     return base64.standard_b64encode(hashlib.sha256(body).digest()).decode("ascii")
 
 
-def prepare_request(method: str, url: str, body: bytes | None = None,
-                    date: str | None = None) -> tuple[dict[str, str], bytes]:
-    """Headers of a request to sign — host, date [digest], Mastodon's set — and the signing string."""
+def prepare_request(method: str, url: str, body: bytes | None = None, date: str | None = None,
+                    digest: str | None = None) -> tuple[dict[str, str], bytes]:
+    """Headers of a request to sign — host, date [digest], Mastodon's set — and the signing string.
+    `digest` (body_digest of the body) saves hashing a body sent to many inboxes again."""
     parts = urlsplit(url)
     target = parts.path or "/"
     if parts.query:
         target += "?" + parts.query
     headers = {"host": parts.netloc, "date": date or http_date()}
     if body is not None:
-        headers["digest"] = "SHA-256=" + body_digest(body)
+        headers["digest"] = "SHA-256=" + (digest or body_digest(body))
     lines = [f"(request-target): {method.lower()} {target}"] + [f"{name}: {value}" for name, value in headers.items()]
     return headers, "\n".join(lines).encode("utf-8")
 

@@ -1,4 +1,6 @@
 """Deliveries survive a peer being down and the sender crashing; each activity arrives exactly once."""
+from aiohttp import web
+
 from tests.fake_peer import FakePeer
 from tests.harness import wait_for
 
@@ -119,3 +121,36 @@ def test_a_post_goes_once_to_each_server_using_shared_inboxes(instances):
     finally:
         mastodon_like.stop()
         small.stop()
+
+
+class BusyPeer(FakePeer):
+    """A peer whose inbox answers 429 with `Retry-After: <retry_after>` to the first post, then 202."""
+
+    def __init__(self, *names, retry_after: str):
+        super().__init__(*names)
+        self.retry_after = retry_after
+        self.busy_answers = 0
+
+    async def _inbox(self, request):
+        body = await request.json()
+        if body.get("type") == "Create" and self.busy_answers == 0:
+            self.busy_answers += 1
+            return web.Response(status=429, text="slow down", headers={"Retry-After": self.retry_after})
+        return await super()._inbox(request)
+
+
+def test_a_peer_asking_to_retry_after_two_seconds_gets_the_post_then_not_half_an_hour_later(instances):
+    a = instances.new("a", delivery_retry_base=1800.0)  # without Retry-After the retry would wait 30 minutes
+    a.movement("landrights")
+    peer = BusyPeer("busy", retry_after="2").start()
+    try:
+        a.cli("follow", "landrights", peer.handle)
+        note = a.cli("post", "landrights", "When you are ready", "--to", peer.handle).out.strip()
+        [retrying] = wait_for(lambda: [d for d in create_deliveries(a) if d["state"] == "retrying"], what="a retry")
+        assert "429" in retrying["last_error"] and retrying["attempts"] == 1
+        wait_for(lambda: [r for r in peer.received if r["type"] == "Create"], timeout=15, what="the post, retried")
+        assert [r["object"]["id"] for r in peer.received if r["type"] == "Create"] == [note]
+        wait_for(lambda: create_deliveries(a)[0]["state"] == "delivered", what="the delivery to be recorded")
+        assert create_deliveries(a)[0]["attempts"] == 2
+    finally:
+        peer.stop()

@@ -12,23 +12,28 @@ from tests.harness import wait_for
 HOSTS = 70  # more than the batch (64) that starts the signing processes
 
 
+def follow_from_many_hosts(a, movement: str, hosts: ManyHosts) -> None:
+    """Two followers on each of the hosts, each host with a shared inbox: one delivery per host."""
+    movement_id = a.sql("SELECT id FROM actors WHERE uri = :u", u=movement)[0][0]
+    now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    for port in hosts.ports:
+        for n in range(2):
+            uri = f"http://127.0.0.1:{port}/users/f{n}"
+            a.sql("INSERT INTO actors (uri, type, local, username, host, inbox, shared_inbox, auto_accept, "
+                  "created_at) VALUES (:uri, 'Person', :f, :name, :host, :inbox, :shared, :t, :now)",
+                  uri=uri, f=False, name=f"f{n}", host=f"127.0.0.1:{port}", inbox=f"{uri}/inbox",
+                  shared=f"http://127.0.0.1:{port}/inbox", t=True, now=now)
+            a.sql("INSERT INTO follows (follower_id, followee_id, state, activity_uri, created_at, updated_at) "
+                  "SELECT id, :m, 'accepted', :act, :now, :now FROM actors WHERE uri = :uri",
+                  m=movement_id, act=f"{uri}#follow", now=now, uri=uri)
+
+
 def test_a_post_reaches_followers_on_many_hosts_each_signed(instances):
     a = instances.new("a")
     movement = a.movement("landrights")
     hosts = ManyHosts(HOSTS)
     try:
-        movement_id = a.sql("SELECT id FROM actors WHERE uri = :u", u=movement)[0][0]
-        now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
-        for i, port in enumerate(hosts.ports):  # two followers per host: one delivery per host
-            for n in range(2):
-                uri = f"http://127.0.0.1:{port}/users/f{n}"
-                a.sql("INSERT INTO actors (uri, type, local, username, host, inbox, shared_inbox, auto_accept, "
-                      "created_at) VALUES (:uri, 'Person', :f, :name, :host, :inbox, :shared, :t, :now)",
-                      uri=uri, f=False, name=f"f{n}", host=f"127.0.0.1:{port}", inbox=f"{uri}/inbox",
-                      shared=f"http://127.0.0.1:{port}/inbox", t=True, now=now)
-                a.sql("INSERT INTO follows (follower_id, followee_id, state, activity_uri, created_at, updated_at) "
-                      "SELECT id, :m, 'accepted', :act, :now, :now FROM actors WHERE uri = :uri",
-                      m=movement_id, act=f"{uri}#follow", now=now, uri=uri)
+        follow_from_many_hosts(a, movement, hosts)
 
         note = a.cli("post", "landrights", "Seeds for everyone").out.strip()
 
@@ -50,5 +55,22 @@ def test_a_post_reaches_followers_on_many_hosts_each_signed(instances):
         a.stop()
         gone, alive = psutil.wait_procs(workers, timeout=10)
         assert not alive, "signing processes outlived the server"
+    finally:
+        hosts.stop()
+
+
+def test_a_killed_server_leaves_no_signing_processes_behind(instances):
+    a = instances.new("a", signing_processes=2)
+    movement = a.movement("landrights")
+    hosts = ManyHosts(HOSTS)
+    try:
+        follow_from_many_hosts(a, movement, hosts)
+        a.cli("post", "landrights", "Seeds for everyone")
+        wait_for(lambda: len(hosts.received) >= HOSTS, timeout=60, what=f"the post at all {HOSTS} hosts")
+        workers = psutil.Process(a.process.pid).children()
+        assert workers, "the batch was signed without the signing processes"
+        a.kill()  # kill -9: the server gets no chance to stop them
+        gone, alive = psutil.wait_procs(workers, timeout=10)
+        assert not alive, f"signing processes {[p.pid for p in alive]} outlived the killed server"
     finally:
         hosts.stop()
