@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 from urllib.parse import quote, urldefrag, urlsplit
 
-from bovine.crypto.types import CryptographicIdentifier
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -19,6 +19,9 @@ from federation.settings import is_loopback_host
 from federation.urls import SLUG
 from federation.vocabulary import ACTOR_CONTEXT, ACTOR_TYPES, as_list, host_of, id_of
 from models import Actor, Key, utcnow
+
+if TYPE_CHECKING:  # bovine loads at first use (it costs ~37 MB)
+    from bovine.crypto.types import CryptographicIdentifier
 
 log = logging.getLogger(__name__)
 

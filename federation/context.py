@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import TYPE_CHECKING
 from urllib.parse import urldefrag
 
 import aiohttp
-from bovine.crypto.types import CryptographicSecret
 from sqlalchemy import select
 
 from federation.fetch import AP_ACCEPT, AP_TYPES, FetchError, check_url, new_client_session, parse_json_document, read_limited
@@ -15,6 +15,9 @@ from federation.settings import Settings
 from federation.signatures import sign_request
 from federation.urls import INSTANCE_ACTOR, Urls
 from models import Actor, Database, Key
+
+if TYPE_CHECKING:  # bovine loads at first use (it costs ~37 MB)
+    from bovine.crypto.types import CryptographicSecret
 
 log = logging.getLogger(__name__)
 
