@@ -14,11 +14,12 @@ import aiohttp
 from sqlalchemy import select
 
 from federation.actors import ActorError, actor_document, get_actor, resolve_handle
-from federation.agreement_verify import MISSING, VERIFIED, keys_from_actor_documents, verify_agreement
-from federation.agreements import (
-    AgreementError, agreement_document, amend, charter, comment, create_proposal, decline,
-    ensure_actors, expire_due, members_of, proposal_by_uri, refresh_expiry, sign, signatures_of, versions_of, withdraw,
-)
+from federation.agreements.actions import amend, comment, create_proposal, decline, ensure_actors, sign, withdraw
+from federation.agreements.charter import charter
+from federation.agreements.documents import agreement_document
+from federation.agreements.lifecycle import AgreementError, expire_due, refresh_expiry
+from federation.agreements.store import members_of, proposal_by_uri, signatures_of, versions_of
+from federation.agreements.verify import MISSING, VERIFIED, keys_from_actor_documents, verify_agreement
 from federation.content import parse_time
 from federation.delivery import deliver_now
 from federation.fetch import AP_ACCEPT, FetchError, check_url, parse_json_document, read_limited
@@ -318,7 +319,7 @@ async def _agreement(session, url: str) -> Proposal:
 
 async def signer_documents(session, fed, document: dict) -> dict[str, dict]:
     """The actor document (with its keys) of everyone who signed, as this instance knows them."""
-    from federation.agreement_verify import parties_of
+    from federation.agreements.verify import parties_of
     found: dict[str, dict] = {}
     for uri in parties_of(document):
         actor = await session.scalar(select(Actor).where(Actor.uri == uri))

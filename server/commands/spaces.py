@@ -7,10 +7,11 @@ import sys
 from sqlalchemy import select
 
 from federation.actors import ActorError, parse_handle, resolve_handle
-from federation.space_posting import join_space, publish, reply
-from federation.spaces import (
-    SpaceError, SpaceView, create_space, local_space_by_slug, may_moderate, moderate_ban, moderate_lock, moderate_remove,
-    moderate_unban, moderate_unlock, post_by_uri, space_of_actor,
+from federation.spaces.moderation import moderate_ban, moderate_lock, moderate_remove, moderate_unban, moderate_unlock
+from federation.spaces.posting import join_space, publish, reply
+from federation.spaces.rules import may_moderate
+from federation.spaces.store import (
+    SpaceError, SpaceView, create_space, local_space_by_slug, post_by_uri, space_of_actor,
 )
 from federation.urls import INSTANCE_ACTOR
 from federation.vocabulary import iso_or_none

@@ -10,7 +10,7 @@ from sqlalchemy import or_, select
 
 from federation.actors import ActorError, fetch_actor, resolve_handle
 from federation.inbox import InboxError, save_remote_object
-from federation.spaces import fetch_post
+from federation.spaces.fetch import fetch_post
 from federation.urls import INSTANCE_ACTOR
 from federation.vocabulary import ACTOR_TYPES
 from models import Actor, Object

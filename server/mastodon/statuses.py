@@ -7,8 +7,8 @@ from sqlalchemy import select
 
 from federation.interactions import InteractionError, favourite, original_of, reblog, unfavourite, unreblog
 from federation.outbox import VISIBILITIES, delete_note, post_note
-from federation.space_posting import publish, render_with_mentions, space_of_parent
-from federation.spaces import SpaceError
+from federation.spaces.posting import publish, render_with_mentions, space_of_parent
+from federation.spaces.store import SpaceError
 from models import Actor, Object
 from models.interaction import Favourite
 from models.oauth import IdempotencyKey

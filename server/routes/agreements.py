@@ -8,12 +8,15 @@ from urllib.parse import urlsplit
 from aiohttp import web
 from sqlalchemy import or_, select
 
-import federation.agreement_inbox  # noqa: F401  (registers the agreements' inbox hooks)
-from federation.agreement_verify import VERIFIED, Report, verify_agreement
-from federation.agreements import (
-    CONTEXT_DOCUMENT, CONTEXT_PATH, AgreementError, agreement_document, amend, charter, comment,
-    decline, members_of, proposal_document, refresh_expiry, sign, signatures_of, versions_of,
+import federation.agreements.inbox  # noqa: F401  (registers the agreements' inbox hooks)
+from federation.agreements.actions import amend, comment, decline, sign
+from federation.agreements.charter import charter
+from federation.agreements.documents import (
+    CONTEXT_DOCUMENT, CONTEXT_PATH, agreement_document, proposal_document,
 )
+from federation.agreements.lifecycle import AgreementError, refresh_expiry
+from federation.agreements.store import members_of, signatures_of, versions_of
+from federation.agreements.verify import VERIFIED, Report, verify_agreement
 from federation.content import sanitize_html
 from federation.proofs import ed25519_public
 from federation.vocabulary import AS

@@ -9,12 +9,14 @@ from urllib.parse import quote
 from aiohttp import web
 from sqlalchemy import func, select
 
-import federation.space_inbox  # noqa: F401  (registers the spaces' inbox hooks)
+import federation.spaces.inbox  # noqa: F401  (registers the spaces' inbox hooks)
 from federation.collections import PAGE_SIZE, ordered_collection, ordered_page
-from federation.space_posting import join_space, publish
-from federation.spaces import (
-    SpaceError, SpaceView, allowed_movements, is_banned, is_member, local_space_by_slug, may_moderate, moderate_ban,
-    moderate_lock, moderate_remove, moderate_unlock, moderator_uris, space_document, thread_page_url,
+from federation.spaces.documents import space_document
+from federation.spaces.moderation import moderate_ban, moderate_lock, moderate_remove, moderate_unlock
+from federation.spaces.posting import join_space, publish
+from federation.spaces.rules import is_banned, is_member, may_moderate
+from federation.spaces.store import (
+    SpaceError, SpaceView, allowed_movements, local_space_by_slug, moderator_uris, thread_page_url,
 )
 from federation.vocabulary import AS
 from models import Activity, Actor, Follow, FollowState, Object, utcnow

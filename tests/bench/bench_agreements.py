@@ -34,9 +34,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from bovine.crypto.multibase import encode_public_key_to_multibase  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import ed25519  # noqa: E402
 
-from federation import agreement_verify  # noqa: E402
-from federation.agreement_verify import keys_from_actor_documents, verify_agreement  # noqa: E402
-from federation.agreements import document_context, version_document  # noqa: E402
+from federation.agreements import verify as agreement_verify  # noqa: E402
+from federation.agreements.documents import document_context, version_document  # noqa: E402
+from federation.agreements.verify import keys_from_actor_documents, verify_agreement  # noqa: E402
 from federation.proofs import canonical, document_digest, make_proof  # noqa: E402
 from models import Actor, Database  # noqa: E402
 from models.agreement import Proposal, ProposalParty  # noqa: E402

@@ -6,10 +6,17 @@ import logging
 
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from federation.agreements import (
-    AgreementError, MAX_PARTIES, accept_amendment, apply_origin_document, ensure_actors, proposal_by_uri,
-    publish_proposal, record_decline, record_signature, record_withdrawal,
+from federation.agreements.actions import ensure_actors, publish_proposal
+from federation.agreements.documents import MAX_PARTIES
+from federation.agreements.lifecycle import (
+    AgreementError,
+    accept_amendment,
+    record_decline,
+    record_signature,
+    record_withdrawal,
 )
+from federation.agreements.remote import apply_origin_document
+from federation.agreements.store import proposal_by_uri
 from federation.context import Federation
 from federation.inbox import InboxError, Incoming, handles, prepares
 from federation.proofs import check_proof, content_hash, document_digest, proof_problem, without_proof
@@ -23,9 +30,6 @@ def refuse(incoming: Incoming, error: AgreementError) -> InboxError:
     log.warning("agreements: refused %s %s from %s (%d): %s", incoming.document.get("type"),
                 incoming.document.get("id"), incoming.actor.uri, error.status, error.message)
     return InboxError(error.status, error.message)
-
-
-# ---------------------------------------------------------------- proofs, checked before the transaction
 
 
 def carried_proofs(document: dict) -> list[tuple[dict, dict]]:
@@ -115,9 +119,6 @@ async def _origin_follows_up(incoming: Incoming, proposal) -> None:
         incoming.queued_deliveries = True
 
 
-# ---------------------------------------------------------------- handlers
-
-
 @handles("Create", "Proposal")
 @handles("Update", "Proposal")
 async def on_proposal(incoming: Incoming) -> None:
@@ -183,4 +184,3 @@ async def on_leave(incoming: Incoming) -> None:
     except AgreementError as error:
         raise refuse(incoming, error) from None
     await _origin_follows_up(incoming, proposal)
-

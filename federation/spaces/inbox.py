@@ -8,13 +8,31 @@ from sqlalchemy import select
 
 from federation.context import Federation
 from federation.inbox import (
-    InboxError, Incoming, fetch_announced, handles, observes, on_delete, prepares, store_fetched_object,
+    InboxError,
+    Incoming,
+    fetch_announced,
+    handles,
+    observes,
+    on_delete,
+    prepares,
+    store_fetched_object,
 )
 from federation.outbox import add_to_timelines, local_follower_ids
-from federation.spaces import (
-    POST_TYPES, SpaceError, SpaceView, accept_change, accept_post, addressed_local_spaces, apply_remote_moderation,
-    check_may_join, ensure_remote_space, fetch_ancestors, fetch_post, index_post, known_or_fetched_author,
-    post_by_uri, record_report, remove_post, space_of_actor, space_view_of_post,
+from federation.spaces.documents import POST_TYPES
+from federation.spaces.fetch import fetch_ancestors, fetch_post, known_or_fetched_author
+from federation.spaces.moderation import apply_remote_moderation, record_report
+from federation.spaces.posting import accept_change, accept_post
+from federation.spaces.rules import check_may_join
+from federation.spaces.store import (
+    SpaceError,
+    SpaceView,
+    addressed_local_spaces,
+    ensure_remote_space,
+    index_post,
+    post_by_uri,
+    remove_post,
+    space_of_actor,
+    space_view_of_post,
 )
 from federation.vocabulary import audience_of, host_of, id_of
 from models import Actor, Object
@@ -46,9 +64,6 @@ async def _store_fetched(incoming: Incoming, document: dict, author_uri: str | N
 async def _store_ancestors(incoming: Incoming, space: Space | None, space_uri: str | None) -> None:
     for document, author_uri in incoming.prepared.get("ancestors", []):
         await _store_fetched(incoming, document, author_uri, space, space_uri)
-
-
-# ---------------------------------------------------------------- a local space at work
 
 
 @prepares("Create", addressed_here=True)
@@ -141,9 +156,6 @@ async def space_takes_report(incoming: Incoming) -> None:
         await record_report(session, view, incoming.actor, incoming.document)
 
 
-# ---------------------------------------------------------------- following a remote space
-
-
 async def _prepare_post(fed: Federation, obj_doc: dict, space_actor: Actor) -> dict:
     """The announced post as its origin serves it (or as embedded, when the space hosts its author)."""
     uri = id_of(obj_doc)
@@ -225,9 +237,6 @@ async def index_announced_post(incoming: Incoming) -> None:
     obj = await incoming.session.scalar(select(Object).where(Object.uri == incoming.object_id))
     if obj is not None and obj.deleted_at is None and incoming.actor.uri in audience_of(obj.document):
         await index_post(incoming.session, space, obj)
-
-
-# ---------------------------------------------------------------- moderation by a remote space
 
 
 @handles("Delete", "Note")

@@ -99,4 +99,3 @@ def verify_agreement(document: dict, resolve: Resolver) -> Report:
             found[check.party] = check
     checks = [found.get(party) or PartyCheck(party, MISSING, "no proof by this party") for party in parties]
     return Report(content_hash(document), checks, strangers)
-

@@ -1,27 +1,122 @@
-"""Local members and movements take part in spaces: join, open threads, reply (shared by CLI and pages)."""
+"""Posting in spaces: a local space takes and Announces posts; local members join, open threads and reply."""
 from __future__ import annotations
 
 import json
 import logging
 
 from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from federation.actors import ActorError, get_actor, resolve_handle
 from federation.context import Federation
 from federation.delivery import deliver_now, hold_for_caller
 from federation.inbox import save_remote_object
-from federation.outbox import add_to_timelines, follow, post_note, queue_deliveries
-from federation.richtext import find_handles, render_post
-from federation.spaces import (
-    SpaceError, SpaceView, accept_post, check_may_join, ensure_remote_space, fetch_post, index_post,
-    post_by_uri, space_of_actor, store_local_post, delivery_targets,
+from federation.outbox import (
+    add_to_timelines,
+    follow,
+    follower_actors,
+    iso,
+    local_follower_ids,
+    post_note,
+    queue_deliveries,
+    remote_inboxes,
+    store_activity,
 )
-from federation.vocabulary import id_of
-from models import Activity, Actor, Follow, Object
+from federation.richtext import Rendered, find_handles, render_post
+from federation.spaces.documents import post_document
+from federation.spaces.fetch import fetch_post
+from federation.spaces.rules import check_may_join, check_may_post, is_banned
+from federation.spaces.store import (
+    SpaceError,
+    SpaceView,
+    ensure_remote_space,
+    index_post,
+    post_by_uri,
+    remove_post,
+    space_of_actor,
+    thread_page_url,
+)
+from federation.vocabulary import AS, PUBLIC, as_list, id_of
+from models import Activity, Actor, Follow, Object, utcnow
 from models.delivery import DeliveryState
-from models.space import Space
+from models.space import Space, SpacePost
 
 log = logging.getLogger(__name__)
+
+
+async def store_local_post(
+    session: AsyncSession, fed: Federation, author: Actor, space_actor: Actor, rendered: Rendered, text: str,
+    title: str | None = None, parent: Object | None = None,
+) -> tuple[Object, Activity]:
+    """Stores a local author's thread or reply and its Create (not yet delivered)."""
+    parent_author = await session.get(Actor, parent.attributed_to_id) if parent and parent.attributed_to_id else None
+    object_id = fed.urls.new_object()
+    document = post_document(fed, author, space_actor, rendered, text, object_id, title, parent, parent_author)
+    obj = Object(uri=object_id, type=document["type"], local=True, attributed_to_id=author.id, name=title,
+                 content=rendered.html, in_reply_to=parent.uri if parent else None, context=space_actor.uri,
+                 public=True, published=utcnow(), document=document)
+    session.add(obj)
+    await session.flush()
+    if parent is None:  # Mastodon shows a Page as its name and a link: link to the readable thread page
+        obj.document = {**document, "url": thread_page_url(fed, obj.id)}
+    create = {"@context": AS, "id": fed.urls.new_activity(), "type": "Create", "actor": author.uri,
+              "published": document["published"], "to": document["to"], "cc": document["cc"],
+              "audience": space_actor.uri, "object": obj.document}
+    activity = await store_activity(session, author, create)
+    return obj, activity
+
+
+async def delivery_targets(session: AsyncSession, author: Actor, document: dict) -> tuple[set[str], set[int]]:
+    """Remote inboxes (followers, mentioned and replied-to actors) and local owners of a post's timeline."""
+    followers = await follower_actors(session, author.id)
+    named = [uri for uri in as_list(document.get("cc")) if isinstance(uri, str) and uri != author.followers_url]
+    others = list((await session.scalars(select(Actor).where(Actor.uri.in_(named)))).all()) if named else []
+    return remote_inboxes([*followers, *others]), {a.id for a in [*followers, *others] if a.local}
+
+
+async def announce(
+    session: AsyncSession, fed: Federation, view: SpaceView, inner: dict, post_uri: str | None = None,
+    exclude_inbox: str | None = None,
+) -> list[Activity]:
+    """Announce{inner activity} to every follower, plus Announce{post id} for Mastodon-style followers."""
+    followers = await follower_actors(session, view.actor.id)
+    inboxes = remote_inboxes(followers)
+    to = [PUBLIC] if view.space.visibility == "public" else [view.actor.followers_url]
+    made = []
+    objects = [inner] + ([post_uri] if post_uri else [])
+    for obj in objects:
+        document = {"@context": AS, "id": fed.urls.new_activity(), "type": "Announce", "actor": view.actor.uri,
+                    "published": iso(utcnow()), "to": to, "cc": [view.actor.followers_url],
+                    "audience": view.actor.uri, "object": obj}
+        activity = await store_activity(session, view.actor, document)
+        await queue_deliveries(session, activity, view.actor, inboxes)
+        made.append(activity)
+    return made
+
+
+async def accept_post(
+    session: AsyncSession, fed: Federation, view: SpaceView, activity: dict, obj: Object, author: Actor,
+) -> SpacePost:
+    """A local space takes a new thread or reply: checks, indexes, Announces, fills local timelines."""
+    await check_may_post(session, view.space, author, obj.in_reply_to)
+    post = await index_post(session, view.space, obj)
+    if post is None:
+        raise SpaceError(400, f"cannot place {obj.uri} in the space")
+    await announce(session, fed, view, activity, obj.uri)
+    owners = await local_follower_ids(session, view.actor.id)
+    await add_to_timelines(session, obj, view.actor, owners)
+    return post
+
+
+async def accept_change(
+    session: AsyncSession, fed: Federation, view: SpaceView, activity: dict, author: Actor, post: SpacePost,
+) -> None:
+    """A local space relays an Update, Delete or Like of one of its posts."""
+    if await is_banned(session, view.space, author.uri):
+        raise SpaceError(403, f"{author.uri} is banned from this space")
+    if activity["type"] == "Delete":
+        await remove_post(session, post)
+    await announce(session, fed, view, activity)
 
 
 async def render_with_mentions(fed: Federation, text: str):
