@@ -187,7 +187,8 @@ class Database:
             async with self.engine.connect() as conn:
                 return await conn.run_sync(fn, *args)
         if self._read_engine is None:
-            self._read_engine = create_engine(self.url.replace("+aiosqlite", "", 1), pool_size=1, max_overflow=0)
+            self._read_engine = create_engine(self.url.replace("+aiosqlite", "", 1), pool_size=1,
+                                              max_overflow=0)
             event.listen(self._read_engine, "connect", _sqlite_pragmas)
             self._read_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-reader")
 

@@ -51,9 +51,10 @@ def script_heads() -> set[str] | None:
             continue
         values = {}
         for node in ast.parse(path.read_text()).body:
-            if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            target = node.targets[0] if isinstance(node, ast.Assign) and len(node.targets) == 1 else None
+            if isinstance(target, ast.Name):
                 try:
-                    values[node.targets[0].id] = ast.literal_eval(node.value)
+                    values[target.id] = ast.literal_eval(node.value)
                 except ValueError:
                     continue
         if not isinstance(values.get("revision"), str):

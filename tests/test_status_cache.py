@@ -24,15 +24,15 @@ def conn(tmp_path):
     status_cache._CACHES.clear()
     with engine.begin() as connection:
         connection.execute(insert(Actor), [
-            {"id": i, "uri": f"http://x/users/{n}", "type": "Person", "local": i == 1, "username": n, "host": "x",
-             "name": n.title(), "auto_accept": True, "document": {"id": f"http://x/users/{n}"},
+            {"id": i, "uri": f"http://x/users/{n}", "type": "Person", "local": i == 1, "username": n,
+             "host": "x", "name": n.title(), "auto_accept": True, "document": {"id": f"http://x/users/{n}"},
              "created_at": utcnow()} for i, n in ((1, "reader"), (2, "ana"), (3, "bo"))])
         connection.execute(insert(Follow), [{"follower_id": 1, "followee_id": 2, "state": "accepted",
                                              "activity_uri": "urn:f", "created_at": utcnow(),
                                              "updated_at": utcnow()}])
         for row in [
-            {"id": 10, "uri": "http://x/o/10", "type": "Note", "attributed_to_id": 2, "content": "<p>seeds</p>",
-             "public": True, "visibility": "public", "published": utcnow(),
+            {"id": 10, "uri": "http://x/o/10", "type": "Note", "attributed_to_id": 2,
+             "content": "<p>seeds</p>", "public": True, "visibility": "public", "published": utcnow(),
              "document": {"id": "http://x/o/10", "tag": [{"type": "Hashtag", "name": "#Land"},
                                                          {"type": "Mention", "href": "http://x/users/bo"}]}},
             {"id": 11, "uri": "http://x/o/11", "type": "Note", "attributed_to_id": 3, "content": "<p>re</p>",
@@ -66,7 +66,8 @@ def test_the_json_written_from_cached_parts_equals_the_dicts(conn):
 
 def test_a_favourite_shows_in_the_count_and_as_the_viewers_flag_at_once(conn):
     both(conn, [10])
-    conn.execute(insert(Favourite).values(actor_id=1, object_id=10, activity_uri="urn:like", created_at=utcnow()))
+    conn.execute(insert(Favourite).values(actor_id=1, object_id=10, activity_uri="urn:like",
+                                          created_at=utcnow()))
     [mine] = both(conn, [10], viewer=1)
     [theirs] = both(conn, [10], viewer=3)
     assert mine["favourites_count"] == 1 and mine["favourited"] is True

@@ -194,7 +194,7 @@ async def authenticate(request: web.Request, token_text: str | None) -> Caller |
     """The caller behind a token, or None for a missing, unknown or revoked one."""
     if not token_text:
         return None
-    # Read on every request (one indexed query, one lean read), so a revocation holds at once in every process.
+    # Read on every request (one indexed query, one lean read): a revocation holds at once in every process.
     row = await request.app[FED].db.run_read(_caller_row, digest(token_text))
     if row is None:
         return None

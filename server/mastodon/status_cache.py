@@ -78,7 +78,8 @@ def iso_ms(value) -> str | None:
     found = moment(value)
     if found is None:
         return None
-    return found.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{found.microsecond // 1000:03d}Z"
+    found = found.astimezone(dt.timezone.utc)
+    return found.strftime("%Y-%m-%dT%H:%M:%S.") + f"{found.microsecond // 1000:03d}Z"
 
 
 def document_of(value) -> dict:
@@ -181,7 +182,8 @@ def status_fixed(base: str, row, document: dict) -> tuple[dict, list[str]]:
         "media_attachments": [], "application": None, "tags": tags, "emojis": [],
         "reblog": None, "poll": None, "card": None, "language": language,
         "text": source.get("content") if row.local and isinstance(source, dict) else None,
-        "edited_at": iso_ms(row.updated), "muted": False, "bookmarked": False, "pinned": False, "filtered": [],
+        "edited_at": iso_ms(row.updated), "muted": False, "bookmarked": False, "pinned": False,
+        "filtered": [],
     }, mentions
 
 
@@ -245,9 +247,11 @@ def cache_for(base: str) -> EntityCache:
 # ---------------------------------------------------------------- counts read per page
 
 STATUS_COUNTS = union_all(  # (kind, status id, count, how many of them are the viewer's)
-    select(literal(0), Favourite.object_id, func.count(), func.sum(case((Favourite.actor_id == _ME, 1), else_=0)))
+    select(literal(0), Favourite.object_id, func.count(),
+           func.sum(case((Favourite.actor_id == _ME, 1), else_=0)))
     .where(Favourite.object_id.in_(_IDS)).group_by(Favourite.object_id),
-    select(literal(1), Object.reblog_of_id, func.count(), func.sum(case((Object.attributed_to_id == _ME, 1), else_=0)))
+    select(literal(1), Object.reblog_of_id, func.count(),
+           func.sum(case((Object.attributed_to_id == _ME, 1), else_=0)))
     .where(Object.reblog_of_id.in_(_IDS), Object.deleted_at.is_(None)).group_by(Object.reblog_of_id))
 REPLY_COUNTS = (select(Object.in_reply_to, func.count())
                 .where(Object.in_reply_to.in_(_IDS), Object.deleted_at.is_(None)).group_by(Object.in_reply_to))
@@ -258,7 +262,8 @@ ACCOUNT_COUNTS = union_all(  # (kind, actor id, count, newest status id)
     .where(Follow.followee_id.in_(_IDS), _ACCEPTED).group_by(Follow.followee_id),
     select(literal(1), Follow.follower_id, func.count(), literal(0))
     .where(Follow.follower_id.in_(_IDS), _ACCEPTED).group_by(Follow.follower_id),
-    select(literal(2), Object.attributed_to_id, func.count(), func.max(Object.id))  # (author, deleted_at, id) index
+    # from the (author, deleted_at, id) index alone
+    select(literal(2), Object.attributed_to_id, func.count(), func.max(Object.id))
     .where(Object.attributed_to_id.in_(_IDS), Object.deleted_at.is_(None)).group_by(Object.attributed_to_id))
 
 
@@ -297,8 +302,8 @@ class Page:
         self.counts: dict[int, tuple] = {}
 
     def load(self, rows: list) -> list[tuple]:
-        """The statuses to show, in order: (row, original row or None), skipping deleted ones; loads everything
-        they need."""
+        """The statuses to show, in order: (row, original row or None), skipping deleted ones; loads
+        everything they need."""
         originals = status_rows(self.conn, {r.reblog_of_id for r in rows if r.reblog_of_id is not None})
         shown = []
         for row in rows:
@@ -375,14 +380,16 @@ class Page:
     def account_json(self, actor_id: int) -> str:
         counts = self.counts[actor_id]
         last = counts[3].date().isoformat() if counts[3] else None
-        return (f'{{{self.accounts[actor_id].json},"followers_count":{counts[0]},"following_count":{counts[1]},'
+        return (f'{{{self.accounts[actor_id].json},"followers_count":{counts[0]},'
+                f'"following_count":{counts[1]},'
                 f'"statuses_count":{counts[2]},"last_status_at":{json.dumps(last)}}}')
 
     def status_json(self, row, original) -> str:
         account = self.account_json(row.attributed_to_id)
         if original is not None:
             inner = self.status_json(original, None)
-            flags = f'"favourited":{_js(original.id in self.favourited)},"reblogged":{_js(original.id in self.reblogged)}'
+            flags = (f'"favourited":{_js(original.id in self.favourited)},'
+                     f'"reblogged":{_js(original.id in self.reblogged)}')
             return f'{{{self.fixed[row.id].json},"account":{account},"reblog":{inner},{flags}}}'
         dynamic = self._dynamic(row)
         return f'{{{self.fixed[row.id].json},"account":{account},{dumps(dynamic)[1:]}'

@@ -33,27 +33,31 @@ _STATEMENTS: dict[tuple, object] = {}
 
 
 def _bound(build, column, page: Page):
-    """build() paginated along column with bound values: one statement object per shape of page, built once."""
+    """build() paginated along column with bound values: one statement per shape of page, built once."""
     shape = (build, page.max_id is not None, page.since_id is not None, page.min_id is not None)
     found = _STATEMENTS.get(shape)
     if found is None:
-        bounds = Page(*(bindparam(n) if v else None for n, v in zip(("max_id", "since_id", "min_id"), shape[1:])),
+        names = ("max_id", "since_id", "min_id")
+        bounds = Page(*(bindparam(n) if v else None for n, v in zip(names, shape[1:])),
                       limit=bindparam("limit"))
         found = _STATEMENTS[shape] = paginate(build(), column, bounds)
     return found
 
 
 def _values(page: Page, **more) -> dict:
-    return {"max_id": page.max_id, "since_id": page.since_id, "min_id": page.min_id, "limit": page.limit, **more}
+    return {"max_id": page.max_id, "since_id": page.since_id, "min_id": page.min_id, "limit": page.limit,
+            **more}
 
 
 def _entries():
     return (select(TimelineEntry.via_actor_id.label("via"), *STATUS_COLUMNS).select_from(TimelineEntry)
-            .join(Object, Object.id == TimelineEntry.object_id).where(TimelineEntry.owner_id == bindparam("owner")))
+            .join(Object, Object.id == TimelineEntry.object_id)
+            .where(TimelineEntry.owner_id == bindparam("owner")))
 
 
 def _own():
-    return select(*STATUS_COLUMNS).where(Object.attributed_to_id == bindparam("owner"), Object.deleted_at.is_(None))
+    return select(*STATUS_COLUMNS).where(Object.attributed_to_id == bindparam("owner"),
+                                         Object.deleted_at.is_(None))
 
 
 _BOOSTS_OF = select(Object.reblog_of_id, Object.attributed_to_id).where(

@@ -1,5 +1,5 @@
-"""Benchmark of idle memory (not part of the test run): the RSS of `interpeople serve` with one movement, after
-start-up and before any request, beside a bare aiohttp server measured the same way in the same run.
+"""Benchmark of idle memory (not part of the test run): the RSS of `interpeople serve` with one movement,
+after start-up and before any request, beside a bare aiohttp server measured the same way in the same run.
 
 Readiness is seen by connecting to the port (no HTTP request is sent); RSS is read a second later. Also prints
 the RSS after one request to each of the main surfaces (pages, ActivityPub, the Mastodon API), which load what
