@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 from urllib.parse import quote, urldefrag, urlsplit
 
-from bovine.crypto.types import CryptographicIdentifier
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,6 +23,9 @@ from federation.vocabulary import (
 )
 from models import Actor, Key, utcnow
 from models.actor import actor_by_handle, actor_by_uri, local_actor
+
+if TYPE_CHECKING:  # bovine loads at first use (it costs ~37 MB)
+    from bovine.crypto.types import CryptographicIdentifier
 
 log = logging.getLogger(__name__)
 

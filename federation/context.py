@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import TYPE_CHECKING
 from urllib.parse import urldefrag
 
 import aiohttp
-from bovine.crypto.types import CryptographicSecret
 from sqlalchemy import select
 
 from federation.fetch import (
@@ -18,6 +18,9 @@ from federation.signatures import sign_request
 from federation.urls import INSTANCE_ACTOR, Urls
 from models import Actor, Database, Key
 from models.actor import newest_private_key
+
+if TYPE_CHECKING:  # bovine loads at first use (it costs ~37 MB)
+    from bovine.crypto.types import CryptographicSecret
 
 log = logging.getLogger(__name__)
 

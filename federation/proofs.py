@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
-from bovine.crypto.types import CryptographicSecret
+if TYPE_CHECKING:  # bovine loads at first use (it costs a process ~37 MB)
+    from bovine.crypto.types import CryptographicSecret
 
 from federation.vocabulary import as_list, iso
 
@@ -61,7 +63,6 @@ import hashlib
 import json
 
 import rfc8785
-from bovine.crypto.multibase import multibase_58btc_encode, multibase_decode
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
@@ -115,6 +116,8 @@ def ed25519_private(multibase_private: str) -> ed25519.Ed25519PrivateKey:
 
 def ed25519_public(multibase_public: str) -> ed25519.Ed25519PublicKey:
     """An Ed25519 public key from its Multikey form (z + base58btc of 0xed01 + 32 bytes)."""
+    from bovine.crypto.multibase import multibase_decode
+
     raw = multibase_decode(multibase_public)
     if len(raw) != 34 or raw[:2] != _ED25519_PUB_PREFIX:
         raise ValueError("not an Ed25519 Multikey")
@@ -130,6 +133,8 @@ def make_proof(document: dict, private_key: ed25519.Ed25519PrivateKey, verificat
         proof = {"@context": document["@context"], **proof}
     digest = digest or document_digest(document)
     signature = private_key.sign(hashlib.sha256(canonical(proof)).digest() + digest)
+    from bovine.crypto.multibase import multibase_58btc_encode
+
     return {**proof, "proofValue": multibase_58btc_encode(signature)}
 
 
@@ -179,6 +184,8 @@ def _config_json(config: dict) -> bytes:
 def check_proof(proof: dict, digest: bytes, public_key: ed25519.Ed25519PublicKey) -> bool:
     """Whether an eddsa-jcs-2022 proof verifies over a document whose digest is given."""
     try:
+        from bovine.crypto.multibase import multibase_decode
+
         signature = multibase_decode(proof["proofValue"])
         config = {k: v for k, v in proof.items() if k != "proofValue"}
         public_key.verify(signature, hashlib.sha256(_config_json(config)).digest() + digest)

@@ -10,13 +10,14 @@ import datetime as dt
 import hashlib
 import time
 from email.utils import format_datetime, parsedate_to_datetime
-from typing import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Awaitable, Callable, Mapping
 from urllib.parse import urlsplit
 
-from bovine.crypto.signature import Signature
-from bovine.crypto.types import CryptographicIdentifier, CryptographicSecret
+if TYPE_CHECKING:  # bovine loads at first use (it costs a process ~37 MB)
+    from bovine.crypto.signature import Signature
+    from bovine.crypto.types import CryptographicIdentifier, CryptographicSecret
 
-KeyLookup = Callable[[str, bool], Awaitable[CryptographicIdentifier | None]]
+KeyLookup = Callable[[str, bool], Awaitable["CryptographicIdentifier | None"]]
 
 
 class SignatureError(Exception):
@@ -114,6 +115,8 @@ def _check_date(value: str | None, max_age: float, max_future: float) -> None:
 
 
 def parse_signature(headers: Mapping[str, str]) -> Signature:
+    from bovine.crypto.signature import Signature
+
     header = headers.get("signature")
     if not header:
         raise SignatureError("request is not signed (no Signature header)")

@@ -142,6 +142,8 @@ class Database:
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._sync_engine: Engine | None = None
         self._sync_thread: ThreadPoolExecutor | None = None
+        self._read_engine: Engine | None = None
+        self._read_thread: ThreadPoolExecutor | None = None
 
     @property
     def is_sqlite(self) -> bool:
@@ -174,6 +176,30 @@ class Database:
                 return fn(conn, *args)
         return await asyncio.get_running_loop().run_in_executor(self._sync_thread, run)
 
+    async def run_read(self, fn: Callable[..., T], *args) -> T:
+        """Runs fn(connection, *args), plain (blocking) Core reads, in one read-only transaction.
+
+        For hot read paths (API pages): on SQLite, fn runs in a reader thread of its own on a plain
+        sqlite3 connection (WAL lets it read beside the writer), one hop for all its queries; on
+        PostgreSQL it runs through the async driver (SQLAlchemy's run_sync).
+        """
+        if not self.is_sqlite:
+            async with self.engine.connect() as conn:
+                return await conn.run_sync(fn, *args)
+        if self._read_engine is None:
+            self._read_engine = create_engine(self.url.replace("+aiosqlite", "", 1), pool_size=1,
+                                              max_overflow=0)
+            event.listen(self._read_engine, "connect", _sqlite_pragmas)
+            self._read_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-reader")
+
+        def run() -> T:
+            with self._read_engine.connect() as conn:
+                try:
+                    return fn(conn, *args)
+                finally:
+                    conn.rollback()
+        return await asyncio.get_running_loop().run_in_executor(self._read_thread, run)
+
     async def session_retried_on_conflict(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
         """Runs work(session) in its own transaction, and once more if a concurrent insert of the same
         unique row won the race (the second try finds that row and updates it)."""
@@ -189,4 +215,8 @@ class Database:
             self._sync_thread.shutdown(wait=True)
             self._sync_engine.dispose()
             self._sync_engine = self._sync_thread = None
+        if self._read_engine is not None:
+            self._read_thread.shutdown(wait=True)
+            self._read_engine.dispose()
+            self._read_engine = self._read_thread = None
         await self.engine.dispose()

@@ -9,7 +9,8 @@ from urllib.parse import parse_qsl, urlencode
 
 from aiohttp import web
 from multidict import MultiDict
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
+from sqlalchemy.orm import make_transient_to_detached
 
 from federation.vocabulary import dumps
 from models import Actor
@@ -172,19 +173,36 @@ def bearer(request: web.Request) -> str | None:
 
 
 
+_TOKEN_COLUMNS = tuple(AccessToken.__table__.columns)
+_ACTOR_COLUMNS = tuple(c.label(f"actor_{c.key}") for c in Actor.__table__.columns)
+_CALLER = (select(*_TOKEN_COLUMNS, *_ACTOR_COLUMNS).outerjoin(Actor, Actor.id == AccessToken.account_id)
+           .where(AccessToken.token_hash == bindparam("hash"), AccessToken.revoked_at.is_(None)))
+
+
+def _detached(model, values: dict):
+    """A model instance from a row read with Core, detached as if its session had closed (all loaded)."""
+    found = model(**values)
+    make_transient_to_detached(found)
+    return found
+
+
+def _caller_row(conn, token_hash: str):
+    return conn.execute(_CALLER, {"hash": token_hash}).first()
+
+
 async def authenticate(request: web.Request, token_text: str | None) -> Caller | None:
     """The caller behind a token, or None for a missing, unknown or revoked one."""
     if not token_text:
         return None
-    # Read on every request (one indexed query), so a revocation holds at once in every process.
-    token_hash = digest(token_text)
-    async with request.app[FED].db.session() as session:
-        row = (await session.execute(
-            select(AccessToken, Actor).outerjoin(Actor, Actor.id == AccessToken.account_id)
-            .where(AccessToken.token_hash == token_hash, AccessToken.revoked_at.is_(None)))).first()
+    # Read on every request (one indexed query, one lean read): a revocation holds at once in every process.
+    row = await request.app[FED].db.run_read(_caller_row, digest(token_text))
     if row is None:
         return None
-    token, account = row
+    values = row._mapping
+    token = _detached(AccessToken, {c.key: values[c.key] for c in _TOKEN_COLUMNS})
+    account = None
+    if values["actor_id"] is not None:
+        account = _detached(Actor, {c.key: values[f"actor_{c.key}"] for c in Actor.__table__.columns})
     return Caller(token, account, frozenset(token.scopes.split()))
 
 
@@ -278,6 +296,12 @@ def paged(request: web.Request, items: list[dict], ids: list[int] | None = None)
     keys = ids if ids is not None else [int(i["id"]) for i in items]
     headers = link_header(request, keys[0], keys[-1]) if keys else {}
     return json_answer(items, headers=headers)
+
+
+def paged_json(request: web.Request, text: str, ids: list[int]) -> web.Response:
+    """An already serialised JSON list with its Link header; `ids` are the pagination keys."""
+    headers = link_header(request, ids[0], ids[-1]) if ids else {}
+    return web.Response(text=text, content_type="application/json", headers=headers)
 
 
 # ---------------------------------------------------------------- CORS and routes

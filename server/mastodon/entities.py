@@ -6,68 +6,18 @@ number of batched queries, whatever its length.
 from __future__ import annotations
 
 import datetime as dt
-import html
 from dataclasses import dataclass, field
-from urllib.parse import quote
 
-import nh3
-from sqlalchemy import case, func, literal, select, union_all
+from sqlalchemy import func, literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from federation.context import Federation
-from federation.vocabulary import PUBLIC_ALIASES, as_list, id_of
 from models import Actor, Follow, FollowState, Object
-from models.interaction import Favourite, Notification
+from models.interaction import Notification
 from models.oauth import OAuthApp
-from models.types import web_url
+from server.mastodon.status_cache import account_counts, account_fixed, iso_ms, plain, statuses_dicts
 
-GROUP_TYPES = ("Group", "Organization")
-BOT_TYPES = ("Application", "Service")
-
-
-def iso_ms(moment: dt.datetime | None) -> str | None:
-    if moment is None:
-        return None
-    return moment.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-
-
-def plain(html_text: str | None) -> str:
-    """Text of a bit of HTML (for spoiler texts, which Mastodon keeps as plain text)."""
-    if not html_text:
-        return ""
-    return html.unescape(nh3.clean(html_text, tags=set())).strip()
-
-
-def acct_of(actor: Actor) -> str:
-    return actor.username if actor.local else f"{actor.username}@{actor.host}"
-
-
-def _image(document: dict | None, key: str) -> str | None:
-    found = (document or {}).get(key)
-    if isinstance(found, list):
-        found = found[0] if found else None
-    url = found.get("url") if isinstance(found, dict) else found
-    url = id_of(url) if not isinstance(url, str) else url
-    return web_url(url)
-
-
-def avatar_url(fed: Federation, actor: Actor) -> str:
-    return _image(actor.document, "icon") or f"{fed.urls.base}/avatars/{actor.id}.png"
-
-
-def header_url(fed: Federation, actor: Actor) -> str:
-    return _image(actor.document, "image") or f"{fed.urls.base}/headers/default.png"
-
-
-def visibility(obj: Object) -> str:
-    if obj.visibility:
-        return obj.visibility
-    document = obj.document or {}
-    to = {id_of(x) for x in as_list(document.get("to"))}
-    if to & PUBLIC_ALIASES or (obj.public and not document.get("to")):
-        return "public"
-    return "unlisted" if obj.public else "private"
-
+__all__ = ["Renderer", "application", "iso_ms"]
 
 def application(app: OAuthApp, secret: str | None = None) -> dict:
     uris = app.redirect_uri_list
@@ -133,21 +83,8 @@ class Renderer:
         return (await self.accounts([actor]))[0]
 
     def _account(self, actor: Actor) -> dict:
-        followers, following, statuses, last = self._counts.get(actor.id, (0, 0, 0, None))
-        avatar, header = avatar_url(self.fed, actor), header_url(self.fed, actor)
-        document = actor.document or {}
-        return {
-            "id": str(actor.id), "username": actor.username, "acct": acct_of(actor),
-            "display_name": actor.name or "", "locked": not actor.auto_accept,
-            "bot": actor.type in BOT_TYPES, "group": actor.type in GROUP_TYPES,
-            "discoverable": bool(document.get("discoverable", True)), "indexable": True, "noindex": False,
-            "hide_collections": False, "created_at": iso_ms(actor.created_at),
-            "note": actor.summary or "", "url": actor.url or actor.uri, "uri": actor.uri,
-            "avatar": avatar, "avatar_static": avatar, "header": header, "header_static": header,
-            "followers_count": followers, "following_count": following, "statuses_count": statuses,
-            "last_status_at": last.date().isoformat() if last else None,
-            "emojis": [], "fields": [], "roles": [],
-        }
+        return {**account_fixed(self.fed.urls.base, actor, actor.document),
+                **account_counts(self._counts.get(actor.id, (0, 0, 0, None)))}
 
     async def credential_account(self, actor: Actor) -> dict:
         answer = await self.account(actor)
@@ -179,114 +116,19 @@ class Renderer:
     # ------------------------------------------------------------ statuses
 
     async def statuses(self, objects: list[Object]) -> list[dict]:
-        """Statuses for objects (boosts included), skipping what was deleted."""
-        session = self.session
-        originals_ids = {o.reblog_of_id for o in objects if o.reblog_of_id}
-        originals = {o.id: o for o in (await session.scalars(
-            select(Object).where(Object.id.in_(originals_ids)))).all()} if originals_ids else {}
-        content = [o for o in objects if o.reblog_of_id is None] + list(originals.values())
-        ids = [o.id for o in content]
-        uris = [o.uri for o in content]
-        parent_uris = {o.in_reply_to for o in content if o.in_reply_to}
-        parents = {row.uri: (row.id, row.attributed_to_id) for row in (await session.execute(
-            select(Object.uri, Object.id, Object.attributed_to_id).where(Object.uri.in_(parent_uris)))).all()
-        } if parent_uris else {}
-        mention_uris = {id_of(t.get("href")) for o in content for t in as_list((o.document or {}).get("tag"))
-                        if isinstance(t, dict) and t.get("type") == "Mention"}
-        mentioned = {a.uri: a for a in (await session.scalars(
-            select(Actor).where(Actor.uri.in_(mention_uris - {None})))).all()} if mention_uris - {None} else {}
-        replies = dict((await session.execute(
-            select(Object.in_reply_to, func.count()).where(Object.in_reply_to.in_(uris), Object.deleted_at.is_(None))
-            .group_by(Object.in_reply_to))).all()) if uris else {}
-        me = self.viewer.id if self.viewer is not None else -1
-        favourites, favourited = await self._counted(
-            select(Favourite.object_id, func.count(), func.sum(case((Favourite.actor_id == me, 1), else_=0)))
-            .where(Favourite.object_id.in_(ids)).group_by(Favourite.object_id), ids)
-        reblogs, reblogged = await self._counted(
-            select(Object.reblog_of_id, func.count(), func.sum(case((Object.attributed_to_id == me, 1), else_=0)))
-            .where(Object.reblog_of_id.in_(ids), Object.deleted_at.is_(None)).group_by(Object.reblog_of_id), ids)
-        actor_ids = {o.attributed_to_id for o in objects} | {o.attributed_to_id for o in content}
-        await self.load_actors(actor_ids)
-        await self._load_counts({i for i in actor_ids if i is not None})
-        context = _Context(parents, mentioned, replies, favourites, reblogs, favourited, reblogged)
-        answer = []
-        for obj in objects:
-            if obj.deleted_at is not None or obj.attributed_to_id not in self._actors:
-                continue
-            if obj.reblog_of_id is not None:
-                original = originals.get(obj.reblog_of_id)
-                if original is None or original.deleted_at is not None or original.attributed_to_id not in self._actors:
-                    continue
-                inner = self._status(original, context)
-                wrapper = self._status(obj, context, reblog=inner)
-                answer.append(wrapper)
-            else:
-                answer.append(self._status(obj, context))
-        return answer
-
-    async def _counted(self, query, ids) -> tuple[dict[int, int], set[int]]:
-        """How many (favourites, boosts) each status has, and which of them are the viewer's own."""
-        if not ids:
-            return {}, set()
-        rows = (await self.session.execute(query)).all()
-        return {r[0]: r[1] for r in rows}, {r[0] for r in rows if r[2]}
+        """Statuses for objects (boosts included), skipping what was deleted: read as the timelines read them
+        (status_cache), inside this session's transaction."""
+        if not objects:
+            return []
+        await self.session.flush()
+        ids = [o.id for o in objects]
+        viewer = self.viewer.id if self.viewer is not None else None
+        return await self.session.run_sync(
+            lambda s: statuses_dicts(s.connection(), self.fed.urls.base, viewer, ids))
 
     async def status(self, obj: Object) -> dict | None:
         found = await self.statuses([obj])
         return found[0] if found else None
-
-    def _status(self, obj: Object, c: "_Context", reblog: dict | None = None) -> dict:
-        author = self._actors[obj.attributed_to_id]
-        account = self._account(author)
-        document = obj.document or {}
-        if reblog is not None:
-            return {
-                "id": str(obj.id), "uri": obj.uri, "url": obj.uri, "created_at": iso_ms(obj.published),
-                "account": account, "content": "", "visibility": "public", "sensitive": False, "spoiler_text": "",
-                "media_attachments": [], "application": None, "mentions": [], "tags": [], "emojis": [],
-                "reblogs_count": 0, "favourites_count": 0, "replies_count": 0,
-                "in_reply_to_id": None, "in_reply_to_account_id": None, "reblog": reblog, "poll": None,
-                "card": None, "language": None, "text": None, "edited_at": None,
-                "favourited": reblog["favourited"], "reblogged": reblog["reblogged"], "muted": False,
-                "bookmarked": False, "pinned": False, "filtered": [],
-            }
-        content = obj.content or ""
-        if obj.name and obj.type != "Note":  # a forum thread (Page): its title leads
-            content = f"<p><strong>{html.escape(obj.name)}</strong></p>{content}"
-        parent = c.parents.get(obj.in_reply_to) if obj.in_reply_to else None
-        mentions, tags = [], []
-        for tag in as_list(document.get("tag")):
-            if not isinstance(tag, dict):
-                continue
-            if tag.get("type") == "Mention" and id_of(tag.get("href")) in c.mentioned:
-                who = c.mentioned[id_of(tag.get("href"))]
-                mentions.append({"id": str(who.id), "username": who.username, "url": who.url or who.uri,
-                                 "acct": acct_of(who)})
-            elif tag.get("type") == "Hashtag" and isinstance(tag.get("name"), str):
-                name = tag["name"].lstrip("#").lower()
-                tags.append({"name": name, "url": f"{self.fed.urls.base}/tags/{quote(name)}"})
-        language = None
-        if isinstance(document.get("contentMap"), dict) and document["contentMap"]:
-            language = next(iter(document["contentMap"]))
-        source = document.get("source")
-        url = document.get("url")
-        url = web_url(id_of(url[0]) if isinstance(url, list) and url else (url if isinstance(url, str) else id_of(url)))
-        return {
-            "id": str(obj.id), "uri": obj.uri, "url": url or obj.uri, "created_at": iso_ms(obj.published),
-            "account": account, "content": content, "visibility": visibility(obj),
-            "sensitive": bool(document.get("sensitive")) or bool(obj.summary),
-            "spoiler_text": plain(obj.summary) if obj.summary else plain(document.get("summary")),
-            "media_attachments": [], "application": None, "mentions": mentions, "tags": tags, "emojis": [],
-            "reblogs_count": c.reblogs.get(obj.id, 0), "favourites_count": c.favourites.get(obj.id, 0),
-            "replies_count": c.replies.get(obj.uri, 0),
-            "in_reply_to_id": str(parent[0]) if parent else None,
-            "in_reply_to_account_id": str(parent[1]) if parent and parent[1] else None,
-            "reblog": None, "poll": None, "card": None, "language": language,
-            "text": source.get("content") if obj.local and isinstance(source, dict) else None,
-            "edited_at": iso_ms(obj.updated), "favourited": obj.id in c.favourited,
-            "reblogged": obj.id in c.reblogged, "muted": False, "bookmarked": False, "pinned": False,
-            "filtered": [],
-        }
 
     # ------------------------------------------------------------ notifications
 
@@ -307,14 +149,3 @@ class Renderer:
                            "status": rendered.get(n.object_id) if n.object_id else None,
                            "group_key": f"ungrouped-{n.id}"})
         return answer
-
-
-@dataclass
-class _Context:
-    parents: dict
-    mentioned: dict
-    replies: dict
-    favourites: dict
-    reblogs: dict
-    favourited: set
-    reblogged: set

@@ -3,13 +3,16 @@ and hashtag timelines, newest first with Mastodon's pagination."""
 from __future__ import annotations
 
 from aiohttp import web
-from sqlalchemy import and_, exists, or_, select
+from sqlalchemy import and_, bindparam, exists, or_, select
 
 from models import Actor, Object, TimelineEntry
 from models.interaction import Hashtag
 from server.keys import FED
-from server.mastodon.api import Caller, Page, Params, endpoint, in_order, not_found, page_of, paged, paginate
+from server.mastodon.api import (
+    Caller, Page, Params, endpoint, in_order, not_found, page_of, paged, paged_json, paginate,
+)
 from server.mastodon.entities import Renderer
+from server.mastodon.status_cache import STATUS_COLUMNS, statuses_json
 
 POST_TYPES = ("Note", "Page", "Article", "Question")
 
@@ -26,58 +29,88 @@ def visible_to(viewer: Actor | None):
         TimelineEntry.owner_id == viewer.id, TimelineEntry.object_id == Object.id))
 
 
-async def _received(session, owner_id: int, page: Page) -> list[Object]:
-    """Timeline entries read along the (owner, object) index, in batches, then filtered: deleted posts and the
-    boosted originals (shown through the booster's Announce status instead) are left out."""
-    kept: list[Object] = []
+_STATEMENTS: dict[tuple, object] = {}
+
+
+def _bound(build, column, page: Page):
+    """build() paginated along column with bound values: one statement per shape of page, built once."""
+    shape = (build, page.max_id is not None, page.since_id is not None, page.min_id is not None)
+    found = _STATEMENTS.get(shape)
+    if found is None:
+        names = ("max_id", "since_id", "min_id")
+        bounds = Page(*(bindparam(n) if v else None for n, v in zip(names, shape[1:])),
+                      limit=bindparam("limit"))
+        found = _STATEMENTS[shape] = paginate(build(), column, bounds)
+    return found
+
+
+def _values(page: Page, **more) -> dict:
+    return {"max_id": page.max_id, "since_id": page.since_id, "min_id": page.min_id, "limit": page.limit,
+            **more}
+
+
+def _entries():
+    return (select(TimelineEntry.via_actor_id.label("via"), *STATUS_COLUMNS).select_from(TimelineEntry)
+            .join(Object, Object.id == TimelineEntry.object_id)
+            .where(TimelineEntry.owner_id == bindparam("owner")))
+
+
+def _own():
+    return select(*STATUS_COLUMNS).where(Object.attributed_to_id == bindparam("owner"),
+                                         Object.deleted_at.is_(None))
+
+
+_BOOSTS_OF = select(Object.reblog_of_id, Object.attributed_to_id).where(
+    Object.reblog_of_id.in_(bindparam("ids", expanding=True)), Object.deleted_at.is_(None))
+
+
+def _received(conn, owner_id: int, page: Page) -> list:
+    """Timeline entries with their objects' rows, read along the (owner, object) index in batches, then
+    filtered: deleted posts and the boosted originals (shown through the booster's Announce status instead)
+    are left out."""
+    kept: list = []
     cursor = Page(page.max_id, page.since_id, page.min_id, page.limit + 5)
     while len(kept) < page.limit:
-        entries = (await session.execute(paginate(
-            select(TimelineEntry.object_id, TimelineEntry.via_actor_id).where(TimelineEntry.owner_id == owner_id),
-            TimelineEntry.object_id, cursor))).all()
+        entries = conn.execute(_bound(_entries, TimelineEntry.object_id, cursor),
+                               _values(cursor, owner=owner_id)).all()
         if not entries:
             break
-        ids = [e.object_id for e in entries]
-        objects = {o.id: o for o in (await session.scalars(select(Object).where(Object.id.in_(ids)))).all()}
-        relayed = [e.object_id for e in entries if e.via_actor_id is not None
-                   and e.object_id in objects and e.via_actor_id != objects[e.object_id].attributed_to_id]
-        boosted = set((await session.execute(select(Object.reblog_of_id, Object.attributed_to_id).where(
-            Object.reblog_of_id.in_(relayed), Object.deleted_at.is_(None)))).all()) if relayed else set()
-        for e in entries:
-            obj = objects.get(e.object_id)
-            if obj is None or obj.deleted_at is not None or (obj.id, e.via_actor_id) in boosted:
-                continue
-            kept.append(obj)
+        relayed = [e.id for e in entries if e.via is not None and e.via != e.attributed_to_id]
+        boosted = set(conn.execute(_BOOSTS_OF, {"ids": relayed}).all()) if relayed else set()
+        kept.extend(e for e in entries if e.deleted_at is None and (e.id, e.via) not in boosted)
         if len(entries) < cursor.limit:
             break
         if page.min_id is not None:
-            cursor = Page(None, None, entries[-1].object_id, cursor.limit)
+            cursor = Page(None, None, entries[-1].id, cursor.limit)
         else:
-            cursor = Page(entries[-1].object_id, page.since_id, None, cursor.limit)
+            cursor = Page(entries[-1].id, page.since_id, None, cursor.limit)
     return kept[: page.limit]
 
 
-async def home_rows(session, owner_id: int, page: Page) -> list[Object]:
-    """The home timeline: what reached the account (boosts shown as the booster's status) and its own posts."""
-    found = {o.id: o for o in await _received(session, owner_id, page)}
-    own = select(Object).where(Object.attributed_to_id == owner_id, Object.deleted_at.is_(None))
-    for obj in (await session.scalars(paginate(own, Object.id, page))).all():
-        found[obj.id] = obj
+def home_rows(conn, owner_id: int, page: Page) -> list:
+    """The home timeline's rows: what reached the account (boosts shown as the booster's status) and its own
+    posts."""
+    found = {r.id: r for r in _received(conn, owner_id, page)}
+    for row in conn.execute(_bound(_own, Object.id, page), _values(page, owner=owner_id)):
+        found[row.id] = row
     # As in Mastodon, one's own boost of a post the timeline already shows is not shown a second time.
-    shown = [o for o in found.values() if o.reblog_of_id not in found]
-    ordered = sorted(shown, key=lambda o: o.id, reverse=page.min_id is None)[: page.limit]
+    shown = [r for r in found.values() if r.reblog_of_id not in found]
+    ordered = sorted(shown, key=lambda r: r.id, reverse=page.min_id is None)[: page.limit]
     return in_order(ordered, page)
+
+
+def home_page(conn, base: str, owner_id: int, page: Page) -> tuple[str, list[int]]:
+    rows = home_rows(conn, owner_id, page)
+    text, _ = statuses_json(conn, base, owner_id, rows)
+    return text, [r.id for r in rows]
 
 
 @endpoint("GET", "/api/v1/timelines/home", scope="read:statuses", user=True, paginated=True,
           summary="Home timeline: posts and boosts of followed accounts, mentions, own posts")
 async def home(request: web.Request, params: Params, caller: Caller):
     fed = request.app[FED]
-    page = page_of(params)
-    async with fed.db.session() as session:
-        rows = await home_rows(session, caller.account_id, page)
-        items = await Renderer(session, fed, caller.account).statuses(rows)
-    return paged(request, items, [r.id for r in rows])
+    text, ids = await fed.db.run_read(home_page, fed.urls.base, caller.account_id, page_of(params))
+    return paged_json(request, text, ids)
 
 
 async def _public(request: web.Request, params: Params, caller: Caller, extra=()) -> web.Response:

@@ -9,7 +9,8 @@ from aiohttp import web
 from sqlalchemy import or_, select
 
 from federation.agreements.actions import amend, comment, decline, sign
-from federation.agreements.charter import charter
+from federation.agreements.charter import GROUPS, CharterPage
+from federation.agreements.charter import charter_page as charter_page_of
 from federation.agreements.documents import (
     CONTEXT_DOCUMENT, CONTEXT_PATH, agreement_document, proposal_document,
 )
@@ -254,60 +255,76 @@ async def _renewal_chain(session, proposal: Proposal) -> list[Proposal]:
 # ---------------------------------------------------------------- charter page
 
 
-GROUPS = ("in_force", "expired", "withdrawn", "superseded")
+def _page_number(request: web.Request) -> int:
+    raw = request.query.get("page", "1")
+    if not raw.isdigit() or len(raw) > 6:
+        raise not_found(request, "no such page of this charter")
+    return int(raw)
+
+
+def _charter_item(i) -> dict:
+    return {"id": i.agreement_uri, "type": "Agreement", "name": i.title, "status": i.status,
+            "version": i.agreed_version, "parties": i.parties,
+            **({"renews": i.renews_uri} if i.renews_uri else {}),
+            **({"supersededBy": i.superseded_by_uri} if i.superseded_by_uri else {})}
+
+
+def _charter_json(request: web.Request, movement: Actor, page: CharterPage, embedded: bool) -> web.Response:
+    """The charter as a paged OrderedCollection: the collection embeds its first page; ?page=N is page N."""
+    url = f"{movement.uri}/charter"
+    document = {"id": f"{url}?page={page.number}", "type": "OrderedCollectionPage", "partOf": url,
+                "totalItems": page.total, "orderedItems": [_charter_item(i) for i in page.items]}
+    if page.number > 1:
+        document["prev"] = f"{url}?page={page.number - 1}"
+    if page.number < page.pages:
+        document["next"] = f"{url}?page={page.number + 1}"
+    if embedded:
+        document = {"id": url, "type": "OrderedCollection", "attributedTo": movement.uri,
+                    "totalItems": page.total, "first": document, "last": f"{url}?page={page.pages}"}
+    else:
+        document["attributedTo"] = movement.uri
+    return activity_json({"@context": [AS, CONTEXT_DOCUMENT["@context"]], **document}, request=request)
 
 
 async def charter_page(request: web.Request) -> web.Response:
     fed = request.app[FED]
     name = request.match_info["name"]
+    number = _page_number(request)
     async with fed.db.session() as session:
         movement = await local_movement(session, name)
         if movement is None:
             raise not_found(request, f"no movement called {name} here")
-        items = await charter(session, movement.uri)
+        page = await charter_page_of(session, movement.uri, number)
+        if page is None:
+            raise not_found(request, "no such page of this charter")
         if wants_json(request):
-            url = f"{movement.uri}/charter"
-            return activity_json({
-                "@context": [AS, CONTEXT_DOCUMENT["@context"]], "id": url, "type": "OrderedCollection",
-                "attributedTo": movement.uri, "totalItems": len(items),
-                "orderedItems": [{"id": i.agreement_uri, "type": "Agreement", "name": i.title, "status": i.status,
-                                  "version": i.agreed_version, "parties": i.parties,
-                                  **({"renews": i.renews_uri} if i.renews_uri else {}),
-                                  **({"supersededBy": i.superseded_by_uri} if i.superseded_by_uri else {})}
-                                 for i in items]}, request=request)
+            return _charter_json(request, movement, page, embedded="page" not in request.query)
         open_proposals = (await session.scalars(select(Proposal).join(
             ProposalParty, ProposalParty.proposal_id == Proposal.id).where(
             ProposalParty.actor_uri == movement.uri, Proposal.state == "open").order_by(Proposal.created_at.desc())
-            .limit(100))).all()
-        actors = await _actors(session, {u for i in items for u in i.parties})
-    labels = {uri: _label(actors, uri) for uri in actors}
-    by_uri = {i.agreement_uri: i for i in items}
+            .limit(100))).all() if number == 1 else []
+        named = {u for i in page.items for u in i.parties} | {u for u, _ in page.partners}
+        actors = await _actors(session, named)
     own_name = movement.name or movement.username
 
     def link(uri: str | None):
-        found = by_uri.get(uri) if uri else None
-        return (agreement_path(found), found.title) if found else \
-            ((uri, None) if uri else None)
+        found = page.titles.get(uri) if uri else None
+        return (agreement_path(found), found.title) if found else ((uri, None) if uri else None)
 
     groups: dict[str, list[dict]] = {g: [] for g in GROUPS}
-    partners: dict[str, int] = {}
-    for i in items:
+    for i in page.items:
         others = [u for u in i.parties if u != movement.uri]
-        if i.status == "in_force":
-            for uri in others:
-                partners[uri] = partners.get(uri, 0) + 1
         groups[i.status].append({
             "href": agreement_path(i), "title": i.title,
-            "partners": [(u, labels.get(u) or _label(actors, u)) for u in others[:6]], "more": max(0, len(others) - 6),
+            "partners": [(u, _label(actors, u)) for u in others[:6]], "more": max(0, len(others) - 6),
             "renews": link(i.renews_uri), "renewed_by": link(i.superseded_by_uri),
             "withdrew": i.withdrawn_at.strftime("%Y-%m-%d") if i.withdrawn_at else None,
             "agreed": i.agreed_at.strftime("%Y-%m-%d") if i.agreed_at else "",
             "until": i.end_time.strftime("%Y-%m-%d") if i.end_time else None, "version": (i.agreed_version or "")[:10]})
-    top = sorted(partners.items(), key=lambda kv: -kv[1])[:16]
     nodes = [Node(_label(actors, uri), uri, "signed", hue=_hue(uri), title=f"{count} agreement(s) in force")
-             for uri, count in top]
+             for uri, count in page.partners]
     center = Node(own_name, movement.uri, "center", hue=_hue(movement.uri))
-    return await _page(request, "charter.html", movement=movement, groups=groups, total=len(items),
+    return await _page(request, "charter.html", movement=movement, groups=groups, page=page,
                        graph=party_graph(nodes, center, mesh=False), open_proposals=open_proposals, own_name=own_name)
 
 
