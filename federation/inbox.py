@@ -191,7 +191,7 @@ class Inbox:
                 recipient = await session.get(Actor, entry.recipient_id)
         try:
             await self.apply(document, actor, recipient, entry)
-        except InboxError as error:
+        except Refusal as error:  # InboxError, or a feature's refusal that escaped its converter
             return Outcome(S.refused, error.message, error.status)
         return Outcome(S.done)
 

@@ -346,9 +346,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=cmd_deliveries)
 
     p = sub.add_parser("inbox", help="the inbox journal: received activities and their processing, newest first")
-    p.add_argument("--json", action="store_true")
-    p.add_argument("--state", choices=[s.value for s in InboxState])
-    p.add_argument("--limit", type=int, default=200)
+    p.add_argument("--json", action="store_true", help="one JSON object per entry")
+    p.add_argument("--state", choices=[s.value for s in InboxState], help="only entries in this state")
+    p.add_argument("--limit", type=int, default=200, help="at most this many entries (default 200)")
     p.set_defaults(run=cmd_inbox, action=None)
     retry = p.add_subparsers(dest="action", metavar="ACTION").add_parser(
         "retry", help="process parked entries again (the running server takes them)")
