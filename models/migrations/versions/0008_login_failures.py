@@ -1,14 +1,14 @@
 """login failures: failed sign-in attempts per account and per client address (throttling)
 
-Revision ID: 0007_security_login_failures
-Revises: 0006_lean_activities
+Revision ID: 0008_login_failures
+Revises: 0007_journal_inbox_entries
 Create Date: 2026-12-02
 """
 from alembic import op
 import sqlalchemy as sa
 
-revision = '0007_security_login_failures'
-down_revision = '0006_lean_activities'
+revision = '0008_login_failures'
+down_revision = '0007_journal_inbox_entries'
 branch_labels = None
 depends_on = None
 
