@@ -1,8 +1,15 @@
 """Object integrity proofs (FEP-8b32, eddsa-jcs-2022) made and checked through bovine."""
+
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from typing import TYPE_CHECKING
+
+import rfc8785
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric import ed25519
 
 if TYPE_CHECKING:  # bovine loads at first use (it costs a process ~37 MB)
     from bovine.crypto.types import CryptographicSecret
@@ -19,8 +26,11 @@ def sign_document(document: dict, secret: CryptographicSecret) -> dict:
 
 def proof_methods(document: dict) -> list[str]:
     """The verificationMethod of each proof the document carries."""
-    return [p.get("verificationMethod") for p in as_list(document.get("proof"))
-            if isinstance(p, dict) and isinstance(p.get("verificationMethod"), str)]
+    return [
+        p.get("verificationMethod")
+        for p in as_list(document.get("proof"))
+        if isinstance(p, dict) and isinstance(p.get("verificationMethod"), str)
+    ]
 
 
 async def verify_single_proof(document: dict, lookup) -> str | None:
@@ -59,16 +69,10 @@ async def verify_single_proof(document: dict, lookup) -> str | None:
 #   hashData      = SHA-256(JCS(proofConfig)) || SHA-256(JCS(document without "proof"))
 #   proofValue    = multibase base58btc (z...) of the Ed25519 signature over hashData
 
-import hashlib
-import json
-
-import rfc8785
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric import ed25519
 
 CRYPTOSUITE = "eddsa-jcs-2022"
 _ED25519_PUB_PREFIX = b"\xed\x01"
-_SAFE_INT = 2 ** 53
+_SAFE_INT = 2**53
 
 
 def _plain(value) -> bool:
@@ -81,7 +85,9 @@ def _plain(value) -> bool:
         return all(_plain(item) for item in value)
     if isinstance(value, dict):
         # Python sorts keys by code point, JCS by UTF-16 unit: the same below the surrogate range.
-        return all(isinstance(k, str) and (k.isascii() or max(k) < "\ud800") and _plain(v) for k, v in value.items())
+        return all(
+            isinstance(k, str) and (k.isascii() or max(k) < "\ud800") and _plain(v) for k, v in value.items()
+        )
     return False
 
 
@@ -89,7 +95,9 @@ def canonical(value) -> bytes:
     """RFC 8785 (JCS) canonical bytes; a fast path for documents of strings, whole numbers and lists."""
     if _plain(value):
         try:
-            return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+            return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(
+                "utf-8"
+            )
         except UnicodeEncodeError:  # lone surrogates: let rfc8785 decide
             pass
     return rfc8785.dumps(value)
@@ -111,6 +119,7 @@ def content_hash(document: dict) -> str:
 
 def ed25519_private(multibase_private: str) -> ed25519.Ed25519PrivateKey:
     from bovine.crypto.multibase import multibase_to_private_key
+
     return multibase_to_private_key(multibase_private)
 
 
@@ -124,11 +133,21 @@ def ed25519_public(multibase_public: str) -> ed25519.Ed25519PublicKey:
     return ed25519.Ed25519PublicKey.from_public_bytes(raw[2:])
 
 
-def make_proof(document: dict, private_key: ed25519.Ed25519PrivateKey, verification_method: str,
-               created: str | None = None, digest: bytes | None = None) -> dict:
+def make_proof(
+    document: dict,
+    private_key: ed25519.Ed25519PrivateKey,
+    verification_method: str,
+    created: str | None = None,
+    digest: bytes | None = None,
+) -> dict:
     """A DataIntegrityProof (eddsa-jcs-2022) over the document without its proofs."""
-    proof = {"type": "DataIntegrityProof", "cryptosuite": CRYPTOSUITE, "verificationMethod": verification_method,
-             "proofPurpose": "assertionMethod", "created": created or iso()}
+    proof = {
+        "type": "DataIntegrityProof",
+        "cryptosuite": CRYPTOSUITE,
+        "verificationMethod": verification_method,
+        "proofPurpose": "assertionMethod",
+        "created": created or iso(),
+    }
     if "@context" in document:
         proof = {"@context": document["@context"], **proof}
     digest = digest or document_digest(document)
@@ -154,8 +173,11 @@ def proof_problem(proof, document: dict | None = None) -> str | None:
         return "proofPurpose must be assertionMethod"
     if not isinstance(proof.get("verificationMethod"), str) or not isinstance(proof.get("proofValue"), str):
         return "proof lacks verificationMethod or proofValue"
-    if document is not None and "@context" in proof \
-            and not _starts_with(document.get("@context"), proof["@context"]):
+    if (
+        document is not None
+        and "@context" in proof
+        and not _starts_with(document.get("@context"), proof["@context"])
+    ):
         return "proof @context is not the start of the document's"
     return None
 
@@ -163,7 +185,7 @@ def proof_problem(proof, document: dict | None = None) -> str | None:
 def _starts_with(document_context, proof_context) -> bool:
     """Whether the document's @context begins with the proof's, in order (eddsa-jcs-2022 verification)."""
     document_context, proof_context = as_list(document_context), as_list(proof_context)
-    return document_context[:len(proof_context)] == proof_context
+    return document_context[: len(proof_context)] == proof_context
 
 
 def _config_json(config: dict) -> bytes:

@@ -3,6 +3,7 @@
 Bovine parses Signature headers and holds the keys; this module builds the signing strings and
 applies Mastodon's rules: which headers must be covered, the Date window, and the Digest check.
 """
+
 from __future__ import annotations
 
 import base64
@@ -46,8 +47,9 @@ def body_digest(body: bytes) -> str:
     return base64.standard_b64encode(hashlib.sha256(body).digest()).decode("ascii")
 
 
-def prepare_request(method: str, url: str, body: bytes | None = None, date: str | None = None,
-                    digest: str | None = None) -> tuple[dict[str, str], bytes]:
+def prepare_request(
+    method: str, url: str, body: bytes | None = None, date: str | None = None, digest: str | None = None
+) -> tuple[dict[str, str], bytes]:
     """Headers of a request to sign — host, date [digest], Mastodon's set — and the signing string.
     `digest` (body_digest of the body) saves hashing a body sent to many inboxes again."""
     parts = urlsplit(url)
@@ -57,7 +59,9 @@ def prepare_request(method: str, url: str, body: bytes | None = None, date: str 
     headers = {"host": parts.netloc, "date": date or http_date()}
     if body is not None:
         headers["digest"] = "SHA-256=" + (digest or body_digest(body))
-    lines = [f"(request-target): {method.lower()} {target}"] + [f"{name}: {value}" for name, value in headers.items()]
+    lines = [f"(request-target): {method.lower()} {target}"] + [
+        f"{name}: {value}" for name, value in headers.items()
+    ]
     return headers, "\n".join(lines).encode("utf-8")
 
 
@@ -68,8 +72,12 @@ def signature_header(key_id: str, signed_headers: Mapping[str, str], signature: 
 
 
 def sign_request(
-    method: str, url: str, secret: CryptographicSecret, body: bytes | None = None,
-    date: str | None = None, accept: str | None = None,
+    method: str,
+    url: str,
+    secret: CryptographicSecret,
+    body: bytes | None = None,
+    date: str | None = None,
+    accept: str | None = None,
 ) -> dict[str, str]:
     """Headers for a signed request: (request-target) host date [digest] — Mastodon's set."""
     headers, message = prepare_request(method, url, body, date)
@@ -100,8 +108,7 @@ def _sent_at(value: str) -> float:
 
 def _digest_matches(header: str, body: bytes) -> bool:
     """`Digest: SHA-256=...` (the algorithm name in any case) against the body."""
-    return header[:8].lower() == "sha-256=" and \
-        header[8:] == body_digest(body)
+    return header[:8].lower() == "sha-256=" and header[8:] == body_digest(body)
 
 
 def _check_date(value: str | None, max_age: float, max_future: float) -> None:
@@ -127,8 +134,14 @@ def parse_signature(headers: Mapping[str, str]) -> Signature:
 
 
 async def verify_request(
-    method: str, path_qs: str, headers: Mapping[str, str], body: bytes | None, lookup: KeyLookup,
-    max_age: float = 3900.0, max_future: float = 3600.0, base_url: str | None = None,
+    method: str,
+    path_qs: str,
+    headers: Mapping[str, str],
+    body: bytes | None,
+    lookup: KeyLookup,
+    max_age: float = 3900.0,
+    max_future: float = 3600.0,
+    base_url: str | None = None,
 ) -> str:
     """Checks the request's signature and returns the signing key's owner (an actor id).
 
@@ -138,11 +151,30 @@ async def verify_request(
     """
     if "signature-input" in headers:
         from federation.rfc9421 import verify_rfc9421  # it builds on this module's SignatureError
+
         public = urlsplit(base_url or f"https://{headers.get('host', '')}")
         origin = f"{public.scheme}://{public.netloc}"
         return await verify_rfc9421(method, origin + path_qs, headers, body, lookup, max_age, max_future)
     signature = parse_signature(headers)
-    fields = signature.fields
+    _check_covered(signature.fields, headers, body, max_age, max_future)
+    message = _signed_message(signature, method, path_qs, headers)
+    for refresh in (False, True):
+        identifier = await lookup(signature.key_id, refresh)
+        if identifier is None:
+            raise SignatureError(f"unknown key {signature.key_id}")
+        try:
+            owner = identifier.verify(message, signature.signature)
+        except (ValueError, TypeError):
+            owner = None
+        if owner:
+            return owner
+    raise SignatureError("signature does not verify")
+
+
+def _check_covered(
+    fields, headers: Mapping[str, str], body: bytes | None, max_age: float, max_future: float
+) -> None:
+    """Mastodon's rule: the target, host, digest (with a body) and a time are signed; digest and date hold."""
     required = ["(request-target)", "host"] + (["digest"] if body is not None else [])
     missing = [name for name in required if name not in fields]
     if "date" not in fields and "(created)" not in fields:
@@ -157,8 +189,11 @@ async def verify_request(
     if "date" in fields:
         _check_date(headers.get("date"), max_age, max_future)
 
+
+def _signed_message(signature, method: str, path_qs: str, headers: Mapping[str, str]) -> bytes:
+    """The signing string of draft-cavage: one `name: value` line per signed field, in their order."""
     lines = []
-    for name in fields:
+    for name in signature.fields:
         if name == "(request-target)":
             lines.append(f"{name}: {method.lower()} {path_qs}")
         elif name == "(created)":
@@ -169,16 +204,4 @@ async def verify_request(
             lines.append(f"{name}: {headers[name]}")
         else:
             raise SignatureError(f"signed header {name} is missing")
-    message = "\n".join(lines).encode("utf-8")
-
-    for refresh in (False, True):
-        identifier = await lookup(signature.key_id, refresh)
-        if identifier is None:
-            raise SignatureError(f"unknown key {signature.key_id}")
-        try:
-            owner = identifier.verify(message, signature.signature)
-        except (ValueError, TypeError):
-            owner = None
-        if owner:
-            return owner
-    raise SignatureError("signature does not verify")
+    return "\n".join(lines).encode("utf-8")
