@@ -4,4 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash deploy/bootstrap.sh test
+# Style first (seconds): the formatter's layout and the linter's rules (pyproject.toml [tool.ruff]).
+.venv/bin/ruff format --check --quiet . && .venv/bin/ruff check --quiet .
 exec .venv/bin/python -m pytest -n "${INTERPEOPLE_TEST_WORKERS:-auto}" -q "$@"

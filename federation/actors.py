@@ -1,4 +1,5 @@
 """Local actor documents, and remote actors: WebFinger resolution, fetching and key caching."""
+
 from __future__ import annotations
 
 import logging
@@ -13,13 +14,23 @@ from federation.context import Federation
 from federation.fetch import FetchError, parse_json_document
 from federation.inbound import MAX_URI, clean_strings
 from federation.keys import (
-    ED25519_FRAGMENT, RSA_FRAGMENT, identifier_for, multikey_document, new_ed25519_keypair,
-    new_rsa_keypair, public_key_document,
+    ED25519_FRAGMENT,
+    RSA_FRAGMENT,
+    identifier_for,
+    multikey_document,
+    new_ed25519_keypair,
+    new_rsa_keypair,
+    public_key_document,
 )
 from federation.settings import is_loopback_host
 from federation.urls import SLUG
 from federation.vocabulary import (
-    ACTOR_CONTEXT, ACTOR_TYPES, AGREEMENTS_CONTEXT_PATH, as_list, host_of, id_of,
+    ACTOR_CONTEXT,
+    ACTOR_TYPES,
+    AGREEMENTS_CONTEXT_PATH,
+    as_list,
+    host_of,
+    id_of,
 )
 from models import Actor, Key, utcnow
 from models.actor import actor_by_handle, actor_by_uri, local_actor
@@ -36,9 +47,16 @@ class ActorError(Exception):
 
 # ---------------------------------------------------------------- local actors
 
+
 async def create_local_actor(
-    session: AsyncSession, fed: Federation, username: str, type_: str, name: str | None = None,
-    summary: str | None = None, uri: str | None = None, **fields,
+    session: AsyncSession,
+    fed: Federation,
+    username: str,
+    type_: str,
+    name: str | None = None,
+    summary: str | None = None,
+    uri: str | None = None,
+    **fields,
 ) -> Actor:
     """A new local actor with an RSA key (HTTP signatures) and an Ed25519 key (object proofs)."""
     if not SLUG.match(username):
@@ -49,19 +67,39 @@ async def create_local_actor(
     urls = fed.urls
     uri = uri or urls.actor(username)
     actor = Actor(
-        uri=uri, type=type_, local=True, username=username, host=fed.settings.host, name=name,
-        summary=summary, url=uri, inbox=f"{uri}/inbox",
-        shared_inbox=urls.shared_inbox, outbox=f"{uri}/outbox", followers_url=f"{uri}/followers",
-        following_url=f"{uri}/following", **fields,
+        uri=uri,
+        type=type_,
+        local=True,
+        username=username,
+        host=fed.settings.host,
+        name=name,
+        summary=summary,
+        url=uri,
+        inbox=f"{uri}/inbox",
+        shared_inbox=urls.shared_inbox,
+        outbox=f"{uri}/outbox",
+        followers_url=f"{uri}/followers",
+        following_url=f"{uri}/following",
+        **fields,
     )
     session.add(actor)
     await session.flush()
     rsa_public, rsa_private = new_rsa_keypair()
     ed_public, ed_private = new_ed25519_keypair()
-    session.add_all([
-        Key(uri=uri + RSA_FRAGMENT, actor_id=actor.id, kind="rsa", public=rsa_public, private=rsa_private),
-        Key(uri=uri + ED25519_FRAGMENT, actor_id=actor.id, kind="ed25519", public=ed_public, private=ed_private),
-    ])
+    session.add_all(
+        [
+            Key(
+                uri=uri + RSA_FRAGMENT, actor_id=actor.id, kind="rsa", public=rsa_public, private=rsa_private
+            ),
+            Key(
+                uri=uri + ED25519_FRAGMENT,
+                actor_id=actor.id,
+                kind="ed25519",
+                public=ed_public,
+                private=ed_private,
+            ),
+        ]
+    )
     await session.flush()
     return actor
 
@@ -99,6 +137,7 @@ async def actor_document(session: AsyncSession, fed: Federation, actor: Actor) -
 
 
 # ---------------------------------------------------------------- remote actors
+
 
 def parse_handle(handle: str) -> tuple[str, str]:
     """'name@host[:port]' (a leading @ allowed) into (name, host)."""
@@ -185,7 +224,9 @@ async def store_actor_document(session: AsyncSession, document: dict) -> Actor:
     actor.type = document["type"]
     actor.username = username
     actor.name = document.get("name") if isinstance(document.get("name"), str) else None
-    actor.summary = sanitize_html(document.get("summary")) if isinstance(document.get("summary"), str) else None
+    actor.summary = (
+        sanitize_html(document.get("summary")) if isinstance(document.get("summary"), str) else None
+    )
     url = document.get("url")
     actor.url = _short(id_of(url[0] if isinstance(url, list) and url else url))
     actor.inbox = document["inbox"]
@@ -208,14 +249,34 @@ def _short(value) -> str | None:
 async def _store_keys(session: AsyncSession, actor: Actor, document: dict) -> None:
     found: list[Key] = []
     for key in as_list(document.get("publicKey")):
-        if isinstance(key, dict) and key.get("owner") == actor.uri and isinstance(key.get("publicKeyPem"), str):
-            found.append(Key(uri=_short(key.get("id")) or actor.uri + RSA_FRAGMENT, actor_id=actor.id,
-                             kind="rsa", public=key["publicKeyPem"]))
+        if (
+            isinstance(key, dict)
+            and key.get("owner") == actor.uri
+            and isinstance(key.get("publicKeyPem"), str)
+        ):
+            found.append(
+                Key(
+                    uri=_short(key.get("id")) or actor.uri + RSA_FRAGMENT,
+                    actor_id=actor.id,
+                    kind="rsa",
+                    public=key["publicKeyPem"],
+                )
+            )
     for key in as_list(document.get("assertionMethod")):
-        if (isinstance(key, dict) and key.get("type") == "Multikey" and key.get("controller") == actor.uri
-                and isinstance(key.get("publicKeyMultibase"), str)):
-            found.append(Key(uri=_short(key.get("id")) or actor.uri + ED25519_FRAGMENT, actor_id=actor.id,
-                             kind="ed25519", public=key["publicKeyMultibase"]))
+        if (
+            isinstance(key, dict)
+            and key.get("type") == "Multikey"
+            and key.get("controller") == actor.uri
+            and isinstance(key.get("publicKeyMultibase"), str)
+        ):
+            found.append(
+                Key(
+                    uri=_short(key.get("id")) or actor.uri + ED25519_FRAGMENT,
+                    actor_id=actor.id,
+                    kind="ed25519",
+                    public=key["publicKeyMultibase"],
+                )
+            )
     await session.execute(delete(Key).where(Key.actor_id == actor.id))
     for key in found:
         # A key id claimed by another actor is not trusted for this one.
@@ -301,7 +362,9 @@ class KeyCache:
     async def _from_database(self, key_id: str) -> CryptographicIdentifier | None:
         async with self.fed.db.session() as session:
             row = await session.execute(
-                select(Key.public, Key.kind, Actor.uri).join(Actor, Actor.id == Key.actor_id).where(Key.uri == key_id)
+                select(Key.public, Key.kind, Actor.uri)
+                .join(Actor, Actor.id == Key.actor_id)
+                .where(Key.uri == key_id)
             )
             found = row.first()
         return identifier_for(found.uri, found.public, found.kind) if found else None

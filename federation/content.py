@@ -1,4 +1,5 @@
 """Turning Markdown into HTML, making remote HTML safe to store and show, and the columns of remote objects."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -8,16 +9,42 @@ from markdown_it import MarkdownIt
 
 from federation.vocabulary import id_of, is_public, visibility_of
 
-_markdown = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False}).enable("strikethrough")
+_markdown = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False}).enable(
+    "strikethrough"
+)
 
 ALLOWED_TAGS = {
-    "p", "br", "a", "span", "strong", "b", "em", "i", "u", "del", "s", "code", "pre", "blockquote",
-    "ul", "ol", "li", "h1", "h2", "h3", "h4", "h5", "h6", "hr",
+    "p",
+    "br",
+    "a",
+    "span",
+    "strong",
+    "b",
+    "em",
+    "i",
+    "u",
+    "del",
+    "s",
+    "code",
+    "pre",
+    "blockquote",
+    "ul",
+    "ol",
+    "li",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "hr",
 }
 ALLOWED_ATTRIBUTES = {"a": {"href", "class", "title"}, "span": {"class"}, "ol": {"start"}}
 # Built once: nh3.clean would convert these rules for every call (5x the cost of cleaning a post).
 _cleaner = nh3.Cleaner(
-    tags=ALLOWED_TAGS, attributes=ALLOWED_ATTRIBUTES, url_schemes={"http", "https", "mailto"},
+    tags=ALLOWED_TAGS,
+    attributes=ALLOWED_ATTRIBUTES,
+    url_schemes={"http", "https", "mailto"},
     link_rel="nofollow noopener noreferrer",
 )
 

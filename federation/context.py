@@ -1,4 +1,5 @@
 """The federation context: settings, database, HTTP client and caches one instance shares."""
+
 from __future__ import annotations
 
 import asyncio
@@ -10,7 +11,14 @@ import aiohttp
 from sqlalchemy import select
 
 from federation.fetch import (
-    AP_ACCEPT, AP_TYPES, FetchError, check_url, get_checked, new_client_session, parse_json_document, read_limited,
+    AP_ACCEPT,
+    AP_TYPES,
+    FetchError,
+    check_url,
+    get_checked,
+    new_client_session,
+    parse_json_document,
+    read_limited,
 )
 from federation.keys import secret_for
 from federation.settings import Settings
@@ -42,6 +50,7 @@ class Federation:
         """Remote actors' public keys by key id, cached for the whole process (federation.actors.KeyCache)."""
         if self._keys is None:
             from federation.actors import KeyCache  # actors builds on this module
+
             self._keys = KeyCache(self)
         return self._keys
 
@@ -52,8 +61,9 @@ class Federation:
     @property
     def http(self) -> aiohttp.ClientSession:
         if self._http is None or self._http.closed:
-            self._http = new_client_session(self.allow_private, self.settings.fetch_timeout,
-                                            self.settings.tls_ca_file)
+            self._http = new_client_session(
+                self.allow_private, self.settings.fetch_timeout, self.settings.tls_ca_file
+            )
         return self._http
 
     async def close(self) -> None:
@@ -90,9 +100,11 @@ class Federation:
 
         def headers_for(hop: str) -> dict:  # each hop signed for its own URL
             return sign_request("get", hop, secret, accept=accept) if secret else {"accept": accept}
+
         try:
-            async with get_checked(self.http, url, lambda hop: check_url(hop, self.allow_private),
-                                   headers_for) as response:
+            async with get_checked(
+                self.http, url, lambda hop: check_url(hop, self.allow_private), headers_for
+            ) as response:
                 if response.status >= 400:
                     raise FetchError(f"{url} answered {response.status}", response.status)
                 body = await read_limited(response, self.settings.max_fetch_bytes)
@@ -108,7 +120,7 @@ class Federation:
         """An ActivityPub document, whose id must be the URL asked for (without fragment)."""
         url = urldefrag(url)[0]
         body, content_type = await self.fetch(url)
-        if not content_type.split(";")[0].strip().lower() in AP_TYPES:
+        if content_type.split(";")[0].strip().lower() not in AP_TYPES:
             raise FetchError(f"{url} is not an ActivityPub document ({content_type or 'no content type'})")
         document = parse_json_document(body, url)
         if document.get("id") != url:

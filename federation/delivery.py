@@ -1,4 +1,5 @@
 """Durable delivery: claims queued rows, signs and POSTs them, records the outcome, retries with backoff."""
+
 from __future__ import annotations
 
 import asyncio
@@ -9,7 +10,6 @@ import random
 import time
 from collections import defaultdict
 from dataclasses import dataclass
-
 from email.utils import parsedate_to_datetime
 
 from sqlalchemy import and_, bindparam, func, or_, select, update
@@ -56,6 +56,7 @@ QUERY_EVERY = 1.0  # an idle worker reads the queue at least this often, even wh
 
 # ---------------------------------------------------------------- pure steps: verdict, delay, next state
 
+
 def classify(status: int | None, error: str | None) -> str:
     """'delivered', 'retry' (network trouble, 5xx, 429, 408) or 'fail' (other 4xx: the peer refuses)."""
     if status is not None and 200 <= status < 300:
@@ -81,8 +82,9 @@ def retry_after_seconds(value: str | None, now: dt.datetime) -> float | None:
     return max(0.0, (moment - now).total_seconds())
 
 
-def retry_delay(attempts: int, base: float, maximum: float, retry_after: float | None = None,
-                jitter: float = 1.0) -> float:
+def retry_delay(
+    attempts: int, base: float, maximum: float, retry_after: float | None = None, jitter: float = 1.0
+) -> float:
     """Seconds until attempt number `attempts + 1`: the peer's Retry-After when it gave one (at least 1 s),
     else `base` doubled per attempt made, with jitter; never more than `maximum`."""
     if retry_after is not None:
@@ -106,7 +108,8 @@ class DeliveryWorker:
         self.fed = fed
         self.settings = fed.settings
         self._host_slots: dict[str, asyncio.Semaphore] = defaultdict(
-            lambda: asyncio.Semaphore(self.settings.delivery_per_host))
+            lambda: asyncio.Semaphore(self.settings.delivery_per_host)
+        )
         self._claimed_per_host: dict[str, int] = defaultdict(int)
         self._in_flight: set[asyncio.Task] = set()
         self._outcomes: list[Outcome] = []
@@ -122,7 +125,9 @@ class DeliveryWorker:
         self._due_asked_at = 0.0
         self._next_due: dt.datetime | None = None  # the earliest pending row's next attempt, when last asked
         self.signer = SigningPool(self.settings.signing_processes)
-        self.client = DeliveryClient(fed.allow_private, self.settings.delivery_timeout, self.settings.delivery_per_host)
+        self.client = DeliveryClient(
+            fed.allow_private, self.settings.delivery_timeout, self.settings.delivery_per_host
+        )
 
     # ------------------------------------------------------------ claiming
 
@@ -133,13 +138,17 @@ class DeliveryWorker:
             result = await session.execute(
                 update(Delivery)
                 .where(Delivery.state == S.delivering.value, Delivery.lease_until < utcnow())
-                .values(state=S.retrying.value, lease_until=None, next_attempt_at=utcnow(), updated_at=utcnow())
+                .values(
+                    state=S.retrying.value, lease_until=None, next_attempt_at=utcnow(), updated_at=utcnow()
+                )
             )
             return result.rowcount or 0
 
     async def claim(self, limit: int, only_ids: list[int] | None = None) -> list[Claimed]:
         now = utcnow()
-        lease = now + dt.timedelta(seconds=self.settings.delivery_timeout + self.settings.delivery_lease_margin)
+        lease = now + dt.timedelta(
+            seconds=self.settings.delivery_timeout + self.settings.delivery_lease_margin
+        )
         saturated = [h for h, n in self._claimed_per_host.items() if n >= self.settings.delivery_per_host]
         candidates = select(Delivery.id).where(Delivery.state.in_(sources_of(S.delivering)))
         if only_ids is not None:
@@ -152,11 +161,20 @@ class DeliveryWorker:
         if not self.fed.db.is_sqlite:
             candidates = candidates.with_for_update(skip_locked=True)
         table = Delivery.__table__  # a Core statement, in one hop to the database (no ORM session)
-        statement = (update(table)
-                     .where(table.c.id.in_(candidates.scalar_subquery()))
-                     .values(state=S.delivering.value, lease_until=lease, updated_at=now)
-                     .returning(table.c.id, table.c.activity_id, table.c.signer_id, table.c.inbox, table.c.host,
-                                table.c.attempts, table.c.created_at))
+        statement = (
+            update(table)
+            .where(table.c.id.in_(candidates.scalar_subquery()))
+            .values(state=S.delivering.value, lease_until=lease, updated_at=now)
+            .returning(
+                table.c.id,
+                table.c.activity_id,
+                table.c.signer_id,
+                table.c.inbox,
+                table.c.host,
+                table.c.attempts,
+                table.c.created_at,
+            )
+        )
         rows = await self.fed.db.run_in_transaction(lambda conn: conn.execute(statement).all())
         claimed = [Claimed(*row) for row in rows]
         for item in claimed:
@@ -196,7 +214,9 @@ class DeliveryWorker:
         headers, message = prepare_request("post", item.inbox, body, digest=digest)
         return target, secret, pem, body, headers, message
 
-    async def send(self, item: Claimed, signed: tuple[Target, bytes, dict[str, str]] | None = None) -> Outcome:
+    async def send(
+        self, item: Claimed, signed: tuple[Target, bytes, dict[str, str]] | None = None
+    ) -> Outcome:
         """One POST, signed by the activity's actor (here, unless `signed` gives the target, body and signed
         headers); never raises."""
         status, error, retry_after = None, None, None
@@ -226,16 +246,25 @@ class DeliveryWorker:
             error = f"internal error: {failure!r}"
         return self._outcome(item, status, error, retry_after)
 
-    def _outcome(self, item: Claimed, status: int | None, error: str | None,
-                 retry_after: float | None = None) -> Outcome:
+    def _outcome(
+        self, item: Claimed, status: int | None, error: str | None, retry_after: float | None = None
+    ) -> Outcome:
         attempts = item.attempts + 1
         now = utcnow()
-        state = next_state(classify(status, error), (now - item.created_at).total_seconds(),
-                           self.settings.delivery_give_up_after)
+        state = next_state(
+            classify(status, error),
+            (now - item.created_at).total_seconds(),
+            self.settings.delivery_give_up_after,
+        )
         if state is not S.retrying:
             return Outcome(item.id, state, attempts, now, None if state is S.delivered else error)
-        delay = retry_delay(attempts, self.settings.delivery_retry_base, self.settings.delivery_retry_max,
-                            retry_after, random.uniform(0.85, 1.15))
+        delay = retry_delay(
+            attempts,
+            self.settings.delivery_retry_base,
+            self.settings.delivery_retry_max,
+            retry_after,
+            random.uniform(0.85, 1.15),
+        )
         return Outcome(item.id, S.retrying, attempts, now + dt.timedelta(seconds=delay), error)
 
     async def record(self, outcomes: list[Outcome]) -> None:
@@ -250,27 +279,60 @@ class DeliveryWorker:
         statements = []
         delivered = by_state.pop(S.delivered, [])
         if delivered:  # the common case, as one statement whatever the count
-            statements.append((
-                update(table)
-                .where(table.c.id.in_([o.id for o in delivered]), table.c.state.in_(sources_of(S.delivered)))
-                .values(state=S.delivered.value, attempts=table.c.attempts + 1, next_attempt_at=now,
-                        last_error=None, lease_until=None, updated_at=now), None))
+            statements.append(
+                (
+                    update(table)
+                    .where(
+                        table.c.id.in_([o.id for o in delivered]), table.c.state.in_(sources_of(S.delivered))
+                    )
+                    .values(
+                        state=S.delivered.value,
+                        attempts=table.c.attempts + 1,
+                        next_attempt_at=now,
+                        last_error=None,
+                        lease_until=None,
+                        updated_at=now,
+                    ),
+                    None,
+                )
+            )
         for state, group in by_state.items():
             # executemany cannot expand IN (...), so the allowed sources are bound one by one.
             sources = {f"b_src{i}": source for i, source in enumerate(sources_of(state))}
-            statements.append((
-                update(table)
-                .where(and_(table.c.id == bindparam("b_id"),
-                            or_(*(table.c.state == bindparam(name) for name in sources))))
-                .values(state=state.value, attempts=bindparam("b_attempts"),
-                        next_attempt_at=bindparam("b_next"), last_error=bindparam("b_error"),
-                        lease_until=None, updated_at=now),
-                [{"b_id": o.id, "b_attempts": o.attempts, "b_next": o.next_attempt_at, "b_error": o.error,
-                  **sources} for o in group]))
+            statements.append(
+                (
+                    update(table)
+                    .where(
+                        and_(
+                            table.c.id == bindparam("b_id"),
+                            or_(*(table.c.state == bindparam(name) for name in sources)),
+                        )
+                    )
+                    .values(
+                        state=state.value,
+                        attempts=bindparam("b_attempts"),
+                        next_attempt_at=bindparam("b_next"),
+                        last_error=bindparam("b_error"),
+                        lease_until=None,
+                        updated_at=now,
+                    ),
+                    [
+                        {
+                            "b_id": o.id,
+                            "b_attempts": o.attempts,
+                            "b_next": o.next_attempt_at,
+                            "b_error": o.error,
+                            **sources,
+                        }
+                        for o in group
+                    ],
+                )
+            )
 
         def write(conn) -> None:
             for statement, parameters in statements:
                 conn.execute(statement, parameters)
+
         await self.fed.db.run_in_transaction(write)
 
     # ------------------------------------------------------------ loops
@@ -295,15 +357,29 @@ class DeliveryWorker:
         deadline = time.monotonic() + self.settings.delivery_timeout + self.settings.delivery_lease_margin
         while True:
             async with self.fed.db.session() as session:
-                rows = (await session.execute(select(
-                    Delivery.id, Delivery.state, Delivery.attempts, Delivery.next_attempt_at, Delivery.last_error,
-                ).where(Delivery.id.in_(ids)))).all()
+                rows = (
+                    await session.execute(
+                        select(
+                            Delivery.id,
+                            Delivery.state,
+                            Delivery.attempts,
+                            Delivery.next_attempt_at,
+                            Delivery.last_error,
+                        ).where(Delivery.id.in_(ids))
+                    )
+                ).all()
             if all(row.state != S.delivering.value for row in rows) or time.monotonic() > deadline:
-                return [Outcome(row.id, DeliveryState(row.state), row.attempts, row.next_attempt_at, row.last_error)
-                        for row in rows]
+                return [
+                    Outcome(
+                        row.id, DeliveryState(row.state), row.attempts, row.next_attempt_at, row.last_error
+                    )
+                    for row in rows
+                ]
             await asyncio.sleep(0.05)
 
-    async def _run_one(self, item: Claimed, signed: tuple[Target, bytes, dict[str, str]] | None = None) -> None:
+    async def _run_one(
+        self, item: Claimed, signed: tuple[Target, bytes, dict[str, str]] | None = None
+    ) -> None:
         try:
             outcome = await self.send(item, signed)
             if not self._outcomes:
@@ -349,7 +425,9 @@ class DeliveryWorker:
                 pems[secret.key_id] = pem
                 by_key[secret.key_id].append((item, target, body, headers, message))
             for key_id, batch in by_key.items():
-                async for first, signatures in self.signer.sign(pems[key_id], [request[-1] for request in batch]):
+                async for first, signatures in self.signer.sign(
+                    pems[key_id], [request[-1] for request in batch]
+                ):
                     for (item, target, body, headers, _), signature in zip(batch[first:], signatures):
                         headers["signature"] = signature_header(key_id, headers, signature)
                         started.add(item.id)
@@ -367,7 +445,9 @@ class DeliveryWorker:
             try:
                 await self.record(outcomes)
             except Exception:
-                log.exception("could not record %d delivery outcomes; their leases will expire", len(outcomes))
+                log.exception(
+                    "could not record %d delivery outcomes; their leases will expire", len(outcomes)
+                )
 
     def _room(self) -> int:
         return self.settings.delivery_concurrency * 4 - self._pending
@@ -406,8 +486,12 @@ class DeliveryWorker:
         On SQLite the read is skipped while the database files are unchanged and no retry has come due
         (but made at least every QUERY_EVERY seconds)."""
         files, now = self._files_state(), time.monotonic()
-        if (files is not None and files == self._files_seen and now - self._due_asked_at < QUERY_EVERY
-                and (self._next_due is None or self._next_due > utcnow())):
+        if (
+            files is not None
+            and files == self._files_seen
+            and now - self._due_asked_at < QUERY_EVERY
+            and (self._next_due is None or self._next_due > utcnow())
+        ):
             return False
         self._files_seen, self._due_asked_at = files, now  # taken before the read: later commits show
         query = select(func.min(Delivery.next_attempt_at)).where(Delivery.state.in_(sources_of(S.delivering)))
@@ -417,8 +501,10 @@ class DeliveryWorker:
 
     def _flush_due(self) -> bool:
         return bool(self._outcomes) and (
-            len(self._outcomes) >= FLUSH_AT or self._pending == 0
-            or time.monotonic() - self._first_outcome_at >= FLUSH_AFTER)
+            len(self._outcomes) >= FLUSH_AT
+            or self._pending == 0
+            or time.monotonic() - self._first_outcome_at >= FLUSH_AFTER
+        )
 
     async def run(self, stop: asyncio.Event) -> None:
         """The worker loop: until stop is set, deliver what is due and record outcomes (in batches)."""
@@ -445,8 +531,11 @@ class DeliveryWorker:
         """Sleeps until work is queued here, enough sends finished, stop, or the poll interval passes
         (at most FLUSH_AFTER while outcomes wait to be recorded)."""
         self.fed.deliveries_queued.clear()
-        waiters = [asyncio.create_task(self.fed.deliveries_queued.wait()), asyncio.create_task(stop.wait()),
-                   asyncio.create_task(self._progress.wait())]
+        waiters = [
+            asyncio.create_task(self.fed.deliveries_queued.wait()),
+            asyncio.create_task(stop.wait()),
+            asyncio.create_task(self._progress.wait()),
+        ]
         timeout = self.settings.delivery_poll_interval
         if self._outcomes:
             timeout = max(0.0, min(timeout, self._first_outcome_at + FLUSH_AFTER - time.monotonic()))
@@ -464,8 +553,14 @@ class DeliveryWorker:
 
 async def pending_count(fed: Federation) -> int:
     from sqlalchemy import func
+
     async with fed.db.session() as session:
-        return await session.scalar(select(func.count()).select_from(Delivery).where(Delivery.state.in_(PENDING))) or 0
+        return (
+            await session.scalar(
+                select(func.count()).select_from(Delivery).where(Delivery.state.in_(PENDING))
+            )
+            or 0
+        )
 
 
 # ---------------------------------------------------------------- delivering now, from the CLI
@@ -478,8 +573,11 @@ async def hold_for_caller(session, activity: Activity | None) -> None:
     queued them: the process that queued them delivers them itself, to hear the answer (a refused follow,
     a space refusing a post). Should that process die, the worker takes them after the minute."""
     if activity is not None:
-        await session.execute(update(Delivery).where(Delivery.activity_id == activity.id)
-                              .values(next_attempt_at=utcnow() + HOLD_FOR_CALLER))
+        await session.execute(
+            update(Delivery)
+            .where(Delivery.activity_id == activity.id)
+            .values(next_attempt_at=utcnow() + HOLD_FOR_CALLER)
+        )
 
 
 async def deliver_now(fed: Federation, activity: Activity | None, inbox: str | None = None) -> list[Outcome]:

@@ -1,5 +1,6 @@
 """A lean HTTP/1.1 client for delivery POSTs: one write per request, keep-alive connections per host,
 the same address checks as fetches (every resolved address) and TLS with certificate and host name checks."""
+
 from __future__ import annotations
 
 import asyncio
@@ -26,6 +27,7 @@ class AnswerError(ConnectionError):
 @dataclass(frozen=True)
 class Target:
     """Where a URL's request goes: the connection key, and what the request line and Host header say."""
+
     key: tuple[str, str, int]
     hostname: str
     port: int
@@ -53,7 +55,9 @@ def target_of(url: str, allow_private: bool) -> Target:
         literal = str(ipaddress.ip_address(parts.hostname))
     except ValueError:
         literal = None
-    target = Target((parts.scheme, parts.hostname, port), parts.hostname, port, tls, parts.netloc, path, literal)
+    target = Target(
+        (parts.scheme, parts.hostname, port), parts.hostname, port, tls, parts.netloc, path, literal
+    )
     if len(_targets) >= 16384:
         _targets.clear()
     _targets[url, allow_private] = target
@@ -91,7 +95,7 @@ def parse_head(head: bytes) -> tuple[int, dict[str, str], bool]:
             if start >= 0:
                 start += len(needle)
                 end = head.find(b"\r\n", start)
-                headers[name] = head[start:end if end >= 0 else None].strip().decode("latin-1")
+                headers[name] = head[start : end if end >= 0 else None].strip().decode("latin-1")
     connection = headers.get("connection", "").lower()
     keep_alive = "keep-alive" in connection if line[5:8] == b"1.0" else "close" not in connection
     return status, headers, keep_alive
@@ -133,7 +137,9 @@ class Connection(asyncio.Protocol):
         if not self._in_head and self._remaining == -1 and not self._chunked:
             self._finish(False)  # a body delimited by the end of the connection
         else:
-            waiter.set_exception(AnswerError(f"connection closed before the answer was complete ({exc or 'EOF'})"))
+            waiter.set_exception(
+                AnswerError(f"connection closed before the answer was complete ({exc or 'EOF'})")
+            )
 
     def data_received(self, data: bytes) -> None:
         if self._waiter is None:  # nothing asked: a peer talking out of turn is not reused
@@ -165,7 +171,9 @@ class Connection(asyncio.Protocol):
         if status < 200 or "transfer-encoding" in headers or len(data) != end + 4 + length:
             return False
         waiter, self._waiter = self._waiter, None
-        waiter.set_result(Answer(status, headers, data[end + 4:end + 4 + ERROR_TEXT], keep_alive and not self.closed))
+        waiter.set_result(
+            Answer(status, headers, data[end + 4 : end + 4 + ERROR_TEXT], keep_alive and not self.closed)
+        )
         return True
 
     def _parse(self) -> None:
@@ -177,10 +185,15 @@ class Connection(asyncio.Protocol):
                         raise AnswerError("answer head too long")
                     return
                 status, headers, keep_alive = parse_head(bytes(self._buffer[:end]))
-                del self._buffer[:end + 4]
+                del self._buffer[: end + 4]
                 if 100 <= status < 200:  # informational: the real answer follows
                     continue
-                self._status, self._headers, self._keep_alive, self._in_head = status, headers, keep_alive, False
+                self._status, self._headers, self._keep_alive, self._in_head = (
+                    status,
+                    headers,
+                    keep_alive,
+                    False,
+                )
                 if status in (204, 304):
                     self._remaining = 0
                 elif "chunked" in headers.get("transfer-encoding", "").lower():
@@ -219,19 +232,19 @@ class Connection(asyncio.Protocol):
             except ValueError:
                 raise AnswerError("unreadable chunk size") from None
             if size == 0:  # the last chunk: trailers end with an empty line
-                if self._buffer[end + 2:end + 4] == b"\r\n":
-                    del self._buffer[:end + 4]
+                if self._buffer[end + 2 : end + 4] == b"\r\n":
+                    del self._buffer[: end + 4]
                 else:
                     trailer_end = self._buffer.find(b"\r\n\r\n", end)
                     if trailer_end < 0:
                         return False
-                    del self._buffer[:trailer_end + 4]
+                    del self._buffer[: trailer_end + 4]
                 self._finish(self._keep_alive)
                 return True
-            del self._buffer[:end + 2]
+            del self._buffer[: end + 2]
             self._chunk_left = size + 2
         take = min(self._chunk_left, len(self._buffer))
-        self._keep(self._buffer[:max(0, min(take, self._chunk_left - 2))])
+        self._keep(self._buffer[: max(0, min(take, self._chunk_left - 2))])
         del self._buffer[:take]
         self._chunk_left -= take
         if len(self._body) >= MAX_BODY:
@@ -240,11 +253,15 @@ class Connection(asyncio.Protocol):
         return self._chunk_left == 0
 
     def _keep(self, data) -> None:
-        self._body += data[:max(0, MAX_BODY - len(self._body))]
+        self._body += data[: max(0, MAX_BODY - len(self._body))]
 
     def _finish(self, keep_alive: bool) -> None:
-        answer = Answer(self._status, self._headers, bytes(self._body[:ERROR_TEXT]),
-                        keep_alive and not self.closed and not self._buffer)
+        answer = Answer(
+            self._status,
+            self._headers,
+            bytes(self._body[:ERROR_TEXT]),
+            keep_alive and not self.closed and not self._buffer,
+        )
         waiter, self._waiter = self._waiter, None
         self._reset()
         waiter.set_result(answer)
@@ -288,8 +305,12 @@ class DeliveryClient:
 
     def request_bytes(self, target: Target, headers: dict[str, str], body: bytes) -> bytes:
         """The whole request: line, Host, the given headers, Content-Length, User-Agent, then the body."""
-        lines = [f"POST {target.path} HTTP/1.1", f"Host: {target.host_header}", f"User-Agent: {USER_AGENT}",
-                 f"Content-Length: {len(body)}"]
+        lines = [
+            f"POST {target.path} HTTP/1.1",
+            f"Host: {target.host_header}",
+            f"User-Agent: {USER_AGENT}",
+            f"Content-Length: {len(body)}",
+        ]
         lines += [f"{name}: {value}" for name, value in headers.items() if name != "host"]
         return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
 
@@ -335,8 +356,9 @@ class DeliveryClient:
         now = time.monotonic()
         for connection in [c for c in self._busy if c.deadline <= now]:
             connection.expire()
-        self._sweeper = asyncio.get_running_loop().call_later(TIMEOUT_STEP, self._expire_late) \
-            if self._busy else None
+        self._sweeper = (
+            asyncio.get_running_loop().call_later(TIMEOUT_STEP, self._expire_late) if self._busy else None
+        )
 
     def _done(self, target: Target, connection: Connection, answer: Answer) -> Answer:
         if answer.keep_alive and not connection.closed:
@@ -393,8 +415,9 @@ class DeliveryClient:
         try:
             literal = ipaddress.ip_address(target.hostname)
         except ValueError:
-            infos = await asyncio.get_running_loop().getaddrinfo(target.hostname, target.port,
-                                                                 type=socket.SOCK_STREAM)
+            infos = await asyncio.get_running_loop().getaddrinfo(
+                target.hostname, target.port, type=socket.SOCK_STREAM
+            )
             addresses = list(dict.fromkeys(info[4][0] for info in infos))
         else:
             addresses = [str(literal)]
@@ -414,7 +437,12 @@ class DeliveryClient:
         for address in await self._addresses(target):
             try:
                 _, connection = await loop.create_connection(
-                    Connection, address, target.port, ssl=tls, server_hostname=target.hostname if tls else None)
+                    Connection,
+                    address,
+                    target.port,
+                    ssl=tls,
+                    server_hostname=target.hostname if tls else None,
+                )
                 return connection
             except OSError as error:
                 failure = error

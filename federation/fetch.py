@@ -1,4 +1,5 @@
 """Outgoing HTTP: signed GETs of ActivityPub documents, with size, time and address limits."""
+
 from __future__ import annotations
 
 import ipaddress
@@ -81,8 +82,11 @@ def client_tls(ca_file: str = "") -> ssl.SSLContext:
 
 @asynccontextmanager
 async def get_checked(
-    http: aiohttp.ClientSession, url: str, check: Callable[[str], None],
-    headers_for: Callable[[str], dict], max_redirects: int = MAX_REDIRECTS,
+    http: aiohttp.ClientSession,
+    url: str,
+    check: Callable[[str], None],
+    headers_for: Callable[[str], dict],
+    max_redirects: int = MAX_REDIRECTS,
 ) -> AsyncIterator[aiohttp.ClientResponse]:
     """GET url, following at most max_redirects redirects and checking every hop before contacting it.
 
@@ -103,8 +107,9 @@ async def get_checked(
 
 
 def new_client_session(allow_private: bool, timeout: float, ca_file: str = "") -> aiohttp.ClientSession:
-    connector = aiohttp.TCPConnector(resolver=GuardedResolver(allow_private), limit=256, limit_per_host=8,
-                                     ssl=client_tls(ca_file))
+    connector = aiohttp.TCPConnector(
+        resolver=GuardedResolver(allow_private), limit=256, limit_per_host=8, ssl=client_tls(ca_file)
+    )
     return aiohttp.ClientSession(
         connector=connector,
         timeout=aiohttp.ClientTimeout(total=timeout),

@@ -1,4 +1,5 @@
 """The hashtags a post carries, indexed for tag timelines."""
+
 from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,5 +24,6 @@ async def index_hashtags(session: AsyncSession, obj: Object) -> None:
     names = tag_names(obj.document or {})
     if not names:
         return
-    await insert_all_unless_present(session, Hashtag, ["name", "object_id"],
-                                    [{"name": n, "object_id": obj.id} for n in names])
+    await insert_all_unless_present(
+        session, Hashtag, ["name", "object_id"], [{"name": n, "object_id": obj.id} for n in names]
+    )

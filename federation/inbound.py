@@ -5,6 +5,7 @@ and hostile or broken peers send what no database column takes (NUL, lone surrog
 the 2048 characters of an id column, nesting deep enough to exhaust the interpreter's stack). Every such
 input gets a 4xx here, or is reduced to the shape the handlers read, before it reaches them.
 """
+
 from __future__ import annotations
 
 import json

@@ -1,4 +1,5 @@
 """Receiving activities: checks that need no processing, the journal append, then applying them (core handlers)."""
+
 from __future__ import annotations
 
 import logging
@@ -7,19 +8,26 @@ from dataclasses import dataclass, field
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from federation.refusal import Refusal
 from federation.actors import ActorError, get_actor, store_actor_document
 from federation.content import published_of, remote_object_fields
-from federation.inbound import check_sizes, normalize_activity, normalize_object, one_author, parse_document
 from federation.context import Federation
+from federation.inbound import check_sizes, normalize_activity, normalize_object, one_author, parse_document
 from federation.journal import Claimed, Journal, Outcome
 from federation.outbox import add_to_timelines, local_follower_ids, reply_to_follow, tombstone
 from federation.proofs import verify_single_proof
+from federation.refusal import Refusal
+from federation.routing import routes
 from federation.signatures import SignatureError, verify_request
 from federation.vocabulary import (
-    ACTOR_TYPES, POST_TYPES, audience_of, dumps, host_of, id_of, linked_objects, reaches_followers,
+    ACTOR_TYPES,
+    POST_TYPES,
+    audience_of,
+    dumps,
+    host_of,
+    id_of,
+    linked_objects,
+    reaches_followers,
 )
-from federation.routing import routes
 from models import Activity, Actor, Follow, InboxState, Object, TimelineEntry, utcnow
 from models.actor import actor_by_uri, local_actor_by_uri
 from models.base import insert_unless_present
@@ -77,7 +85,9 @@ class Inbox:
         self.keys = fed.keys
         self.journal = Journal(fed)
 
-    async def receive(self, method: str, path_qs: str, headers, body: bytes, recipient: Actor | None = None) -> tuple[int, str]:
+    async def receive(
+        self, method: str, path_qs: str, headers, body: bytes, recipient: Actor | None = None
+    ) -> tuple[int, str]:
         try:
             return await self._receive(method, path_qs, headers, body, recipient)
         except Refusal as error:
@@ -95,8 +105,13 @@ class Inbox:
             return 202, "nothing to delete"
         try:
             signer = await verify_request(
-                method, path_qs, headers, body, self.keys.lookup,
-                self.fed.settings.signature_max_age, self.fed.settings.signature_max_future,
+                method,
+                path_qs,
+                headers,
+                body,
+                self.keys.lookup,
+                self.fed.settings.signature_max_age,
+                self.fed.settings.signature_max_future,
                 base_url=self.fed.settings.base_url,
             )
         except SignatureError as error:
@@ -135,8 +150,11 @@ class Inbox:
     def _check_embedded_object(self, document: dict, actor_uri: str) -> None:
         """A Create or Update of a post embeds the actor's own object (a check that needs no storage)."""
         obj = document.get("object")
-        if document["type"] not in ("Create", "Update") or not isinstance(obj, dict) \
-                or not isinstance(obj.get("id"), str):
+        if (
+            document["type"] not in ("Create", "Update")
+            or not isinstance(obj, dict)
+            or not isinstance(obj.get("id"), str)
+        ):
             return  # processing refuses it (400)
         core = on_create if document["type"] == "Create" else on_update
         if routes().handler_for(document["type"], _embedded_type(document)) is not core:
@@ -193,7 +211,9 @@ class Inbox:
             return Outcome(S.refused, error.message, error.status)
         return Outcome(S.done)
 
-    async def apply(self, document: dict, actor: Actor, recipient: Actor | None, entry: Claimed | None = None) -> None:
+    async def apply(
+        self, document: dict, actor: Actor, recipient: Actor | None, entry: Claimed | None = None
+    ) -> None:
         """Stores the activity once and applies its effects, all in one transaction (with the entry's done)."""
         table = routes()
         prepared = {}
@@ -202,8 +222,11 @@ class Inbox:
             prepared = await preparer(self.fed, document, actor)
         async with self.fed.db.session() as session:
             if entry is not None:
-                await session.execute(self.journal.finish_statement(
-                    entry.id, self.journal.outcome_values(entry, Outcome(S.done))))
+                await session.execute(
+                    self.journal.finish_statement(
+                        entry.id, self.journal.outcome_values(entry, Outcome(S.done))
+                    )
+                )
             activity = await self._store(session, document, actor)
             if activity is None:
                 return  # already received
@@ -218,8 +241,15 @@ class Inbox:
             self.fed.deliveries_queued.set()
 
     async def _store(self, session: AsyncSession, document: dict, actor: Actor) -> Activity | None:
-        values = {"uri": document["id"], "type": document["type"], "actor_id": actor.id, "local": False,
-                  "object_uri": id_of(document.get("object")), "payload": dumps(document), "created_at": utcnow()}
+        values = {
+            "uri": document["id"],
+            "type": document["type"],
+            "actor_id": actor.id,
+            "local": False,
+            "object_uri": id_of(document.get("object")),
+            "payload": dumps(document),
+            "created_at": utcnow(),
+        }
         new_id = await insert_unless_present(session, Activity, "uri", values)
         return None if new_id is None else await session.get(Activity, new_id)
 
@@ -236,7 +266,13 @@ async def _recipients_for(incoming: Incoming, document: dict) -> set[int]:
         owners |= await local_follower_ids(session, actor.id)
     local_uris = [uri for uri in audience if incoming.fed.urls.is_local(uri)]
     if local_uris:
-        owners |= set((await session.scalars(select(Actor.id).where(Actor.uri.in_(local_uris), Actor.local.is_(True)))).all())
+        owners |= set(
+            (
+                await session.scalars(
+                    select(Actor.id).where(Actor.uri.in_(local_uris), Actor.local.is_(True))
+                )
+            ).all()
+        )
     if incoming.recipient is not None:
         owners.add(incoming.recipient.id)
     return owners
@@ -261,10 +297,14 @@ async def save_remote_object(fed: Federation, document: dict, author_uri: str) -
     The same object may arrive by another path while it is being fetched (an Announce of it, say);
     the loser of that race finds the winner's row on its second try and refreshes it.
     """
-    return await fed.db.session_retried_on_conflict(lambda session: store_fetched_object(session, document, author_uri))
+    return await fed.db.session_retried_on_conflict(
+        lambda session: store_fetched_object(session, document, author_uri)
+    )
 
 
-async def store_fetched_object(session: AsyncSession, document: dict, author_uri: str | None) -> Object | None:
+async def store_fetched_object(
+    session: AsyncSession, document: dict, author_uri: str | None
+) -> Object | None:
     """A fetched object stored (or refreshed) once it is shown to be its author's; None when the author is unknown."""
     author = await actor_by_uri(session, author_uri) if author_uri else None
     if author is None:
@@ -318,7 +358,9 @@ async def on_delete(incoming: Incoming) -> None:
     if target is None:
         raise Refusal(400, "Delete has no object")
     if target == actor.uri:
-        await session.execute(delete(Follow).where((Follow.follower_id == actor.id) | (Follow.followee_id == actor.id)))
+        await session.execute(
+            delete(Follow).where((Follow.follower_id == actor.id) | (Follow.followee_id == actor.id))
+        )
         return
     existing = await object_by_uri(session, target)
     if existing is None:
@@ -382,11 +424,13 @@ async def on_undo(incoming: Incoming) -> None:
     undone_type = (obj.get("type") if isinstance(obj, dict) else None) or (undone.type if undone else None)
     if undone_type == "Follow":
         target_uri = id_of(obj.get("object")) if isinstance(obj, dict) else undone.object_uri
-        await session.execute(delete(Follow).where(
-            Follow.follower_id == actor.id,
-            (Follow.activity_uri == incoming.object_id)
-            | Follow.followee_id.in_(select(Actor.id).where(Actor.uri == target_uri)),
-        ))
+        await session.execute(
+            delete(Follow).where(
+                Follow.follower_id == actor.id,
+                (Follow.activity_uri == incoming.object_id)
+                | Follow.followee_id.in_(select(Actor.id).where(Actor.uri == target_uri)),
+            )
+        )
     elif undone_type == "Announce" and undone is not None:
         await session.execute(delete(TimelineEntry).where(TimelineEntry.activity_id == undone.id))
 

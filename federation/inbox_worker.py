@@ -1,5 +1,6 @@
 """The inbox worker: claims journal entries in order and processes them, plain posts in bulk, the rest each
 by itself (several at once); failures are retried with backoff, then parked."""
+
 from __future__ import annotations
 
 import asyncio
@@ -17,19 +18,28 @@ from models import InboxEntry, InboxState, utcnow
 log = logging.getLogger(__name__)
 S = InboxState
 CLAIM_BATCH = 256
-_MARK_DONE = (update(InboxEntry.__table__)
-              .where(InboxEntry.__table__.c.id == bindparam("b_id"),
-                     InboxEntry.__table__.c.state == S.processing.value)
-              .values(state=S.done.value, attempts=bindparam("b_attempts"), lease_until=None, error=None,
-                      processed_at=bindparam("b_now")))
+_MARK_DONE = (
+    update(InboxEntry.__table__)
+    .where(InboxEntry.__table__.c.id == bindparam("b_id"), InboxEntry.__table__.c.state == S.processing.value)
+    .values(
+        state=S.done.value,
+        attempts=bindparam("b_attempts"),
+        lease_until=None,
+        error=None,
+        processed_at=bindparam("b_now"),
+    )
+)
 
 
 def _store_and_finish(conn: Connection, entries: list[Claimed], posts: list[PlainPost]) -> list[bool]:
     """Stores plain posts and marks their entries done, in one transaction; which ones were taken."""
     answers = store_posts(conn, posts)
     now = utcnow()
-    done = [{"b_id": entry.id, "b_attempts": entry.attempts + 1, "b_now": now}
-            for entry, answer in zip(entries, answers) if answer is not None]
+    done = [
+        {"b_id": entry.id, "b_attempts": entry.attempts + 1, "b_now": now}
+        for entry, answer in zip(entries, answers)
+        if answer is not None
+    ]
     if done:
         conn.execute(_MARK_DONE, done)
     return [answer is not None for answer in answers]
@@ -51,7 +61,9 @@ class InboxWorker:
         # One process owns a SQLite journal: whatever it had claimed when it died is taken again at once.
         recovered = await self.journal.recover(everything=self.fed.db.is_sqlite)
         if recovered:
-            log.info("inbox journal: %d entries left unfinished by a stopped process are taken again", recovered)
+            log.info(
+                "inbox journal: %d entries left unfinished by a stopped process are taken again", recovered
+            )
         loop = asyncio.get_running_loop()
         last_recovery = loop.time()
         while not stop.is_set():
@@ -95,7 +107,9 @@ class InboxWorker:
         """Stores plain posts in one transaction; those it cannot take go to the general path."""
         entries = [entry for entry, _ in plain]
         try:
-            taken = await self.fed.db.run_in_transaction(_store_and_finish, entries, [post for _, post in plain])
+            taken = await self.fed.db.run_in_transaction(
+                _store_and_finish, entries, [post for _, post in plain]
+            )
         except Exception as error:  # e.g. another path stored one of the objects meanwhile
             log.info("batch of %d posts handed to the general path: %r", len(plain), error)
             taken = [False] * len(plain)
@@ -111,12 +125,22 @@ class InboxWorker:
             if outcome.state is not S.done:  # done is written in the transaction that applied it
                 state = await self.journal.finish(entry, outcome)
                 if state == S.refused.value:
-                    log.warning("inbox refused %s %s from %s while processing it (%d): %s",
-                                document.get("type"), entry.activity_uri, id_of(document.get("actor")),
-                                outcome.status, outcome.error)
+                    log.warning(
+                        "inbox refused %s %s from %s while processing it (%d): %s",
+                        document.get("type"),
+                        entry.activity_uri,
+                        id_of(document.get("actor")),
+                        outcome.status,
+                        outcome.error,
+                    )
                 elif state == S.parked.value:
-                    log.error("inbox entry %d (%s) parked after %d attempts: %s",
-                              entry.id, entry.activity_uri, entry.attempts + 1, outcome.error)
+                    log.error(
+                        "inbox entry %d (%s) parked after %d attempts: %s",
+                        entry.id,
+                        entry.activity_uri,
+                        entry.attempts + 1,
+                        outcome.error,
+                    )
             self.journal.tell(entry.id, outcome)
 
     def _finished(self, task: asyncio.Task) -> None:
@@ -126,7 +150,9 @@ class InboxWorker:
     async def _wait(self, stop: asyncio.Event) -> None:
         """Sleeps until an entry is appended here, a task finishes, stop, or the poll interval passes."""
         waiters = [asyncio.create_task(self.journal.appended.wait()), asyncio.create_task(stop.wait())]
-        await asyncio.wait(waiters, timeout=self.settings.inbox_poll_interval, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait(
+            waiters, timeout=self.settings.inbox_poll_interval, return_when=asyncio.FIRST_COMPLETED
+        )
         for task in waiters:
             task.cancel()
 

@@ -1,5 +1,6 @@
 """Inbox hooks for what the Mastodon API shows: visibility and hashtags of received posts, remote favourites
 and boosts, and the notifications they bring to local accounts (routed by federation/routing.py)."""
+
 from __future__ import annotations
 
 from sqlalchemy import delete, select
@@ -28,8 +29,11 @@ async def received_post(incoming: Incoming) -> None:
     if obj is None or obj.local or obj.attributed_to_id != incoming.actor.id:
         return
     await index_hashtags(incoming.session, obj)
-    mentioned = [id_of(t.get("href")) for t in as_list((obj.document or {}).get("tag"))
-                 if isinstance(t, dict) and t.get("type") == "Mention"]
+    mentioned = [
+        id_of(t.get("href"))
+        for t in as_list((obj.document or {}).get("tag"))
+        if isinstance(t, dict) and t.get("type") == "Mention"
+    ]
     await notify_mentions(incoming.session, incoming.actor.id, obj.id, mentioned)
     if _is_notice(obj.document or {}, incoming.actor):
         await notify_followers(incoming.session, incoming.actor.id, obj.id)
@@ -46,7 +50,9 @@ async def received_like(incoming: Incoming) -> None:
     if obj is None or obj.deleted_at is not None:
         return
     session, actor = incoming.session, incoming.actor
-    if await session.scalar(select(Favourite.id).where(Favourite.actor_id == actor.id, Favourite.object_id == obj.id)):
+    if await session.scalar(
+        select(Favourite.id).where(Favourite.actor_id == actor.id, Favourite.object_id == obj.id)
+    ):
         return
     session.add(Favourite(actor_id=actor.id, object_id=obj.id, activity_uri=incoming.document["id"]))
     if obj.attributed_to_id is not None:  # notify keeps local authors only
@@ -68,8 +74,13 @@ async def received_boost(incoming: Incoming) -> None:
     wrapper = await boost_of(session, actor.id, obj.id)
     if wrapper is None:
         wrapper = await store_boost(session, actor, obj, incoming.document, local=False)
-    owners = set((await session.scalars(select(TimelineEntry.owner_id).where(
-        TimelineEntry.activity_id == incoming.activity.id))).all())
+    owners = set(
+        (
+            await session.scalars(
+                select(TimelineEntry.owner_id).where(TimelineEntry.activity_id == incoming.activity.id)
+            )
+        ).all()
+    )
     await add_to_timelines(session, wrapper, actor, owners, incoming.activity.id)
     if obj.attributed_to_id is not None:  # notify keeps local authors only
         await notify(session, [obj.attributed_to_id], "reblog", actor.id, obj.id)
@@ -78,19 +89,26 @@ async def received_boost(incoming: Incoming) -> None:
 async def received_undo(incoming: Incoming) -> None:
     session, actor, inner = incoming.session, incoming.actor, incoming.object
     undone_type = inner.get("type") if isinstance(inner, dict) else None
-    favourite = await session.scalar(select(Favourite).where(
-        Favourite.activity_uri == incoming.object_id, Favourite.actor_id == actor.id))
+    favourite = await session.scalar(
+        select(Favourite).where(Favourite.activity_uri == incoming.object_id, Favourite.actor_id == actor.id)
+    )
     if favourite is None and undone_type == "Like" and isinstance(inner, dict):
         target = await _object(incoming, id_of(inner.get("object")))
         if target is not None:
-            favourite = await session.scalar(select(Favourite).where(
-                Favourite.actor_id == actor.id, Favourite.object_id == target.id))
+            favourite = await session.scalar(
+                select(Favourite).where(Favourite.actor_id == actor.id, Favourite.object_id == target.id)
+            )
     if favourite is not None:
         await withdraw(session, "favourite", actor.id, favourite.object_id)
         await session.delete(favourite)
         return
-    wrapper = await session.scalar(select(Object).where(
-        Object.uri == incoming.object_id, Object.attributed_to_id == actor.id, Object.reblog_of_id.is_not(None)))
+    wrapper = await session.scalar(
+        select(Object).where(
+            Object.uri == incoming.object_id,
+            Object.attributed_to_id == actor.id,
+            Object.reblog_of_id.is_not(None),
+        )
+    )
     if wrapper is not None:
         await withdraw(session, "reblog", actor.id, wrapper.reblog_of_id)
         await session.execute(delete(TimelineEntry).where(TimelineEntry.object_id == wrapper.id))
@@ -104,8 +122,9 @@ async def received_follow(incoming: Incoming) -> None:
     target = await local_actor_by_uri(session, incoming.object_id)
     if target is None:
         return
-    state = await session.scalar(select(Follow.state).where(
-        Follow.follower_id == actor.id, Follow.followee_id == target.id))
+    state = await session.scalar(
+        select(Follow.state).where(Follow.follower_id == actor.id, Follow.followee_id == target.id)
+    )
     kind = "follow" if state == FollowState.accepted.value else "follow_request"
     await notify(session, [target.id], kind, actor.id)
 

@@ -3,6 +3,7 @@
 A boost is also stored as an object of type Announce (`reblog_of_id` pointing at the boosted post), which is
 how the Mastodon API shows it: a status of its own, with its own id, wrapping the original.
 """
+
 from __future__ import annotations
 
 import json
@@ -10,14 +11,19 @@ import json
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from federation.refusal import Refusal
 from federation.content import published_of
 from federation.context import Federation
 from federation.notifications import notify, withdraw
 from federation.outbox import (
-    add_to_timelines, follower_actors, iso, queue_deliveries, remote_inboxes, reply_to_follow,
+    add_to_timelines,
+    follower_actors,
+    iso,
+    queue_deliveries,
+    remote_inboxes,
+    reply_to_follow,
     store_activity,
 )
+from federation.refusal import Refusal
 from federation.vocabulary import AS, PUBLIC
 from models import Activity, Actor, Follow, Object, TimelineEntry, utcnow
 from models.content import activity_by_uri
@@ -39,10 +45,18 @@ async def favourite(session: AsyncSession, fed: Federation, actor: Actor, obj: O
     obj = await original_of(session, obj)
     if obj is None or obj.deleted_at is not None:
         raise Refusal(404, "Record not found")
-    if await session.scalar(select(Favourite.id).where(Favourite.actor_id == actor.id, Favourite.object_id == obj.id)):
+    if await session.scalar(
+        select(Favourite.id).where(Favourite.actor_id == actor.id, Favourite.object_id == obj.id)
+    ):
         return None
     author = await _author(session, obj)
-    like = {"@context": AS, "id": fed.urls.new_activity(), "type": "Like", "actor": actor.uri, "object": obj.uri}
+    like = {
+        "@context": AS,
+        "id": fed.urls.new_activity(),
+        "type": "Like",
+        "actor": actor.uri,
+        "object": obj.uri,
+    }
     if author is not None:
         like["to"] = [author.uri]
     activity = await store_activity(session, actor, like)
@@ -57,12 +71,19 @@ async def favourite(session: AsyncSession, fed: Federation, actor: Actor, obj: O
 
 async def unfavourite(session: AsyncSession, fed: Federation, actor: Actor, obj: Object) -> Activity | None:
     obj = await original_of(session, obj)
-    found = await session.scalar(select(Favourite).where(Favourite.actor_id == actor.id, Favourite.object_id == obj.id))
+    found = await session.scalar(
+        select(Favourite).where(Favourite.actor_id == actor.id, Favourite.object_id == obj.id)
+    )
     if found is None:
         return None
     author = await _author(session, obj)
-    undo = {"@context": AS, "id": fed.urls.new_activity(), "type": "Undo", "actor": actor.uri,
-            "object": {"id": found.activity_uri, "type": "Like", "actor": actor.uri, "object": obj.uri}}
+    undo = {
+        "@context": AS,
+        "id": fed.urls.new_activity(),
+        "type": "Undo",
+        "actor": actor.uri,
+        "object": {"id": found.activity_uri, "type": "Like", "actor": actor.uri, "object": obj.uri},
+    }
     activity = await store_activity(session, actor, undo)
     await session.delete(found)
     if author is not None and not author.local:
@@ -73,15 +94,28 @@ async def unfavourite(session: AsyncSession, fed: Federation, actor: Actor, obj:
 
 
 async def boost_of(session: AsyncSession, actor_id: int, obj_id: int) -> Object | None:
-    return await session.scalar(select(Object).where(
-        Object.reblog_of_id == obj_id, Object.attributed_to_id == actor_id, Object.deleted_at.is_(None)))
+    return await session.scalar(
+        select(Object).where(
+            Object.reblog_of_id == obj_id, Object.attributed_to_id == actor_id, Object.deleted_at.is_(None)
+        )
+    )
 
 
-async def store_boost(session: AsyncSession, booster: Actor, obj: Object, document: dict, local: bool) -> Object:
+async def store_boost(
+    session: AsyncSession, booster: Actor, obj: Object, document: dict, local: bool
+) -> Object:
     """The Announce-typed object that shows a boost as a status of its own."""
-    wrapper = Object(uri=document["id"], type="Announce", local=local, attributed_to_id=booster.id,
-                     reblog_of_id=obj.id, public=True, visibility="public", published=published_of(document),
-                     document={k: v for k, v in document.items() if k != "@context"})
+    wrapper = Object(
+        uri=document["id"],
+        type="Announce",
+        local=local,
+        attributed_to_id=booster.id,
+        reblog_of_id=obj.id,
+        public=True,
+        visibility="public",
+        published=published_of(document),
+        document={k: v for k, v in document.items() if k != "@context"},
+    )
     session.add(wrapper)
     await session.flush()
     return wrapper
@@ -98,12 +132,21 @@ async def reblog(session: AsyncSession, fed: Federation, actor: Actor, obj: Obje
     if existing is not None:
         return existing
     author = await _author(session, obj)
-    announce = {"@context": AS, "id": fed.urls.new_activity(), "type": "Announce", "actor": actor.uri,
-                "published": iso(utcnow()), "to": [PUBLIC],
-                "cc": [actor.followers_url] + ([author.uri] if author is not None else []), "object": obj.uri}
+    announce = {
+        "@context": AS,
+        "id": fed.urls.new_activity(),
+        "type": "Announce",
+        "actor": actor.uri,
+        "published": iso(utcnow()),
+        "to": [PUBLIC],
+        "cc": [actor.followers_url] + ([author.uri] if author is not None else []),
+        "object": obj.uri,
+    }
     activity = await store_activity(session, actor, announce)
     followers = await follower_actors(session, actor.id)
-    await queue_deliveries(session, activity, actor, remote_inboxes([*followers, *([author] if author else [])]))
+    await queue_deliveries(
+        session, activity, actor, remote_inboxes([*followers, *([author] if author else [])])
+    )
     wrapper = await store_boost(session, actor, obj, announce, local=True)
     owners = {f.id for f in followers if f.local}
     await add_to_timelines(session, obj, actor, owners, activity.id)
@@ -121,13 +164,24 @@ async def unreblog(session: AsyncSession, fed: Federation, actor: Actor, obj: Ob
         return obj
     announce = await activity_by_uri(session, wrapper.uri)
     author = await _author(session, obj)
-    undo = {"@context": AS, "id": fed.urls.new_activity(), "type": "Undo", "actor": actor.uri,
-            "to": [PUBLIC], "cc": [actor.followers_url],
-            "object": {k: v for k, v in (json.loads(announce.payload) if announce else wrapper.document).items()
-                       if k != "@context"}}
+    undo = {
+        "@context": AS,
+        "id": fed.urls.new_activity(),
+        "type": "Undo",
+        "actor": actor.uri,
+        "to": [PUBLIC],
+        "cc": [actor.followers_url],
+        "object": {
+            k: v
+            for k, v in (json.loads(announce.payload) if announce else wrapper.document).items()
+            if k != "@context"
+        },
+    }
     activity = await store_activity(session, actor, undo)
     followers = await follower_actors(session, actor.id)
-    await queue_deliveries(session, activity, actor, remote_inboxes([*followers, *([author] if author else [])]))
+    await queue_deliveries(
+        session, activity, actor, remote_inboxes([*followers, *([author] if author else [])])
+    )
     if announce is not None:
         await session.execute(delete(TimelineEntry).where(TimelineEntry.activity_id == announce.id))
     await session.execute(delete(Object).where(Object.id == wrapper.id))
@@ -136,7 +190,11 @@ async def unreblog(session: AsyncSession, fed: Federation, actor: Actor, obj: Ob
 
 
 async def answer_follow_request(
-    session: AsyncSession, fed: Federation, followee: Actor, follower: Actor, accept: bool,
+    session: AsyncSession,
+    fed: Federation,
+    followee: Actor,
+    follower: Actor,
+    accept: bool,
 ) -> Follow | None:
     """Accepts or rejects a pending follow of a local actor that reviews its followers."""
     follow = await follow_between(session, follower.id, followee.id)
@@ -146,8 +204,11 @@ async def answer_follow_request(
     move_follow(follow, event)
     if not follower.local:
         received = await activity_by_uri(session, follow.activity_uri)
-        document = json.loads(received.payload) if received else {
-            "id": follow.activity_uri, "type": "Follow", "actor": follower.uri, "object": followee.uri}
+        document = (
+            json.loads(received.payload)
+            if received
+            else {"id": follow.activity_uri, "type": "Follow", "actor": follower.uri, "object": followee.uri}
+        )
         await reply_to_follow(session, fed, followee, follower, document, accept)
     if accept:
         await notify(session, [followee.id], "follow", follower.id)
@@ -158,8 +219,9 @@ async def answer_follow_request(
     return follow
 
 
-async def update_profile(session: AsyncSession, fed: Federation, actor: Actor, name: str | None,
-                         summary_html: str | None) -> Activity | None:
+async def update_profile(
+    session: AsyncSession, fed: Federation, actor: Actor, name: str | None, summary_html: str | None
+) -> Activity | None:
     """Changes a local actor's name or summary and sends Update{actor} to its followers."""
     from federation.actors import actor_document
 
@@ -173,9 +235,15 @@ async def update_profile(session: AsyncSession, fed: Federation, actor: Actor, n
     if not inboxes:
         return None
     document = await actor_document(session, fed, actor)
-    update = {"@context": AS, "id": fed.urls.new_activity(), "type": "Update", "actor": actor.uri,
-              "to": [PUBLIC], "cc": [actor.followers_url], "object": {k: v for k, v in document.items() if k != "@context"}}
+    update = {
+        "@context": AS,
+        "id": fed.urls.new_activity(),
+        "type": "Update",
+        "actor": actor.uri,
+        "to": [PUBLIC],
+        "cc": [actor.followers_url],
+        "object": {k: v for k, v in document.items() if k != "@context"},
+    }
     activity = await store_activity(session, actor, update)
     await queue_deliveries(session, activity, actor, inboxes)
     return activity
-

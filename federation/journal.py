@@ -4,6 +4,7 @@ An inbox request is answered once its activity is committed here. Processors (fe
 one per `serve` process) claim entries in journal order; an entry waits while an earlier unfinished entry
 shares its order key (the object it is about), so an Update or Delete never overtakes its Create.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -32,8 +33,13 @@ def order_key(document: dict) -> str:
     Announce of an embedded activity (Undo{Like{post}} is about the post); the activity's own id otherwise."""
     value = document.get("object")
     for _ in range(3):
-        if document.get("type") in _WRAPPERS and isinstance(value, dict) and isinstance(value.get("type"), str) \
-                and value.get("object") is not None and "actor" in value:
+        if (
+            document.get("type") in _WRAPPERS
+            and isinstance(value, dict)
+            and isinstance(value.get("type"), str)
+            and value.get("object") is not None
+            and "actor" in value
+        ):
             document, value = value, value.get("object")
             continue
         break
@@ -78,8 +84,7 @@ def _insert_sqlite(conn: Connection, rows: list[dict]) -> list[int | None]:
     table = InboxEntry.__table__
     names = list(rows[0])
     processors = [table.c[name].type._cached_bind_processor(conn.dialect) for name in names]
-    sql = (f"INSERT OR IGNORE INTO {table.name} ({', '.join(names)}) "
-           f"VALUES ({', '.join('?' * len(names))})")
+    sql = f"INSERT OR IGNORE INTO {table.name} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
     cursor = conn.connection.driver_connection.cursor()
     ids: list[int | None] = []
     try:
@@ -95,9 +100,13 @@ def _insert_entries(conn: Connection, rows: list[dict]) -> list[int | None]:
     """Appends entries in one transaction; each one's new id, or None for an activity id already journaled."""
     if conn.dialect.name == "sqlite":
         return _insert_sqlite(conn, rows)
-    statement = pg_insert(InboxEntry.__table__).values(rows).on_conflict_do_nothing(index_elements=["activity_uri"])
-    inserted = dict((uri, id_) for id_, uri in conn.execute(
-        statement.returning(InboxEntry.id, InboxEntry.activity_uri)).all())
+    statement = (
+        pg_insert(InboxEntry.__table__).values(rows).on_conflict_do_nothing(index_elements=["activity_uri"])
+    )
+    inserted = dict(
+        (uri, id_)
+        for id_, uri in conn.execute(statement.returning(InboxEntry.id, InboxEntry.activity_uri)).all()
+    )
     return [inserted.get(row["activity_uri"]) for row in rows]
 
 
@@ -120,10 +129,16 @@ class Journal:
         Requests arriving while a batch is being written make up the next batch (one commit for all)."""
         now = utcnow()
         values = {
-            "activity_uri": document["id"], "activity_type": str(document["type"])[:64],
-            "actor_uri": id_of(document["actor"]), "order_key": order_key(document), "recipient_id": recipient_id,
-            "payload": _payload(body, document), "state": S.received.value, "attempts": 0,
-            "next_attempt_at": now, "received_at": now,
+            "activity_uri": document["id"],
+            "activity_type": str(document["type"])[:64],
+            "actor_uri": id_of(document["actor"]),
+            "order_key": order_key(document),
+            "recipient_id": recipient_id,
+            "payload": _payload(body, document),
+            "state": S.received.value,
+            "attempts": 0,
+            "next_attempt_at": now,
+            "received_at": now,
         }
         pending = _Append(values, asyncio.get_running_loop().create_future())
         self._waiting.append(pending)
@@ -179,37 +194,56 @@ class Journal:
         if not everything:
             condition = and_(condition, InboxEntry.lease_until < utcnow())
         async with self.fed.db.session() as session:
-            result = await session.execute(update(InboxEntry).where(condition).values(
-                state=S.retrying.value, lease_until=None, next_attempt_at=utcnow()))
+            result = await session.execute(
+                update(InboxEntry)
+                .where(condition)
+                .values(state=S.retrying.value, lease_until=None, next_attempt_at=utcnow())
+            )
             return result.rowcount or 0
 
     async def release(self, entry_ids: list[int]) -> None:
         """Entries this process claimed but will not finish (it is stopping) go back to the queue."""
         async with self.fed.db.session() as session:
-            await session.execute(update(InboxEntry).where(
-                InboxEntry.id.in_(entry_ids), InboxEntry.state == S.processing.value).values(
-                state=S.retrying.value, lease_until=None, next_attempt_at=utcnow()))
+            await session.execute(
+                update(InboxEntry)
+                .where(InboxEntry.id.in_(entry_ids), InboxEntry.state == S.processing.value)
+                .values(state=S.retrying.value, lease_until=None, next_attempt_at=utcnow())
+            )
 
     async def claim(self, limit: int) -> list[Claimed]:
         """Takes up to `limit` due entries, oldest first, none held back by an earlier unfinished entry about
         the same object (so a batch never holds two entries with one key)."""
         now = utcnow()
         earlier = aliased(InboxEntry)
-        blocked = exists().where(earlier.order_key == InboxEntry.order_key, earlier.id < InboxEntry.id,
-                                 earlier.state.in_(UNFINISHED))
-        candidates = (select(InboxEntry.id)
-                      .where(InboxEntry.state.in_(CLAIMABLE), InboxEntry.next_attempt_at <= now, ~blocked)
-                      .order_by(InboxEntry.id).limit(limit))
+        blocked = exists().where(
+            earlier.order_key == InboxEntry.order_key,
+            earlier.id < InboxEntry.id,
+            earlier.state.in_(UNFINISHED),
+        )
+        candidates = (
+            select(InboxEntry.id)
+            .where(InboxEntry.state.in_(CLAIMABLE), InboxEntry.next_attempt_at <= now, ~blocked)
+            .order_by(InboxEntry.id)
+            .limit(limit)
+        )
         if not self.fed.db.is_sqlite:
             candidates = candidates.with_for_update(skip_locked=True)
         lease = now + dt.timedelta(seconds=self.settings.inbox_lease)
         async with self.fed.db.session() as session:
-            rows = (await session.execute(
-                update(InboxEntry).where(InboxEntry.id.in_(candidates.scalar_subquery()))
-                .values(state=S.processing.value, lease_until=lease)
-                .returning(InboxEntry.id, InboxEntry.activity_uri, InboxEntry.recipient_id, InboxEntry.payload,
-                           InboxEntry.attempts)
-            )).all()
+            rows = (
+                await session.execute(
+                    update(InboxEntry)
+                    .where(InboxEntry.id.in_(candidates.scalar_subquery()))
+                    .values(state=S.processing.value, lease_until=lease)
+                    .returning(
+                        InboxEntry.id,
+                        InboxEntry.activity_uri,
+                        InboxEntry.recipient_id,
+                        InboxEntry.payload,
+                        InboxEntry.attempts,
+                    )
+                )
+            ).all()
         return sorted((Claimed(*row) for row in rows), key=lambda c: c.id)
 
     # ------------------------------------------------------------ outcomes
@@ -218,7 +252,12 @@ class Journal:
         """The columns an outcome writes. A failure is retried with backoff, then parked with its error."""
         now = utcnow()
         attempts = entry.attempts + 1
-        values = {"state": outcome.state.value, "attempts": attempts, "error": outcome.error, "lease_until": None}
+        values = {
+            "state": outcome.state.value,
+            "attempts": attempts,
+            "error": outcome.error,
+            "lease_until": None,
+        }
         if outcome.state is S.retrying:
             if attempts >= self.settings.inbox_max_attempts:
                 values["state"] = S.parked.value
@@ -232,9 +271,11 @@ class Journal:
     @staticmethod
     def finish_statement(entry_id: int, values: dict):
         """The UPDATE recording an outcome; it moves the entry only along the allowed transitions."""
-        return (update(InboxEntry)
-                .where(InboxEntry.id == entry_id, InboxEntry.state.in_(sources_of(S(values["state"]))))
-                .values(**values))
+        return (
+            update(InboxEntry)
+            .where(InboxEntry.id == entry_id, InboxEntry.state.in_(sources_of(S(values["state"]))))
+            .values(**values)
+        )
 
     async def finish(self, entry: Claimed, outcome: Outcome) -> str:
         """Records an outcome in its own transaction; the state written."""
@@ -250,17 +291,30 @@ async def retry_parked(fed: Federation, entry_id: int | None = None) -> int:
     if entry_id is not None:
         condition = and_(condition, InboxEntry.id == entry_id)
     async with fed.db.session() as session:
-        result = await session.execute(update(InboxEntry).where(condition).values(
-            state=S.received.value, next_attempt_at=utcnow(), attempts=0, error=None, processed_at=None))
+        result = await session.execute(
+            update(InboxEntry)
+            .where(condition)
+            .values(
+                state=S.received.value, next_attempt_at=utcnow(), attempts=0, error=None, processed_at=None
+            )
+        )
         return result.rowcount or 0
 
 
 def entry_row(entry: InboxEntry) -> dict:
     """An entry as the CLI and the admin page show it."""
-    return {"id": entry.id, "state": entry.state, "attempts": entry.attempts, "error": entry.error,
-            "activity": entry.activity_uri, "type": entry.activity_type, "actor": entry.actor_uri,
-            "received": iso_or_none(entry.received_at), "processed": iso_or_none(entry.processed_at),
-            "next_attempt": iso_or_none(entry.next_attempt_at) if entry.state == S.retrying.value else None}
+    return {
+        "id": entry.id,
+        "state": entry.state,
+        "attempts": entry.attempts,
+        "error": entry.error,
+        "activity": entry.activity_uri,
+        "type": entry.activity_type,
+        "actor": entry.actor_uri,
+        "received": iso_or_none(entry.received_at),
+        "processed": iso_or_none(entry.processed_at),
+        "next_attempt": iso_or_none(entry.next_attempt_at) if entry.state == S.retrying.value else None,
+    }
 
 
 async def list_entries(fed: Federation, states: list[str] | None = None, limit: int = 200) -> list[dict]:
@@ -269,4 +323,3 @@ async def list_entries(fed: Federation, states: list[str] | None = None, limit: 
         query = query.where(InboxEntry.state.in_(states))
     async with fed.db.session() as session:
         return [entry_row(entry) for entry in (await session.scalars(query)).all()]
-

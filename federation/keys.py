@@ -1,4 +1,5 @@
 """Key generation and the public key shapes actors publish (publicKey, FEP-521a Multikey)."""
+
 from __future__ import annotations
 
 from functools import lru_cache

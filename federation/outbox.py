@@ -1,4 +1,5 @@
 """What local actors do: activities they send, stored first, then queued for every inbox."""
+
 from __future__ import annotations
 
 from typing import Iterable
@@ -18,12 +19,19 @@ from models.follow import follow_between, move_follow
 
 async def store_activity(session: AsyncSession, actor: Actor, document: dict) -> Activity:
     """Stores a local activity with the exact JSON text every inbox will receive."""
-    document = {"@context": AS, **{k: v for k, v in document.items() if k != "@context"}} \
-        if "@context" not in document else document
+    document = (
+        {"@context": AS, **{k: v for k, v in document.items() if k != "@context"}}
+        if "@context" not in document
+        else document
+    )
     obj = document.get("object")
     activity = Activity(
-        uri=document["id"], type=document["type"], actor_id=actor.id, local=True,
-        object_uri=obj if isinstance(obj, str) else (obj or {}).get("id"), payload=dumps(document),
+        uri=document["id"],
+        type=document["type"],
+        actor_id=actor.id,
+        local=True,
+        object_uri=obj if isinstance(obj, str) else (obj or {}).get("id"),
+        payload=dumps(document),
     )
     session.add(activity)
     await session.flush()
@@ -31,14 +39,25 @@ async def store_activity(session: AsyncSession, actor: Actor, document: dict) ->
 
 
 async def queue_deliveries(
-    session: AsyncSession, activity: Activity, signer: Actor, inboxes: Iterable[str],
+    session: AsyncSession,
+    activity: Activity,
+    signer: Actor,
+    inboxes: Iterable[str],
 ) -> int:
     """One queued delivery per distinct inbox, written in the same transaction as the activity."""
     now = utcnow()
     rows = [
-        {"activity_id": activity.id, "signer_id": signer.id, "inbox": inbox,
-         "host": host_of(inbox), "state": DeliveryState.queued.value, "attempts": 0,
-         "next_attempt_at": now, "created_at": now, "updated_at": now}
+        {
+            "activity_id": activity.id,
+            "signer_id": signer.id,
+            "inbox": inbox,
+            "host": host_of(inbox),
+            "state": DeliveryState.queued.value,
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+            "updated_at": now,
+        }
         for inbox in sorted(set(inboxes))
     ]
     if rows:
@@ -47,10 +66,15 @@ async def queue_deliveries(
 
 
 async def follower_actors(session: AsyncSession, actor_id: int) -> list[Actor]:
-    return list((await session.scalars(
-        select(Actor).join(Follow, Follow.follower_id == Actor.id)
-        .where(Follow.followee_id == actor_id, Follow.state == FollowState.accepted.value)
-    )).all())
+    return list(
+        (
+            await session.scalars(
+                select(Actor)
+                .join(Follow, Follow.follower_id == Actor.id)
+                .where(Follow.followee_id == actor_id, Follow.state == FollowState.accepted.value)
+            )
+        ).all()
+    )
 
 
 def remote_inboxes(actors: Iterable[Actor]) -> set[str]:
@@ -59,7 +83,11 @@ def remote_inboxes(actors: Iterable[Actor]) -> set[str]:
 
 
 async def add_to_timelines(
-    session: AsyncSession, obj: Object, via: Actor, owners: Iterable[int], activity_id: int | None = None,
+    session: AsyncSession,
+    obj: Object,
+    via: Actor,
+    owners: Iterable[int],
+    activity_id: int | None = None,
 ) -> None:
     """Puts a post (or a boost of one) on the timelines of the given local actors (once each).
 
@@ -70,16 +98,37 @@ async def add_to_timelines(
         return
     now = utcnow()
     # Rows already there (the post came before, or is arriving by another activity now) are skipped.
-    await insert_all_unless_present(session, TimelineEntry, ["owner_id", "object_id"], [
-        {"owner_id": o, "object_id": obj.id, "via_actor_id": via.id, "activity_id": activity_id, "created_at": now}
-        for o in owner_ids])
+    await insert_all_unless_present(
+        session,
+        TimelineEntry,
+        ["owner_id", "object_id"],
+        [
+            {
+                "owner_id": o,
+                "object_id": obj.id,
+                "via_actor_id": via.id,
+                "activity_id": activity_id,
+                "created_at": now,
+            }
+            for o in owner_ids
+        ],
+    )
 
 
 async def local_follower_ids(session: AsyncSession, actor_id: int) -> set[int]:
-    return set((await session.scalars(
-        select(Follow.follower_id).join(Actor, Actor.id == Follow.follower_id)
-        .where(Follow.followee_id == actor_id, Follow.state == FollowState.accepted.value, Actor.local.is_(True))
-    )).all())
+    return set(
+        (
+            await session.scalars(
+                select(Follow.follower_id)
+                .join(Actor, Actor.id == Follow.follower_id)
+                .where(
+                    Follow.followee_id == actor_id,
+                    Follow.state == FollowState.accepted.value,
+                    Actor.local.is_(True),
+                )
+            )
+        ).all()
+    )
 
 
 VISIBILITIES = ("public", "unlisted", "private", "direct")
@@ -100,9 +149,17 @@ def addressing(visibility: str, author: Actor, mentions: Iterable[Actor]) -> tup
 
 
 async def post_note(
-    session: AsyncSession, fed: Federation, author: Actor, text: str, mentions: list[Actor] = (),
-    in_reply_to: str | None = None, extra: dict | None = None, visibility: str = "public",
-    html: str | None = None, tags: list[dict] | None = None, spoiler_text: str | None = None,
+    session: AsyncSession,
+    fed: Federation,
+    author: Actor,
+    text: str,
+    mentions: list[Actor] = (),
+    in_reply_to: str | None = None,
+    extra: dict | None = None,
+    visibility: str = "public",
+    html: str | None = None,
+    tags: list[dict] | None = None,
+    spoiler_text: str | None = None,
     language: str | None = None,
 ) -> tuple[Object, Activity]:
     """A Note (Markdown) to the author's followers and the named actors (public unless told otherwise).
@@ -122,9 +179,16 @@ async def post_note(
         if not any(t.get("type") == "Mention" and t.get("href") == m.uri for t in tag):
             tag.append({"type": "Mention", "href": m.uri, "name": f"@{m.username}@{m.host}"})
     note = {
-        "id": note_id, "type": "Note", "attributedTo": author.uri, "content": content,
+        "id": note_id,
+        "type": "Note",
+        "attributedTo": author.uri,
+        "content": content,
         "source": {"content": text, "mediaType": "text/markdown"},
-        "published": iso(now), "to": to, "cc": cc, "url": note_id, "tag": tag,
+        "published": iso(now),
+        "to": to,
+        "cc": cc,
+        "url": note_id,
+        "tag": tag,
     }
     if in_reply_to:
         note["inReplyTo"] = in_reply_to
@@ -134,20 +198,40 @@ async def post_note(
     if language:
         note["contentMap"] = {language: content}
     note.update(extra or {})
-    obj = Object(uri=note_id, type="Note", local=True, attributed_to_id=author.id, content=note["content"],
-                 summary=spoiler_text or None, in_reply_to=in_reply_to, published=now, document=note,
-                 public=visibility in ("public", "unlisted"), visibility=visibility)
+    obj = Object(
+        uri=note_id,
+        type="Note",
+        local=True,
+        attributed_to_id=author.id,
+        content=note["content"],
+        summary=spoiler_text or None,
+        in_reply_to=in_reply_to,
+        published=now,
+        document=note,
+        public=visibility in ("public", "unlisted"),
+        visibility=visibility,
+    )
     session.add(obj)
     await session.flush()
-    create = {"@context": AS, "id": urls.new_activity(), "type": "Create", "actor": author.uri,
-              "published": note["published"], "to": to, "cc": cc, "object": note}
+    create = {
+        "@context": AS,
+        "id": urls.new_activity(),
+        "type": "Create",
+        "actor": author.uri,
+        "published": note["published"],
+        "to": to,
+        "cc": cc,
+        "object": note,
+    }
     activity = await store_activity(session, author, create)
     followers = await follower_actors(session, author.id) if visibility != "direct" else []
     await queue_deliveries(session, activity, author, remote_inboxes([*followers, *mentions]))
     local_owners = {f.id for f in followers if f.local} | {m.id for m in mentions if m.local}
     await add_to_timelines(session, obj, author, local_owners, activity.id)
     await index_hashtags(session, obj)
-    await notify_mentions(session, author.id, obj.id, [t.get("href") for t in tag if t.get("type") == "Mention"])
+    await notify_mentions(
+        session, author.id, obj.id, [t.get("href") for t in tag if t.get("type") == "Mention"]
+    )
     return obj, activity
 
 
@@ -155,9 +239,15 @@ async def delete_note(session: AsyncSession, fed: Federation, author: Actor, obj
     """Deletes a local post: a Tombstone stays, and a Delete goes wherever the post went."""
     document = obj.document or {}
     named = [u for u in as_list(document.get("cc")) + as_list(document.get("to")) if isinstance(u, str)]
-    delete_doc = {"@context": AS, "id": fed.urls.new_activity(), "type": "Delete", "actor": author.uri,
-                  "to": [PUBLIC], "cc": [author.followers_url, *[u for u in named if u != author.followers_url]],
-                  "object": {"id": obj.uri, "type": "Tombstone"}}
+    delete_doc = {
+        "@context": AS,
+        "id": fed.urls.new_activity(),
+        "type": "Delete",
+        "actor": author.uri,
+        "to": [PUBLIC],
+        "cc": [author.followers_url, *[u for u in named if u != author.followers_url]],
+        "object": {"id": obj.uri, "type": "Tombstone"},
+    }
     activity = await store_activity(session, author, delete_doc)
     followers = await follower_actors(session, author.id)
     others = await actors_by_uris(session, named)
@@ -175,7 +265,10 @@ async def tombstone(session: AsyncSession, obj: Object) -> None:
 
 
 async def follow(
-    session: AsyncSession, fed: Federation, follower: Actor, target: Actor,
+    session: AsyncSession,
+    fed: Federation,
+    follower: Actor,
+    target: Actor,
 ) -> tuple[Follow, Activity | None]:
     """Follow target: a remote target gets a Follow activity; a local one is accepted at once."""
     existing = await follow_between(session, follower.id, target.id)
@@ -192,17 +285,25 @@ async def follow(
     await session.flush()
     if target.local:
         from federation.notifications import notify
+
         accepted = existing.state == FollowState.accepted.value
         await notify(session, [target.id], "follow" if accepted else "follow_request", follower.id)
         return existing, None
-    document = {"@context": AS, "id": activity_id, "type": "Follow", "actor": follower.uri, "object": target.uri}
+    document = {
+        "@context": AS,
+        "id": activity_id,
+        "type": "Follow",
+        "actor": follower.uri,
+        "object": target.uri,
+    }
     activity = await store_activity(session, follower, document)
     await queue_deliveries(session, activity, follower, [target.inbox])
     return existing, activity
 
 
-async def unfollow(session: AsyncSession, fed: Federation, follower: Actor,
-                   target: Actor) -> tuple[bool, Activity | None]:
+async def unfollow(
+    session: AsyncSession, fed: Federation, follower: Actor, target: Actor
+) -> tuple[bool, Activity | None]:
     """Undo a follow: whether there was one, and the Undo queued for a remote target."""
     existing = await follow_between(session, follower.id, target.id)
     if existing is None:
@@ -211,8 +312,16 @@ async def unfollow(session: AsyncSession, fed: Federation, follower: Actor,
     if target.local:
         return True, None
     undo = {
-        "@context": AS, "id": fed.urls.new_activity(), "type": "Undo", "actor": follower.uri,
-        "object": {"id": existing.activity_uri, "type": "Follow", "actor": follower.uri, "object": target.uri},
+        "@context": AS,
+        "id": fed.urls.new_activity(),
+        "type": "Undo",
+        "actor": follower.uri,
+        "object": {
+            "id": existing.activity_uri,
+            "type": "Follow",
+            "actor": follower.uri,
+            "object": target.uri,
+        },
     }
     activity = await store_activity(session, follower, undo)
     await queue_deliveries(session, activity, follower, [target.inbox])
@@ -220,12 +329,20 @@ async def unfollow(session: AsyncSession, fed: Federation, follower: Actor,
 
 
 async def reply_to_follow(
-    session: AsyncSession, fed: Federation, followee: Actor, follower: Actor, follow_document: dict, accept: bool,
+    session: AsyncSession,
+    fed: Federation,
+    followee: Actor,
+    follower: Actor,
+    follow_document: dict,
+    accept: bool,
 ) -> Activity:
     """Accept or Reject a Follow, embedding it as received so Mastodon can match it by id."""
     document = {
-        "@context": AS, "id": fed.urls.new_activity(), "type": "Accept" if accept else "Reject",
-        "actor": followee.uri, "object": {k: v for k, v in follow_document.items() if k != "@context"},
+        "@context": AS,
+        "id": fed.urls.new_activity(),
+        "type": "Accept" if accept else "Reject",
+        "actor": followee.uri,
+        "object": {k: v for k, v in follow_document.items() if k != "@context"},
     }
     activity = await store_activity(session, followee, document)
     await queue_deliveries(session, activity, followee, [follower.inbox])

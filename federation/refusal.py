@@ -1,4 +1,5 @@
 """The one refusal type: something we will not do or accept, with the HTTP status that says so."""
+
 from __future__ import annotations
 
 

@@ -5,6 +5,7 @@ A request is taken when one signature covers @method, its target (@target-uri, o
 lies inside the accepted window; and it verifies with the key its `keyid` names. The key's owner is
 the signer, as with draft-cavage signatures (federation/signatures.py).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -39,13 +40,20 @@ def _components(method: str, target_uri: str, headers: Mapping[str, str]) -> dic
     parts = urlsplit(target_uri)
     path = parts.path or "/"
     query = "?" + parts.query
-    return {"@method": method.upper(), "@target-uri": target_uri, "@authority": parts.netloc.lower(),
-            "@scheme": parts.scheme.lower(), "@path": path, "@query": query,
-            "@request-target": path + (query if parts.query else "")}
+    return {
+        "@method": method.upper(),
+        "@target-uri": target_uri,
+        "@authority": parts.netloc.lower(),
+        "@scheme": parts.scheme.lower(),
+        "@path": path,
+        "@query": query,
+        "@request-target": path + (query if parts.query else ""),
+    }
 
 
-def signature_base(label: str, signature_input, method: str, target_uri: str,
-                   headers: Mapping[str, str]) -> bytes:
+def signature_base(
+    label: str, signature_input, method: str, target_uri: str, headers: Mapping[str, str]
+) -> bytes:
     """The signature base (section 2.5) of one signature, from its parsed Signature-Input member."""
     covered, _ = signature_input
     derived = _components(method, target_uri, headers)
@@ -58,12 +66,15 @@ def signature_base(label: str, signature_input, method: str, target_uri: str,
                 raise Rfc9421Error(f"covered component {name} is not supported")
             value = derived[name]
         elif name in headers:
-            value = ", ".join(v.strip() for v in headers.getall(name)) if hasattr(headers, "getall") \
+            value = (
+                ", ".join(v.strip() for v in headers.getall(name))
+                if hasattr(headers, "getall")
                 else headers[name].strip()
+            )
         else:
             raise Rfc9421Error(f"covered field {name} is missing")
         lines.append(f'"{name}": {value}')
-    params = http_sf.ser_dictionary({label: signature_input})[len(label) + 1:]
+    params = http_sf.ser_dictionary({label: signature_input})[len(label) + 1 :]
     lines.append(f'"@signature-params": {params}')
     return "\n".join(lines).encode("utf-8")
 
@@ -91,16 +102,26 @@ def _verify_with(key, signature: bytes, base: bytes, alg: str | None) -> bool:
     return False
 
 
-async def verify_rfc9421(method: str, target_uri: str, headers: Mapping[str, str], body: bytes | None,
-                         lookup, max_age: float, max_future: float) -> str:
+async def verify_rfc9421(
+    method: str,
+    target_uri: str,
+    headers: Mapping[str, str],
+    body: bytes | None,
+    lookup,
+    max_age: float,
+    max_future: float,
+) -> str:
     """The owner of the key that made the request's RFC 9421 signature; Rfc9421Error when it does not hold."""
     inputs, signatures = _dictionary(headers, "signature-input"), _dictionary(headers, "signature")
     label = next((name for name in inputs if name in signatures), None)
     if label is None:
         raise Rfc9421Error("Signature-Input and Signature name no common signature")
     signature_input, (signature, _) = inputs[label], signatures[label]
-    if not isinstance(signature_input, tuple) or not isinstance(signature_input[0], list) \
-            or not isinstance(signature, bytes):
+    if (
+        not isinstance(signature_input, tuple)
+        or not isinstance(signature_input[0], list)
+        or not isinstance(signature, bytes)
+    ):
         raise Rfc9421Error("Signature-Input or Signature is not shaped as RFC 9421 says")
     covered = {name for name, _ in signature_input[0]}
     params = signature_input[1]

@@ -1,4 +1,5 @@
 """Markdown posts with @name@host mentions and #hashtags turned into links and Mention/Hashtag tags."""
+
 from __future__ import annotations
 
 import re
@@ -56,14 +57,18 @@ def _split_text(token: Token, links: _Links) -> list[Token]:
                 continue
             actor_id, profile = links.actors[handle]
             replacement = _link(profile, f"@{match.group(1)}", "u-url mention")
-            links.tags.setdefault("m:" + actor_id, {"type": "Mention", "href": actor_id, "name": f"@{handle}"})
+            links.tags.setdefault(
+                "m:" + actor_id, {"type": "Mention", "href": actor_id, "name": f"@{handle}"}
+            )
         else:
             name = match.group(3)
             replacement = _link(links.tag_url(name), f"#{name}", "mention hashtag")
-            links.tags.setdefault("h:" + name.lower(), {"type": "Hashtag", "href": links.tag_url(name),
-                                                        "name": f"#{name.lower()}"})
+            links.tags.setdefault(
+                "h:" + name.lower(),
+                {"type": "Hashtag", "href": links.tag_url(name), "name": f"#{name.lower()}"},
+            )
         if match.start() > cursor:
-            out.append(Token("text", "", 0, content=text[cursor:match.start()]))
+            out.append(Token("text", "", 0, content=text[cursor : match.start()]))
         out.extend(replacement)
         cursor = match.end()
     if cursor == 0:
@@ -84,6 +89,7 @@ def _linkify_rule(links: _Links):
                 depth -= child.type == "link_close"
                 children.extend(_split_text(child, links) if child.type == "text" and depth == 0 else [child])
             block.children = children
+
     return rule
 
 

@@ -13,6 +13,7 @@ The table below is the whole routing: nothing registers itself by being imported
 (activity type, object type) first, then (activity type, None); preparers likewise; observers by activity
 type ("*" for all), in the order listed. Registering the same key twice is an error.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -42,14 +43,20 @@ class RoutingTable:
 
     def handle(self, activity_type: str, object_type: str | None, fn: Handler) -> None:
         if (activity_type, object_type) in self.handlers:
-            raise RouteConflict(f"two handlers for {activity_type} {object_type or '*'}: "
-                                f"{_name(self.handlers[(activity_type, object_type)])} and {_name(fn)}")
+            raise RouteConflict(
+                f"two handlers for {activity_type} {object_type or '*'}: "
+                f"{_name(self.handlers[(activity_type, object_type)])} and {_name(fn)}"
+            )
         self.handlers[(activity_type, object_type)] = fn
 
-    def prepare(self, activity_type: str, object_type: str | None, fn: Preparer, addressed_here: bool = False) -> None:
+    def prepare(
+        self, activity_type: str, object_type: str | None, fn: Preparer, addressed_here: bool = False
+    ) -> None:
         if (activity_type, object_type) in self.preparers:
-            raise RouteConflict(f"two preparers for {activity_type} {object_type or '*'}: "
-                                f"{_name(self.preparers[(activity_type, object_type)])} and {_name(fn)}")
+            raise RouteConflict(
+                f"two preparers for {activity_type} {object_type or '*'}: "
+                f"{_name(self.preparers[(activity_type, object_type)])} and {_name(fn)}"
+            )
         self.preparers[(activity_type, object_type)] = fn
         if addressed_here:
             self.addressed_here.add(fn)
@@ -85,10 +92,20 @@ class RoutingTable:
     def rows(self) -> list[tuple[str, str, str, str]]:
         """(activity type, object type, role, function) for every route, sorted: the table as printed."""
         rows = [(a, o or "*", "handler", _name(fn)) for (a, o), fn in self.handlers.items()]
-        rows += [(a, o or "*", "preparer" + (" (addressed here)" if fn in self.addressed_here else ""), _name(fn))
-                 for (a, o), fn in self.preparers.items()]
-        rows += [(a, "*", f"observer {i + 1}" + (" (addressed here)" if fn in self.addressed_here else ""), _name(fn))
-                 for a, fns in self.observers.items() for i, fn in enumerate(fns)]
+        rows += [
+            (a, o or "*", "preparer" + (" (addressed here)" if fn in self.addressed_here else ""), _name(fn))
+            for (a, o), fn in self.preparers.items()
+        ]
+        rows += [
+            (
+                a,
+                "*",
+                f"observer {i + 1}" + (" (addressed here)" if fn in self.addressed_here else ""),
+                _name(fn),
+            )
+            for a, fns in self.observers.items()
+            for i, fn in enumerate(fns)
+        ]
         return sorted(rows)
 
     def describe(self) -> str:
@@ -97,7 +114,8 @@ class RoutingTable:
 
 def build() -> RoutingTable:
     """The table: core ActivityPub, then the Mastodon API's interactions, forum spaces and agreements."""
-    from federation import inbox as core, interaction_inbox as interactions
+    from federation import inbox as core
+    from federation import interaction_inbox as interactions
     from federation.agreements import inbox as agreements
     from federation.spaces import inbox as spaces
 
@@ -144,8 +162,13 @@ def build() -> RoutingTable:
         table.handle(activity_type, object_type, spaces.on_space_moderation)
 
     # proposals and agreements: proofs verified before the transaction, then the lifecycle
-    for activity_type, object_type in (("Create", "Proposal"), ("Update", "Proposal"), ("Accept", "Agreement"),
-                                       ("Reject", "Agreement"), ("Leave", None)):
+    for activity_type, object_type in (
+        ("Create", "Proposal"),
+        ("Update", "Proposal"),
+        ("Accept", "Agreement"),
+        ("Reject", "Agreement"),
+        ("Leave", None),
+    ):
         table.prepare(activity_type, object_type, agreements.prepare)
     table.handle("Create", "Proposal", agreements.on_proposal)
     table.handle("Update", "Proposal", agreements.on_proposal)

@@ -1,4 +1,5 @@
 """The settings an instance runs with (read from its config file by the server)."""
+
 from __future__ import annotations
 
 import ipaddress
@@ -21,6 +22,7 @@ def is_loopback_host(host: str) -> bool:
 
 def _default_signing_processes() -> int:
     from federation.signing_pool import usable_cores
+
     cores = usable_cores()
     return cores if cores > 1 else 0
 
@@ -100,9 +102,19 @@ class Settings:
 
 
 # Settings that must be positive (the others only not negative); 0 is meaningful for signing_processes.
-POSITIVE = {"max_inbox_bytes", "max_fetch_bytes", "fetch_timeout", "delivery_timeout", "delivery_concurrency",
-            "delivery_per_host", "delivery_poll_interval", "inbox_poll_interval", "inbox_concurrency",
-            "inbox_max_attempts", "inbox_lease"}
+POSITIVE = {
+    "max_inbox_bytes",
+    "max_fetch_bytes",
+    "fetch_timeout",
+    "delivery_timeout",
+    "delivery_concurrency",
+    "delivery_per_host",
+    "delivery_poll_interval",
+    "inbox_poll_interval",
+    "inbox_concurrency",
+    "inbox_max_attempts",
+    "inbox_lease",
+}
 
 
 TYPE_NAMES = {"str": "a string", "int": "an integer", "float": "a number"}
@@ -135,6 +147,7 @@ def check_database_url(url: str) -> None:
     """Only SQLite files and PostgreSQL are supported; anything else is refused before we try to connect."""
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
+
     if url.startswith("sqlite:///"):
         if url == "sqlite:///" or url.startswith("sqlite:///:memory:"):
             raise SettingsError("database_url must name a SQLite file (sqlite:////path/to/file.db)")

@@ -3,6 +3,7 @@ is signed on the other cores while the event loop does the HTTP. Started on firs
 
 Each worker has one pipe; the event loop writes chunks of signing strings to it and reads the signatures
 back when the pipe is readable (no executor threads in the server). Workers end when the server dies."""
+
 from __future__ import annotations
 
 import asyncio
@@ -50,8 +51,10 @@ def _private_key(pem: str):
 def _sign_chunk(pem: str, messages: list[bytes]) -> list[str]:
     """In a worker: RSA-2048 PKCS#1 v1.5 SHA-256 signatures, base64."""
     key = _private_key(pem)
-    return [base64.standard_b64encode(key.sign(m, padding.PKCS1v15(), hashes.SHA256())).decode("ascii")
-            for m in messages]
+    return [
+        base64.standard_b64encode(key.sign(m, padding.PKCS1v15(), hashes.SHA256())).decode("ascii")
+        for m in messages
+    ]
 
 
 def _exit_with_parent(parent: int) -> None:
@@ -100,8 +103,9 @@ class PoolBroken(RuntimeError):
 class _Worker:
     def __init__(self, context, parent: int):
         self.conn, child = context.Pipe(duplex=True)
-        self.process = context.Process(target=_worker_main, args=(child, parent), daemon=True,
-                                       name="interpeople-signer")
+        self.process = context.Process(
+            target=_worker_main, args=(child, parent), daemon=True, name="interpeople-signer"
+        )
         self.process.start()
         child.close()
         self.waiting: deque[asyncio.Future] = deque()  # one per chunk sent, answered in order
@@ -202,11 +206,11 @@ class SigningPool:
                 for worker in workers:  # keep IN_FLIGHT chunks at each worker
                     while starts and len(worker.waiting) < IN_FLIGHT:
                         start = starts.popleft()
-                        sent.append((start, worker.send(loop, pem, messages[start:start + size])))
+                        sent.append((start, worker.send(loop, pem, messages[start : start + size])))
                 if not sent:  # other batches keep the workers busy: queue one chunk behind theirs
                     worker = min(workers, key=lambda w: len(w.waiting))
                     start = starts.popleft()
-                    sent.append((start, worker.send(loop, pem, messages[start:start + size])))
+                    sent.append((start, worker.send(loop, pem, messages[start : start + size])))
                 start, future = sent.popleft()
                 yield start, await future
         except (OSError, EOFError) as error:

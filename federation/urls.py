@@ -1,4 +1,5 @@
 """The URL scheme of local actors, objects and collections."""
+
 from __future__ import annotations
 
 import re

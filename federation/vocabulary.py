@@ -1,4 +1,5 @@
 """ActivityStreams vocabulary: contexts, addressing constants and small accessors."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -37,7 +38,11 @@ def speaks_agreements(actor_document: dict | None) -> bool:
 
 def iso(moment: dt.datetime | None = None) -> str:
     """A time as ActivityPub documents carry it: UTC, to the second, with Z (now when none is given)."""
-    return (moment or dt.datetime.now(dt.timezone.utc)).astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return (
+        (moment or dt.datetime.now(dt.timezone.utc))
+        .astimezone(dt.timezone.utc)
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+    )
 
 
 def iso_or_none(moment: dt.datetime | None) -> str | None:
@@ -119,9 +124,14 @@ def object_link(url: str, name: str | None = None) -> dict:
 
 def linked_objects(document: dict) -> list[str]:
     """The objects a post links with FEP-e232 tags."""
-    return [t["href"] for t in as_list(document.get("tag"))
-            if isinstance(t, dict) and t.get("type") == "Link" and isinstance(t.get("href"), str)
-            and t.get("mediaType") in (LD_CONTENT_TYPE, AP_CONTENT_TYPE)]
+    return [
+        t["href"]
+        for t in as_list(document.get("tag"))
+        if isinstance(t, dict)
+        and t.get("type") == "Link"
+        and isinstance(t.get("href"), str)
+        and t.get("mediaType") in (LD_CONTENT_TYPE, AP_CONTENT_TYPE)
+    ]
 
 
 _NETLOC = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://([^/?#]*)")

@@ -1,4 +1,5 @@
 """Actors (local movements and members, remote actors) and their keys."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -74,8 +75,12 @@ class Key(Base):
 
 async def newest_private_key(session: AsyncSession, actor_id: int, kind: str) -> Key | None:
     """A local actor's newest key row of a kind ("rsa", "ed25519") that holds its private key."""
-    return await session.scalar(select(Key).where(Key.actor_id == actor_id, Key.kind == kind,
-                                                  Key.private.is_not(None)).order_by(Key.id.desc()).limit(1))
+    return await session.scalar(
+        select(Key)
+        .where(Key.actor_id == actor_id, Key.kind == kind, Key.private.is_not(None))
+        .order_by(Key.id.desc())
+        .limit(1)
+    )
 
 
 async def local_actor(session: AsyncSession, name: str) -> Actor | None:
@@ -108,11 +113,15 @@ async def actor_by_handle(session: AsyncSession, name: str, host: str) -> Actor 
 
 async def local_person(session: AsyncSession, name: str) -> Actor | None:
     """A local member (a Person, who may sign in) by username."""
-    return await session.scalar(select(Actor).where(Actor.local.is_(True), Actor.type == "Person",
-                                                    Actor.username == name))
+    return await session.scalar(
+        select(Actor).where(Actor.local.is_(True), Actor.type == "Person", Actor.username == name)
+    )
 
 
 async def local_movement(session: AsyncSession, name: str) -> Actor | None:
     """A local movement by username: a Group that belongs to no movement (spaces are such Groups too)."""
-    return await session.scalar(select(Actor).where(Actor.local.is_(True), Actor.username == name,
-                                                    Actor.type == "Group", Actor.movement_id.is_(None)))
+    return await session.scalar(
+        select(Actor).where(
+            Actor.local.is_(True), Actor.username == name, Actor.type == "Group", Actor.movement_id.is_(None)
+        )
+    )

@@ -1,4 +1,5 @@
 """Proposals, their immutable versions, parties, signatures and lifecycle: one TRANSITIONS table."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -149,7 +150,9 @@ class ProposalSignature(Base):
     proof: Mapped[dict] = mapped_column(JsonType)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
-    __table_args__ = (Index("ix_proposal_signatures_triple", "proposal_id", "version_hash", "signer_uri", unique=True),)
+    __table_args__ = (
+        Index("ix_proposal_signatures_triple", "proposal_id", "version_hash", "signer_uri", unique=True),
+    )
 
 
 class ProposalEvent(Base):

@@ -1,4 +1,5 @@
 """Declarative base, engine creation and session handling for SQLite and PostgreSQL."""
+
 from __future__ import annotations
 
 import asyncio
@@ -54,7 +55,7 @@ class Base(DeclarativeBase):
 def async_url(url: str) -> str:
     """Map plain database URLs to the async drivers we ship with."""
     if url.startswith("sqlite:///"):
-        return "sqlite+aiosqlite:///" + url[len("sqlite:///"):]
+        return "sqlite+aiosqlite:///" + url[len("sqlite:///") :]
     if url.startswith("postgresql://") or url.startswith("postgres://"):
         return "postgresql+asyncpg://" + url.split("://", 1)[1]
     return url
@@ -82,10 +83,14 @@ def _insert_skipping_conflicts(session: AsyncSession, model: type, keys: list[st
 async def insert_unless_present(session: AsyncSession, model: type, key: str, values: dict) -> int | None:
     """Inserts one row unless a row with the same unique `key` exists (a concurrent writer may have just
     added it); the new row's id, or None when it was already there."""
-    return await session.scalar(_insert_skipping_conflicts(session, model, [key]).values(**values).returning(model.id))
+    return await session.scalar(
+        _insert_skipping_conflicts(session, model, [key]).values(**values).returning(model.id)
+    )
 
 
-async def insert_all_unless_present(session: AsyncSession, model: type, keys: list[str], rows: list[dict]) -> None:
+async def insert_all_unless_present(
+    session: AsyncSession, model: type, keys: list[str], rows: list[dict]
+) -> None:
     """Inserts rows, skipping those whose unique `keys` another writer has already stored."""
     await session.execute(_insert_skipping_conflicts(session, model, keys), rows)
 
@@ -101,8 +106,11 @@ def insert_rows(conn: Connection, table: Table, rows: list[dict]) -> list[int]:
         return []
     names = list(rows[0])
     if conn.dialect.name != "sqlite":
-        return list(conn.execute(
-            insert(table).returning(table.c.id, sort_by_parameter_order=True), rows).scalars().all())
+        return list(
+            conn.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), rows)
+            .scalars()
+            .all()
+        )
     processors = [table.c[name].type._cached_bind_processor(conn.dialect) for name in names]
     converting = [(i, p) for i, p in enumerate(processors) if p is not None]
     sql = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
@@ -167,13 +175,16 @@ class Database:
             async with self.engine.begin() as conn:
                 return await conn.run_sync(fn, *args)
         if self._sync_engine is None:
-            self._sync_engine = create_engine(self.url.replace("+aiosqlite", "", 1), pool_size=1, max_overflow=0)
+            self._sync_engine = create_engine(
+                self.url.replace("+aiosqlite", "", 1), pool_size=1, max_overflow=0
+            )
             event.listen(self._sync_engine, "connect", _sqlite_pragmas)
             self._sync_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
 
         def run() -> T:
             with self._sync_engine.begin() as conn:
                 return fn(conn, *args)
+
         return await asyncio.get_running_loop().run_in_executor(self._sync_thread, run)
 
     async def run_read(self, fn: Callable[..., T], *args) -> T:
@@ -187,8 +198,9 @@ class Database:
             async with self.engine.connect() as conn:
                 return await conn.run_sync(fn, *args)
         if self._read_engine is None:
-            self._read_engine = create_engine(self.url.replace("+aiosqlite", "", 1), pool_size=1,
-                                              max_overflow=0)
+            self._read_engine = create_engine(
+                self.url.replace("+aiosqlite", "", 1), pool_size=1, max_overflow=0
+            )
             event.listen(self._read_engine, "connect", _sqlite_pragmas)
             self._read_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-reader")
 
@@ -198,6 +210,7 @@ class Database:
                     return fn(conn, *args)
                 finally:
                     conn.rollback()
+
         return await asyncio.get_running_loop().run_in_executor(self._read_thread, run)
 
     async def session_retried_on_conflict(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:

@@ -1,4 +1,5 @@
 """Objects (Notes and other content), activities, and what local actors have received."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -18,7 +19,9 @@ class Object(Base):
     uri: Mapped[str] = mapped_column(String(2048), unique=True)
     type: Mapped[str] = mapped_column(String(64))
     local: Mapped[bool] = mapped_column(Boolean, default=False)
-    attributed_to_id: Mapped[int | None] = mapped_column(ForeignKey("actors.id", ondelete="CASCADE"), nullable=True)
+    attributed_to_id: Mapped[int | None] = mapped_column(
+        ForeignKey("actors.id", ondelete="CASCADE"), nullable=True
+    )
     name: Mapped[str | None] = mapped_column(Text, nullable=True)
     content: Mapped[str | None] = mapped_column(Text, nullable=True)  # sanitised HTML
     summary: Mapped[str | None] = mapped_column(Text, nullable=True)
@@ -30,7 +33,9 @@ class Object(Base):
     deleted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     document: Mapped[dict] = mapped_column(JsonType)
     # A boost, as the Mastodon API shows it: an object of type Announce pointing at what it boosts.
-    reblog_of_id: Mapped[int | None] = mapped_column(ForeignKey("objects.id", ondelete="CASCADE"), nullable=True)
+    reblog_of_id: Mapped[int | None] = mapped_column(
+        ForeignKey("objects.id", ondelete="CASCADE"), nullable=True
+    )
     # public, unlisted, private or direct (None: derived from `public`).
     visibility: Mapped[str | None] = mapped_column(String(16), nullable=True)
 
@@ -67,8 +72,12 @@ class TimelineEntry(Base):
     id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
     owner_id: Mapped[int] = mapped_column(ForeignKey("actors.id", ondelete="CASCADE"))
     object_id: Mapped[int] = mapped_column(ForeignKey("objects.id", ondelete="CASCADE"))
-    via_actor_id: Mapped[int | None] = mapped_column(ForeignKey("actors.id", ondelete="CASCADE"), nullable=True)
-    activity_id: Mapped[int | None] = mapped_column(ForeignKey("activities.id", ondelete="SET NULL"), nullable=True)
+    via_actor_id: Mapped[int | None] = mapped_column(
+        ForeignKey("actors.id", ondelete="CASCADE"), nullable=True
+    )
+    activity_id: Mapped[int | None] = mapped_column(
+        ForeignKey("activities.id", ondelete="SET NULL"), nullable=True
+    )
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     __table_args__ = (

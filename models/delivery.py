@@ -1,4 +1,5 @@
 """The durable delivery queue and its state machine."""
+
 from __future__ import annotations
 
 import datetime as dt

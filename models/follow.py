@@ -1,4 +1,5 @@
 """Follow relations between actors, local or remote."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -81,5 +82,6 @@ class Follow(Base):
 
 async def follow_between(session: AsyncSession, follower_id: int, followee_id: int) -> Follow | None:
     """The follow relation of one actor to another, if any."""
-    return await session.scalar(select(Follow).where(Follow.follower_id == follower_id,
-                                                     Follow.followee_id == followee_id))
+    return await session.scalar(
+        select(Follow).where(Follow.follower_id == follower_id, Follow.followee_id == followee_id)
+    )

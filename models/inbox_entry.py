@@ -1,4 +1,5 @@
 """The inbox journal: every accepted activity as received, and its processing state machine."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -61,7 +62,9 @@ class InboxEntry(Base):
     # Entries with the same key are processed one at a time, in journal order (an Update never
     # overtakes its Create); see federation/journal.py order_key.
     order_key: Mapped[str] = mapped_column(String(2048))
-    recipient_id: Mapped[int | None] = mapped_column(ForeignKey("actors.id", ondelete="SET NULL"), nullable=True)
+    recipient_id: Mapped[int | None] = mapped_column(
+        ForeignKey("actors.id", ondelete="SET NULL"), nullable=True
+    )
     payload: Mapped[str] = mapped_column(Text)
     state: Mapped[str] = mapped_column(String(16), default=InboxState.received.value)
     attempts: Mapped[int] = mapped_column(Integer, default=0)

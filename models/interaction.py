@@ -1,5 +1,6 @@
 """What actors do with each other's posts (favourites, hashtags they carry) and what local accounts are told
 about it (notifications)."""
+
 from __future__ import annotations
 
 import datetime as dt

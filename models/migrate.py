@@ -1,4 +1,5 @@
 """Applies Alembic migrations to an instance database (SQLite or PostgreSQL)."""
+
 from __future__ import annotations
 
 import ast

@@ -1,5 +1,6 @@
 """Client apps of the Mastodon API: registered apps, authorization codes, access tokens (all secrets hashed),
 idempotency keys of posted statuses, and read markers."""
+
 from __future__ import annotations
 
 import datetime as dt

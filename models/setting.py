@@ -1,4 +1,5 @@
 """Instance-wide settings stored in the database (key/value)."""
+
 from sqlalchemy import String, Text, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column

@@ -1,4 +1,5 @@
 """Forum spaces: the Group actors that host threads, their rules, moderators, bans, and the thread index."""
+
 from __future__ import annotations
 
 import datetime as dt

@@ -1,4 +1,5 @@
 """Failed sign-in attempts, kept in the database so every web process of an instance counts the same ones."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -23,11 +24,17 @@ class LoginFailure(Base):
     __table_args__ = (Index("ix_login_failures_key_at", "key", "at"),)
 
 
-async def failures_since(session: AsyncSession, key: str, since: dt.datetime) -> tuple[int, dt.datetime | None]:
+async def failures_since(
+    session: AsyncSession, key: str, since: dt.datetime
+) -> tuple[int, dt.datetime | None]:
     """How many failures key has had since `since`, and the oldest of them."""
-    count, oldest = (await session.execute(
-        select(func.count(), func.min(LoginFailure.at)).where(LoginFailure.key == key, LoginFailure.at >= since)
-    )).one()
+    count, oldest = (
+        await session.execute(
+            select(func.count(), func.min(LoginFailure.at)).where(
+                LoginFailure.key == key, LoginFailure.at >= since
+            )
+        )
+    ).one()
     return count, oldest
 
 

@@ -1,7 +1,8 @@
 """Column types shared by the models."""
+
 from urllib.parse import urlsplit
 
-from sqlalchemy import BigInteger, Integer, JSON, String
+from sqlalchemy import JSON, BigInteger, Integer, String
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.types import TypeDecorator
 

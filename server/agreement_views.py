@@ -1,4 +1,5 @@
 """What agreement pages draw: a readable word-level diff between two versions, and a party graph (SVG)."""
+
 from __future__ import annotations
 
 import math
@@ -40,7 +41,9 @@ def text_diff(old: str, new: str) -> list[DiffLine]:
     lines: list[DiffLine] = []
     for tag, i1, i2, j1, j2 in SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
         if tag == "equal":
-            lines += [DiffLine("same", [(a[i], None)], i + 1, j1 + k + 1) for k, i in enumerate(range(i1, i2))]
+            lines += [
+                DiffLine("same", [(a[i], None)], i + 1, j1 + k + 1) for k, i in enumerate(range(i1, i2))
+            ]
         elif tag == "delete":
             lines += [DiffLine("del", [(a[i], "del")], i + 1, None) for i in range(i1, i2)]
         elif tag == "insert":
@@ -90,14 +93,19 @@ class Graph:
     center: Node | None = None
 
 
-def party_graph(nodes: list[Node], center: Node | None = None, size: int = 300, mesh: bool = True) -> Graph | None:
+def party_graph(
+    nodes: list[Node], center: Node | None = None, size: int = 300, mesh: bool = True
+) -> Graph | None:
     """Nodes on a circle around an optional centre; every pair joined (mesh) or each joined to the centre."""
     if not nodes or len(nodes) > 40:
         return None
     radius, middle = size * 0.36, size / 2
     for i, node in enumerate(nodes):
         angle = -math.pi / 2 + 2 * math.pi * i / len(nodes)
-        node.x, node.y = round(middle + radius * math.cos(angle), 1), round(middle + radius * math.sin(angle), 1)
+        node.x, node.y = (
+            round(middle + radius * math.cos(angle), 1),
+            round(middle + radius * math.sin(angle), 1),
+        )
         node.initial = (node.label or "?")[:1].upper()
     edges: list[tuple[Node, Node, str]] = []
     if center is not None:
@@ -106,7 +114,7 @@ def party_graph(nodes: list[Node], center: Node | None = None, size: int = 300, 
         edges += [(center, n, "spoke") for n in nodes]
     if mesh and len(nodes) <= 12:
         for i, one in enumerate(nodes):
-            for other in nodes[i + 1:]:
+            for other in nodes[i + 1 :]:
                 both = one.state == other.state == "signed"
                 edges.append((one, other, "bond" if both else "open"))
     return Graph(size, nodes, edges, center)

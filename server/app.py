@@ -1,4 +1,5 @@
 """Builds the aiohttp application and runs it together with the delivery and inbox workers."""
+
 from __future__ import annotations
 
 import asyncio
@@ -67,8 +68,13 @@ def tls_context(cert_file: str, key_file: str) -> ssl.SSLContext:
     return context
 
 
-async def serve(fed: Federation, host: str, port: int, stop: asyncio.Event | None = None,
-                ssl_context: ssl.SSLContext | None = None) -> None:
+async def serve(
+    fed: Federation,
+    host: str,
+    port: int,
+    stop: asyncio.Event | None = None,
+    ssl_context: ssl.SSLContext | None = None,
+) -> None:
     """Runs the web server, the delivery worker and the inbox worker in this process until stop (or a signal)."""
     await upgrade(fed.db)
     stop = stop or asyncio.Event()

@@ -1,4 +1,5 @@
 """An instance's folder: its config file, and opening its database and federation context."""
+
 from __future__ import annotations
 
 import tomllib
@@ -34,7 +35,9 @@ def default_database_url(data_dir: Path) -> str:
 def load_settings(data_dir: Path) -> Settings:
     path = config_path(data_dir)
     if not path.exists():
-        raise ConfigError(f"no instance in {data_dir}: run `interpeople --data {data_dir} init --base-url URL` first")
+        raise ConfigError(
+            f"no instance in {data_dir}: run `interpeople --data {data_dir} init --base-url URL` first"
+        )
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError as error:
@@ -56,7 +59,7 @@ def load_settings(data_dir: Path) -> Settings:
 
 def sqlite_file(database_url: str) -> Path | None:
     """The file of a SQLite database URL (None for other databases)."""
-    return Path(database_url[len("sqlite:///"):]) if database_url.startswith("sqlite:///") else None
+    return Path(database_url[len("sqlite:///") :]) if database_url.startswith("sqlite:///") else None
 
 
 def check_sqlite_file(database_url: str) -> None:
@@ -65,17 +68,21 @@ def check_sqlite_file(database_url: str) -> None:
     if path is None:
         return
     if not path.parent.is_dir():
-        raise ConfigError(f"the database's folder {path.parent} does not exist "
-                          f"(database_url = {database_url!r})")
+        raise ConfigError(
+            f"the database's folder {path.parent} does not exist (database_url = {database_url!r})"
+        )
     if not path.exists():
-        raise ConfigError(f"the database file {path} is missing; only `interpeople init` creates one "
-                          "(restore a backup with `interpeople restore FILE`)")
+        raise ConfigError(
+            f"the database file {path} is missing; only `interpeople init` creates one "
+            "(restore a backup with `interpeople restore FILE`)"
+        )
 
 
 async def check_database(db: Database) -> None:
     """Connects once and reads the schema, so a corrupt file or unreachable server is one clear error."""
     from sqlalchemy import text
     from sqlalchemy.exc import SQLAlchemyError
+
     probe = "SELECT count(*) FROM sqlite_master" if db.is_sqlite else "SELECT 1"
     try:
         async with db.engine.connect() as conn:

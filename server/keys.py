@@ -1,4 +1,5 @@
 """Typed keys for what the aiohttp application holds."""
+
 import jinja2
 from aiohttp import web
 

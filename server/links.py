@@ -1,4 +1,5 @@
 """The template filter that keeps links to http(s) URLs and site paths (second line behind models.types.WebUrl)."""
+
 from __future__ import annotations
 
 from urllib.parse import urlsplit
@@ -14,7 +15,7 @@ def site_path(value: object) -> str | None:
     """
     if not isinstance(value, str) or not value.startswith("/") or value.startswith("//"):
         return None
-    if any(ord(c) < 0x21 or c == "\\" or 0x7f <= ord(c) <= 0x9f for c in value):
+    if any(ord(c) < 0x21 or c == "\\" or 0x7F <= ord(c) <= 0x9F for c in value):
         return None
     parts = urlsplit(value)
     return value if not parts.scheme and not parts.netloc else None

@@ -1,4 +1,5 @@
 """The messages pages show after a form (`?notice=CODE`): only texts from this table, never text from the URL."""
+
 from __future__ import annotations
 
 NOTICES = {
@@ -23,11 +24,21 @@ NOTICES = {
 
 # A refusal's message (federation code, sometimes quoting a peer) is never shown: it is mapped to a code.
 _RULES = (
-    ("banned", "banned"), ("members of its movements", "members-only"), ("locked", "locked"),
-    ("was removed", "removed"), ("empty", "empty"), ("needs a title", "no-title"), ("not a post of", "not-in-thread"),
-    ("was deleted", "deleted"), ("cannot find", "unreachable"), ("the space refused", "space-refused"),
-    ("neither a party nor", "not-party"), ("is not a party", "not-party"), ("already signed", "already-signed"),
-    ("version", "changed"), ("only the author", "author-only"),
+    ("banned", "banned"),
+    ("members of its movements", "members-only"),
+    ("locked", "locked"),
+    ("was removed", "removed"),
+    ("empty", "empty"),
+    ("needs a title", "no-title"),
+    ("not a post of", "not-in-thread"),
+    ("was deleted", "deleted"),
+    ("cannot find", "unreachable"),
+    ("the space refused", "space-refused"),
+    ("neither a party nor", "not-party"),
+    ("is not a party", "not-party"),
+    ("already signed", "already-signed"),
+    ("version", "changed"),
+    ("only the author", "author-only"),
 )
 
 

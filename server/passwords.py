@@ -1,4 +1,5 @@
 """Password hashing (Argon2id through argon2-cffi)."""
+
 import asyncio
 import functools
 

@@ -2,6 +2,7 @@
 
 The signing secret is made once and kept in the settings table, so every process of an instance shares it.
 """
+
 from __future__ import annotations
 
 import hmac
@@ -57,8 +58,15 @@ async def load(request: web.Request) -> Session:
 
 async def save(request: web.Request, response: web.StreamResponse, session: Session) -> None:
     serializer = await _serializer(request.app)
-    response.set_cookie(COOKIE, serializer.dumps({"m": session.member_id, "c": session.csrf}), max_age=MAX_AGE,
-                        httponly=True, samesite="Lax", secure=request.app[FED].settings.scheme == "https", path="/")
+    response.set_cookie(
+        COOKIE,
+        serializer.dumps({"m": session.member_id, "c": session.csrf}),
+        max_age=MAX_AGE,
+        httponly=True,
+        samesite="Lax",
+        secure=request.app[FED].settings.scheme == "https",
+        path="/",
+    )
 
 
 async def keep(request: web.Request, response: web.StreamResponse) -> web.StreamResponse:
@@ -72,5 +80,7 @@ async def keep(request: web.Request, response: web.StreamResponse) -> web.Stream
 async def check_csrf(request: web.Request, form) -> Session:
     session = await load(request)
     if session.fresh or not hmac.compare_digest(str(form.get("csrf", "")), session.csrf):
-        raise web.HTTPForbidden(text="The form expired or did not come from this site; reload the page and try again.")
+        raise web.HTTPForbidden(
+            text="The form expired or did not come from this site; reload the page and try again."
+        )
     return session

@@ -3,6 +3,7 @@
 Failures are counted per account name and per client address in the database (models/throttle.py), so
 every process of an instance agrees; a missing account costs the same time as a wrong password.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -13,8 +14,8 @@ import math
 from aiohttp import web
 
 from federation.settings import Settings
-from models.actor import local_person
 from models import Actor, utcnow
+from models.actor import local_person
 from models.throttle import failures_since, forget_failures, record_failure
 from server.keys import FED
 from server.passwords import check_password_evenly, dummy_hash
@@ -53,8 +54,10 @@ async def seconds_to_wait(request: web.Request, username: str) -> int:
     account, address = _keys(username, client_address(request, settings))
     waits = [0.0]
     async with fed.db.session() as session:
-        for key, limit in ((account, settings.login_failures_per_account),
-                           (address, settings.login_failures_per_address)):
+        for key, limit in (
+            (account, settings.login_failures_per_account),
+            (address, settings.login_failures_per_address),
+        ):
             count, oldest = await failures_since(session, key, now - window)
             if count >= limit and oldest is not None:
                 waits.append((oldest + window - now).total_seconds())
@@ -78,8 +81,11 @@ async def sign_in(request: web.Request, username: str, password: str) -> tuple[A
         if ok:
             await forget_failures(session, account)
         else:
-            await record_failure(session, [account, address],
-                                 utcnow() - dt.timedelta(seconds=fed.settings.login_failure_window))
+            await record_failure(
+                session,
+                [account, address],
+                utcnow() - dt.timedelta(seconds=fed.settings.login_failure_window),
+            )
     return (member if ok else None), 0
 
 

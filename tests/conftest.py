@@ -1,4 +1,5 @@
 """Shared fixtures: real instances on loopback ports, on SQLite and (when configured) PostgreSQL."""
+
 import os
 
 import pytest

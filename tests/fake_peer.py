@@ -1,4 +1,5 @@
 """A minimal non-Interpeople fediverse server on a loopback port: a few actors, WebFinger, scripted inboxes."""
+
 from __future__ import annotations
 
 import asyncio
@@ -45,9 +46,17 @@ class FakePeer:
         actor_id = self.actor(name)
         document = {
             "@context": ["https://www.w3.org/ns/activitystreams", "https://w3id.org/security/v1"],
-            "id": actor_id, "type": "Person", "preferredUsername": name,
-            "inbox": f"{actor_id}/inbox", "outbox": f"{actor_id}/outbox", "followers": f"{actor_id}/followers",
-            "publicKey": {"id": f"{actor_id}#main-key", "owner": actor_id, "publicKeyPem": self.keys[name][0]},
+            "id": actor_id,
+            "type": "Person",
+            "preferredUsername": name,
+            "inbox": f"{actor_id}/inbox",
+            "outbox": f"{actor_id}/outbox",
+            "followers": f"{actor_id}/followers",
+            "publicKey": {
+                "id": f"{actor_id}#main-key",
+                "owner": actor_id,
+                "publicKeyPem": self.keys[name][0],
+            },
         }
         if self.shared_inbox:
             document["endpoints"] = {"sharedInbox": f"{self.base_url}/inbox"}
@@ -55,8 +64,13 @@ class FakePeer:
 
     def follow(self, name: str, target: str, inbox: str):
         """Sends a signed Follow from actor `name` to `target` (whose inbox is `inbox`)."""
-        follow = {"@context": "https://www.w3.org/ns/activitystreams", "type": "Follow",
-                  "id": f"{self.base_url}/follows/{uuid.uuid4()}", "actor": self.actor(name), "object": target}
+        follow = {
+            "@context": "https://www.w3.org/ns/activitystreams",
+            "type": "Follow",
+            "id": f"{self.base_url}/follows/{uuid.uuid4()}",
+            "actor": self.actor(name),
+            "object": target,
+        }
         response = signed_post(inbox, follow, (f"{self.actor(name)}#main-key", self.keys[name][1]))
         return follow, response
 
@@ -64,15 +78,23 @@ class FakePeer:
         resource = request.query.get("resource", "")
         for name in self.names:
             if resource == f"acct:{name}@127.0.0.1:{self.port}":
-                return web.json_response({"subject": resource, "links": [
-                    {"rel": "self", "type": "application/activity+json", "href": self.actor(name)}]})
+                return web.json_response(
+                    {
+                        "subject": resource,
+                        "links": [
+                            {"rel": "self", "type": "application/activity+json", "href": self.actor(name)}
+                        ],
+                    }
+                )
         return web.json_response({}, status=404)
 
     async def _actor(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
         if name not in self.keys:
             return web.json_response({}, status=404)
-        return web.Response(text=json.dumps(self.actor_document(name)), content_type="application/activity+json")
+        return web.Response(
+            text=json.dumps(self.actor_document(name)), content_type="application/activity+json"
+        )
 
     async def _inbox(self, request: web.Request) -> web.Response:
         self.received.append(await request.json())

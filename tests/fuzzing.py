@@ -3,6 +3,7 @@
 Every input is an activity by `actor` (so a signature by the actor's key verifies and the input reaches
 the handlers) that one or more mutations have bent. A seed makes a run repeatable.
 """
+
 from __future__ import annotations
 
 import json
@@ -10,18 +11,111 @@ import random
 import uuid
 
 PUBLIC = "https://www.w3.org/ns/activitystreams#Public"
-ACTIVITY_TYPES = ["Create", "Update", "Delete", "Announce", "Follow", "Undo", "Accept", "Reject", "Like",
-                  "EmojiReact", "Flag", "Block", "Add", "Remove", "Move", "Lock", "Join", "Leave", "Invite",
-                  "Offer", "Question", "Proposal", "Agreement", "Sign", "Arrive", "View"]
-OBJECT_TYPES = ["Note", "Article", "Page", "Question", "Event", "Video", "Image", "Audio", "Document",
-                "Tombstone", "Relationship", "Profile", "Place", "Collection", "OrderedCollection", "Link",
-                "Mention", "Hashtag", "Person", "Group", "Create", "Announce", "Object", "ChatMessage"]
-FIELDS = ["to", "cc", "bto", "bcc", "audience", "tag", "attachment", "content", "contentMap", "summary",
-          "name", "inReplyTo", "context", "conversation", "published", "updated", "attributedTo", "url",
-          "sensitive", "replies", "source", "oneOf", "anyOf", "endTime", "quoteUrl", "object", "target",
-          "origin", "id"]
-STRANGE_TEXT = ["\u0000", "\ud800", "\udfff", "\ud83d", "\U0001F30A", "\u202e", "e\u0301", "\ufeff", "\uffff",
-                "<script>alert(1)</script>", "%00", "\\", '"', "\n\r\t", "ß" * 3, "𝔘𝔫𝔦", "\x7f", "\u2028"]
+ACTIVITY_TYPES = [
+    "Create",
+    "Update",
+    "Delete",
+    "Announce",
+    "Follow",
+    "Undo",
+    "Accept",
+    "Reject",
+    "Like",
+    "EmojiReact",
+    "Flag",
+    "Block",
+    "Add",
+    "Remove",
+    "Move",
+    "Lock",
+    "Join",
+    "Leave",
+    "Invite",
+    "Offer",
+    "Question",
+    "Proposal",
+    "Agreement",
+    "Sign",
+    "Arrive",
+    "View",
+]
+OBJECT_TYPES = [
+    "Note",
+    "Article",
+    "Page",
+    "Question",
+    "Event",
+    "Video",
+    "Image",
+    "Audio",
+    "Document",
+    "Tombstone",
+    "Relationship",
+    "Profile",
+    "Place",
+    "Collection",
+    "OrderedCollection",
+    "Link",
+    "Mention",
+    "Hashtag",
+    "Person",
+    "Group",
+    "Create",
+    "Announce",
+    "Object",
+    "ChatMessage",
+]
+FIELDS = [
+    "to",
+    "cc",
+    "bto",
+    "bcc",
+    "audience",
+    "tag",
+    "attachment",
+    "content",
+    "contentMap",
+    "summary",
+    "name",
+    "inReplyTo",
+    "context",
+    "conversation",
+    "published",
+    "updated",
+    "attributedTo",
+    "url",
+    "sensitive",
+    "replies",
+    "source",
+    "oneOf",
+    "anyOf",
+    "endTime",
+    "quoteUrl",
+    "object",
+    "target",
+    "origin",
+    "id",
+]
+STRANGE_TEXT = [
+    "\u0000",
+    "\ud800",
+    "\udfff",
+    "\ud83d",
+    "\U0001f30a",
+    "\u202e",
+    "e\u0301",
+    "\ufeff",
+    "\uffff",
+    "<script>alert(1)</script>",
+    "%00",
+    "\\",
+    '"',
+    "\n\r\t",
+    "ß" * 3,
+    "𝔘𝔫𝔦",
+    "\x7f",
+    "\u2028",
+]
 
 
 # How often each mutation of Mutator.mutate is picked: types, field values, dropped fields, text,
@@ -41,33 +135,73 @@ class Mutator:
         return f"{self.base}/{kind}/{uuid.UUID(int=self.random.getrandbits(128))}"
 
     def note(self) -> dict:
-        return {"id": self._id(), "type": "Note", "attributedTo": self.actor, "content": "<p>fuzz</p>",
-                "to": [PUBLIC], "cc": [f"{self.actor}/followers"], "published": "2026-11-25T10:00:00Z"}
+        return {
+            "id": self._id(),
+            "type": "Note",
+            "attributedTo": self.actor,
+            "content": "<p>fuzz</p>",
+            "to": [PUBLIC],
+            "cc": [f"{self.actor}/followers"],
+            "published": "2026-11-25T10:00:00Z",
+        }
 
     def activity(self) -> dict:
-        kind = self.random.choice(["Create", "Create", "Create", "Announce", "Follow", "Like", "Update",
-                                   "Delete", "Undo", "Accept", "Flag"])
-        document = {"@context": "https://www.w3.org/ns/activitystreams", "id": self._id("activities"),
-                    "type": kind, "actor": self.actor, "to": [PUBLIC], "cc": [f"{self.actor}/followers"]}
+        kind = self.random.choice(
+            [
+                "Create",
+                "Create",
+                "Create",
+                "Announce",
+                "Follow",
+                "Like",
+                "Update",
+                "Delete",
+                "Undo",
+                "Accept",
+                "Flag",
+            ]
+        )
+        document = {
+            "@context": "https://www.w3.org/ns/activitystreams",
+            "id": self._id("activities"),
+            "type": kind,
+            "actor": self.actor,
+            "to": [PUBLIC],
+            "cc": [f"{self.actor}/followers"],
+        }
         if kind in ("Create", "Update"):
             document["object"] = self.note()
         elif kind in ("Follow", "Flag"):
             document["object"] = self.random.choice(self.local)
         elif kind == "Undo":
-            document["object"] = {"id": self._id("activities"), "actor": self.actor,
-                                  "type": self.random.choice(["Follow", "Like"]),
-                                  "object": self.random.choice(self.local)}
+            document["object"] = {
+                "id": self._id("activities"),
+                "actor": self.actor,
+                "type": self.random.choice(["Follow", "Like"]),
+                "object": self.random.choice(self.local),
+            }
         elif kind == "Accept":
-            document["object"] = {"id": self._id("activities"), "type": "Follow",
-                                  "actor": self.random.choice(self.local), "object": self.actor}
+            document["object"] = {
+                "id": self._id("activities"),
+                "type": "Follow",
+                "actor": self.random.choice(self.local),
+                "object": self.actor,
+            }
         else:
             document["object"] = self.reference()
         return document
 
     def reference(self) -> str:
         """An id that is ours, the receiver's, unknown on our host, or on a host that does not answer."""
-        return self.random.choice([self._id(), self.random.choice(self.local), f"{self.stranger}/objects/1",
-                                   self.actor, f"{self.base}/objects/missing"])
+        return self.random.choice(
+            [
+                self._id(),
+                self.random.choice(self.local),
+                f"{self.stranger}/objects/1",
+                self.actor,
+                f"{self.base}/objects/missing",
+            ]
+        )
 
     # -- odd values
     def text(self) -> str:
@@ -84,7 +218,7 @@ class Mutator:
         if choice == 0:
             return None
         if choice == 1:
-            return self.random.choice([0, -1, 2 ** 63, -(2 ** 70), 1.5, 1e308, True, False])
+            return self.random.choice([0, -1, 2**63, -(2**70), 1.5, 1e308, True, False])
         if choice == 2:
             return self.text()
         if choice == 3:
@@ -98,8 +232,12 @@ class Mutator:
         if choice in (7, 8):
             return [self.value(depth + 1) for _ in range(self.random.randint(0, 4))]
         if choice == 9:
-            return {"type": self.random.choice(OBJECT_TYPES), "id": self.reference(),
-                    "name": self.value(depth + 1), "href": self.value(depth + 1)}
+            return {
+                "type": self.random.choice(OBJECT_TYPES),
+                "id": self.reference(),
+                "name": self.value(depth + 1),
+                "href": self.value(depth + 1),
+            }
         if choice == 10:
             return self.note()
         return {self.text(): self.value(depth + 1) for _ in range(self.random.randint(0, 3))}
@@ -111,10 +249,21 @@ class Mutator:
         return value
 
     def type_value(self):
-        return self.random.choice([
-            self.random.choice(ACTIVITY_TYPES + OBJECT_TYPES), [self.random.choice(OBJECT_TYPES), "Article"],
-            ["https://example.org/ns#Thing", self.random.choice(ACTIVITY_TYPES)], 7, None, [], {"a": 1}, "",
-            "T" * 80, [3, "Note"], self.text()])
+        return self.random.choice(
+            [
+                self.random.choice(ACTIVITY_TYPES + OBJECT_TYPES),
+                [self.random.choice(OBJECT_TYPES), "Article"],
+                ["https://example.org/ns#Thing", self.random.choice(ACTIVITY_TYPES)],
+                7,
+                None,
+                [],
+                {"a": 1},
+                "",
+                "T" * 80,
+                [3, "Note"],
+                self.text(),
+            ]
+        )
 
     # -- mutations
     def mutate(self, document: dict) -> None:
@@ -132,22 +281,44 @@ class Mutator:
         elif kind == 3:
             target[self.random.choice(["content", "summary", "name", self.text()])] = self.text()
         elif kind == 4:
-            target["attributedTo"] = self.random.choice([
-                [self.actor, f"{self.base}/channels/c"], [{"type": "Group", "id": f"{self.base}/channels/c"},
-                                                          {"type": "Person", "id": self.actor}],
-                [], [None, 5], {"id": self.actor, "type": ["Person"]}, self.random.choice(self.local)])
+            target["attributedTo"] = self.random.choice(
+                [
+                    [self.actor, f"{self.base}/channels/c"],
+                    [
+                        {"type": "Group", "id": f"{self.base}/channels/c"},
+                        {"type": "Person", "id": self.actor},
+                    ],
+                    [],
+                    [None, 5],
+                    {"id": self.actor, "type": ["Person"]},
+                    self.random.choice(self.local),
+                ]
+            )
         elif kind == 5:
             target[self.random.choice(FIELDS)] = self.nested(self.random.choice([10, 70, 900, 5000]))
         elif kind == 6:
-            target["tag"] = [{"type": self.random.choice(["Hashtag", "Mention", "Emoji", "Link"]),
-                              "name": self.text(), "href": self.value()}
-                             for _ in range(self.random.randint(1, 300))]
+            target["tag"] = [
+                {
+                    "type": self.random.choice(["Hashtag", "Mention", "Emoji", "Link"]),
+                    "name": self.text(),
+                    "href": self.value(),
+                }
+                for _ in range(self.random.randint(1, 300))
+            ]
         elif kind == 7:
-            target["id"] = self.random.choice([self._id() + "x" * 2100, "not a url", self.reference(), "",
-                                               f"{self.stranger}/objects/{self.random.randint(0, 9)}"])
+            target["id"] = self.random.choice(
+                [
+                    self._id() + "x" * 2100,
+                    "not a url",
+                    self.reference(),
+                    "",
+                    f"{self.stranger}/objects/{self.random.randint(0, 9)}",
+                ]
+            )
         elif kind == 8:
-            document["actor"] = self.random.choice([{"id": self.actor, "type": "Person"}, [self.actor],
-                                                    self.actor, {"id": self.actor}])
+            document["actor"] = self.random.choice(
+                [{"id": self.actor, "type": "Person"}, [self.actor], self.actor, {"id": self.actor}]
+            )
         else:
             target["content"] = "<p>" + "wave " * self.random.choice([1000, 50_000, 190_000]) + "</p>"
 

@@ -1,4 +1,5 @@
 """Real instances for tests: each one an `interpeople serve` process on a loopback port."""
+
 from __future__ import annotations
 
 import asyncio
@@ -22,9 +23,16 @@ from server.cli import main as cli_main
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_ENV = "INTERPEOPLE_TEST_DATABASE_URL"
-FAST_SETTINGS = {"delivery_poll_interval": 0.1, "delivery_retry_base": 0.3, "delivery_retry_max": 2.0,
-                 "inbox_poll_interval": 0.1, "inbox_retry_base": 0.3}
-UNFINISHED_ENTRIES = "SELECT count(*) FROM inbox_entries WHERE state IN ('received', 'processing', 'retrying')"
+FAST_SETTINGS = {
+    "delivery_poll_interval": 0.1,
+    "delivery_retry_base": 0.3,
+    "delivery_retry_max": 2.0,
+    "inbox_poll_interval": 0.1,
+    "inbox_retry_base": 0.3,
+}
+UNFINISHED_ENTRIES = (
+    "SELECT count(*) FROM inbox_entries WHERE state IN ('received', 'processing', 'retrying')"
+)
 
 
 def free_port() -> int:
@@ -86,6 +94,7 @@ class PostgresDatabases:
                 await conn.execute(sql)
             finally:
                 await conn.close()
+
         asyncio.run(run())
 
     def create(self) -> str:
@@ -150,7 +159,10 @@ class Instance:
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "server.cli", "--data", str(self.data), "serve"],
-            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -193,9 +205,12 @@ class Instance:
     def movement(self, slug: str, name: str | None = None) -> str:
         return self.cli("movement", "create", slug, "--name", name or slug.title()).out.strip()
 
-    def member(self, username: str, movement: str, role: str = "member", password: str = "correct horse") -> str:
-        return self.cli("member", "create", username, "--movement", movement, "--role", role,
-                        stdin=password + "\n").out.strip()
+    def member(
+        self, username: str, movement: str, role: str = "member", password: str = "correct horse"
+    ) -> str:
+        return self.cli(
+            "member", "create", username, "--movement", movement, "--role", role, stdin=password + "\n"
+        ).out.strip()
 
     def handle(self, name: str) -> str:
         return f"{name}@{self.host}"
@@ -223,6 +238,7 @@ class Instance:
     def effective_database_url(self) -> str:
         """The database this instance uses, as its config says (its SQLite file when none was given)."""
         from server.config import load_settings
+
         return load_settings(self.data).database_url
 
     def sql(self, query: str, drained: bool = True, **params) -> list[tuple]:
@@ -242,10 +258,12 @@ class Instance:
                     return [tuple(row) for row in result.all()] if result.returns_rows else []
             finally:
                 await db.close()
+
         return asyncio.run(run())
 
     async def _wait_drained(self, db, timeout: float = 15.0) -> None:
         from sqlalchemy import text
+
         deadline = time.monotonic() + timeout
         while True:
             async with db.session() as session:
@@ -253,7 +271,9 @@ class Instance:
             if not unfinished:
                 return
             if time.monotonic() > deadline:
-                raise AssertionError(f"the inbox journal of {self.base_url} still has {unfinished} unfinished entries")
+                raise AssertionError(
+                    f"the inbox journal of {self.base_url} still has {unfinished} unfinished entries"
+                )
             await asyncio.sleep(0.02)
 
     def wait_inbox_drained(self, timeout: float = 15.0) -> None:
@@ -266,6 +286,7 @@ class Instance:
                 await self._wait_drained(db, timeout)
             finally:
                 await db.close()
+
         asyncio.run(run())
 
     def inbox(self, state: str | None = None) -> list[dict]:
@@ -276,7 +297,11 @@ class Instance:
         """(key id, private key) of a local actor, to sign requests as it would."""
         rows = self.sql(
             "SELECT k.uri, k.private FROM keys k JOIN actors a ON a.id = k.actor_id "
-            "WHERE a.username = :u AND a.local = :t AND k.kind = :k ORDER BY k.id DESC", u=username, t=True, k=kind)
+            "WHERE a.username = :u AND a.local = :t AND k.kind = :k ORDER BY k.id DESC",
+            u=username,
+            t=True,
+            k=kind,
+        )
         return rows[0]
 
 

@@ -5,6 +5,7 @@ not Interpeople (it would refuse a Proposal it does not know) and by "reader" on
 Someone gets only the readable Note; C gets the proposal itself. The proposal document, as A serves it,
 expands under published contexts without losing a term.
 """
+
 import pytest
 from pyld import jsonld
 
@@ -26,22 +27,34 @@ def story(module_instances, tmp_path_factory):
     wait_for(lambda: c.following_state("reader", landrights) == "accepted", what="landrights accepts C")
     text = tmp_path_factory.mktemp("texts") / "pact.md"
     text.write_text("We share the land and the water.")
-    proposal = a.cli("proposal", "create", "landrights", "--title", "Land and water pact", "--text-file",
-                     str(text), "--party", b.handle("water")).out.strip()
+    proposal = a.cli(
+        "proposal",
+        "create",
+        "landrights",
+        "--title",
+        "Land and water pact",
+        "--text-file",
+        str(text),
+        "--party",
+        b.handle("water"),
+    ).out.strip()
     yield a, b, c, peer, proposal
     peer.stop()
 
 
 def types_received(peer) -> list[tuple]:
-    return [(r.get("type"), r["object"].get("type") if isinstance(r.get("object"), dict) else None)
-            for r in peer.received]
+    return [
+        (r.get("type"), r["object"].get("type") if isinstance(r.get("object"), dict) else None)
+        for r in peer.received
+    ]
 
 
 def test_a_follower_on_another_server_gets_the_readable_note(story):
     a, b, c, peer, proposal = story
     wait_for(lambda: ("Create", "Note") in types_received(peer), what="the Note about the proposal")
-    note = next(r["object"] for r in peer.received
-                if r.get("type") == "Create" and r["object"]["type"] == "Note")
+    note = next(
+        r["object"] for r in peer.received if r.get("type") == "Create" and r["object"]["type"] == "Note"
+    )
     assert proposal in note["content"]
 
 

@@ -3,6 +3,7 @@ through the page. The same URLs answer JSON-LD to ActivityPub clients.
 
 "rivers" on A proposes to "fishers" on B, who amends; both sign, B's signatory through the page.
 """
+
 import re
 
 import pytest
@@ -27,16 +28,34 @@ def signed(module_instances, tmp_path_factory):
     folder = tmp_path_factory.mktemp("texts")
     (folder / "v1.md").write_text("We keep the river clean.\n\nWe share the water.\n")
     (folder / "v2.md").write_text("We keep the river clean.\n\nWe share the water fairly, every season.\n")
-    url = a.cli("proposal", "create", "rivers", "--title", "Clean river pact", "--text-file", str(folder / "v1.md"),
-                "--party", b.handle("fishers"), "--ends", "2099-01-01").out.strip()
+    url = a.cli(
+        "proposal",
+        "create",
+        "rivers",
+        "--title",
+        "Clean river pact",
+        "--text-file",
+        str(folder / "v1.md"),
+        "--party",
+        b.handle("fishers"),
+        "--ends",
+        "2099-01-01",
+    ).out.strip()
     wait_for(lambda: b.proposal(url), what="the proposal on B")
     b.cli("proposal", "amend", url, "--as", "fishers", "--text-file", str(folder / "v2.md"))
-    wait_for(lambda: a.proposal(url)["current_version"] == b.proposal(url)["current_version"] and
-             len(a.proposal(url)["versions"]) == 2, what="the amendment everywhere")
+    wait_for(
+        lambda: (
+            a.proposal(url)["current_version"] == b.proposal(url)["current_version"]
+            and len(a.proposal(url)["versions"]) == 2
+        ),
+        what="the amendment everywhere",
+    )
     b.cli("proposal", "comment", url, "--as", "bob", "Can we add the spawning season?")
     a.cli("proposal", "sign", url, "--as", "rivers")
-    wait_for(lambda: len(b.proposal(url)["signatures"].get(b.proposal(url)["current_version"], [])) == 1,
-             what="A's signature on B")
+    wait_for(
+        lambda: len(b.proposal(url)["signatures"].get(b.proposal(url)["current_version"], [])) == 1,
+        what="A's signature on B",
+    )
     return a, b, url
 
 
@@ -44,8 +63,10 @@ def login(instance, username: str) -> requests.Session:
     browser = requests.Session()
     page = html(instance.url("/login?next=/"), browser)
     csrf = csrf_of(page)
-    response = browser.post(instance.url("/login"), data={"csrf": csrf, "username": username,
-                                                          "password": "correct horse", "next": "/"})
+    response = browser.post(
+        instance.url("/login"),
+        data={"csrf": csrf, "username": username, "password": "correct horse", "next": "/"},
+    )
     assert response.status_code == 200 and browser.cookies
     return browser
 
@@ -68,7 +89,10 @@ def agreed(signed):
     a, b, url = signed
     if b.proposal(url)["status"] != "agreed":
         b.cli("proposal", "sign", url, "--as", "fishers", check=False)
-    wait_for(lambda: a.proposal(url)["status"] == b.proposal(url)["status"] == "agreed", what="the agreement on A and B")
+    wait_for(
+        lambda: a.proposal(url)["status"] == b.proposal(url)["status"] == "agreed",
+        what="the agreement on A and B",
+    )
     return a, b, url
 
 
@@ -85,7 +109,10 @@ def test_the_proposal_page_shows_versions_diff_signatures_and_discussion(signed)
 def test_the_agreement_page_marks_every_signature_verified(signed):
     a, b, url = agreed(signed)
     agreement = a.proposal(url)["agreement"]
-    for base, path in ((a, agreement), (b, f"/agreements/r/{b.sql('SELECT id FROM proposals WHERE uri = :u', u=url)[0][0]}")):
+    for base, path in (
+        (a, agreement),
+        (b, f"/agreements/r/{b.sql('SELECT id FROM proposals WHERE uri = :u', u=url)[0][0]}"),
+    ):
         page = html(path if path.startswith("http") else base.url(path))
         assert page.count('<span class="mark ok"><b>✓</b>verified</span>') == 2, page
         assert "Every party&#39;s signature verifies" in page or "Every party's signature verifies" in page
@@ -111,4 +138,6 @@ def test_the_same_urls_answer_json_ld(signed):
     assert agreement["type"] == "Agreement" and len(agreement["proof"]) == 2
     context = requests.get(agreement["@context"][-1], timeout=5)
     assert context.headers["content-type"].startswith("application/ld+json")
-    assert {"Proposal", "Agreement", "parties", "mediator", "version", "renews"} <= set(context.json()["@context"])
+    assert {"Proposal", "Agreement", "parties", "mediator", "version", "renews"} <= set(
+        context.json()["@context"]
+    )

@@ -6,6 +6,7 @@ signatures or withdrawals. Mastodon followers meanwhile get readable Notes.
 "rivers" on A proposes to "fishers" on B; "stranger" on B is no party. B's activities are crafted here
 with B's real keys, as a misbehaving instance would send them.
 """
+
 import datetime as dt
 import time
 import uuid
@@ -34,9 +35,21 @@ def story(module_instances, tmp_path_factory):
 
 def propose(story, *extra) -> str:
     a, b, _, text = story
-    url = a.cli("proposal", "create", "rivers", "--title", f"Proposal {uuid.uuid4().hex[:6]}", "--text-file",
-                str(text), "--party", b.handle("fishers"), *extra).out.strip()
-    wait_for(lambda: b.cli("proposal", "show", url, "--json", check=False).code == 0, what="the proposal on B")
+    url = a.cli(
+        "proposal",
+        "create",
+        "rivers",
+        "--title",
+        f"Proposal {uuid.uuid4().hex[:6]}",
+        "--text-file",
+        str(text),
+        "--party",
+        b.handle("fishers"),
+        *extra,
+    ).out.strip()
+    wait_for(
+        lambda: b.cli("proposal", "show", url, "--json", check=False).code == 0, what="the proposal on B"
+    )
     return url
 
 
@@ -52,9 +65,15 @@ def accept(b, movement: str, version: dict, *, proof_value: str | None = None) -
     if proof_value:
         proof["proofValue"] = proof_value
     actor = f"{b.base_url}/actors/{movement}"
-    return {"@context": version["@context"], "id": f"{b.base_url}/activities/{uuid.uuid4()}", "type": "Accept",
-            "actor": actor, "object": add_proof({k: v for k, v in version.items() if k != "proof"}, proof),
-            "version": content_hash(version), "to": [version["attributedTo"]]}
+    return {
+        "@context": version["@context"],
+        "id": f"{b.base_url}/activities/{uuid.uuid4()}",
+        "type": "Accept",
+        "actor": actor,
+        "object": add_proof({k: v for k, v in version.items() if k != "proof"}, proof),
+        "version": content_hash(version),
+        "to": [version["attributedTo"]],
+    }
 
 
 def send(a, b, movement: str, activity: dict):
@@ -62,8 +81,7 @@ def send(a, b, movement: str, activity: dict):
 
 
 def signers(instance, url) -> list[str]:
-    return [s for signed in instance.proposal(url)["signatures"].values()
-            for s in signed]
+    return [s for signed in instance.proposal(url)["signatures"].values() for s in signed]
 
 
 def test_a_genuine_signature_is_accepted(story):
@@ -124,8 +142,7 @@ def test_a_signature_after_withdrawal_is_refused(story):
     a.cli("proposal", "withdraw", url, "--as", "rivers")
     response = send(a, b, "fishers", accept(b, "fishers", version))
     assert response.status_code == 409 and "withdrawn by author" in response.json()["error"]
-    wait_for(lambda: b.proposal(url)["status"] == "withdrawn_by_author",
-             what="the withdrawal on B")
+    wait_for(lambda: b.proposal(url)["status"] == "withdrawn_by_author", what="the withdrawal on B")
     refused = b.cli("proposal", "sign", url, "--as", "fishers", check=False)
     assert refused.code == 1 and "withdrawn by author" in refused.err
 
@@ -148,8 +165,13 @@ def test_an_update_by_another_instance_is_refused(story):
     fishers = f"{b.base_url}/actors/fishers"
     document["name"] = "Hijacked"
     for attributed in (document["attributedTo"], fishers):
-        update = {"@context": document["@context"], "id": f"{b.base_url}/activities/{uuid.uuid4()}",
-                  "type": "Update", "actor": fishers, "object": {**document, "attributedTo": attributed}}
+        update = {
+            "@context": document["@context"],
+            "id": f"{b.base_url}/activities/{uuid.uuid4()}",
+            "type": "Update",
+            "actor": fishers,
+            "object": {**document, "attributedTo": attributed},
+        }
         response = send(a, b, "fishers", update)
         assert response.status_code == 403, response.text
         assert "origin" in response.json()["error"]
@@ -162,10 +184,18 @@ def test_mastodon_followers_read_a_note_with_a_link(story):
     a.cli("proposal", "sign", url, "--as", "rivers")
 
     def notes():
-        return [r["object"] for r in mastodon.received
-                if r.get("type") == "Create" and isinstance(r.get("object"), dict) and r["object"]["type"] == "Note"
-                and url in r["object"]["content"]]
-    found = wait_for(lambda: len(notes()) >= 2 and notes(), what="two Notes (proposed, signed) at the follower")
+        return [
+            r["object"]
+            for r in mastodon.received
+            if r.get("type") == "Create"
+            and isinstance(r.get("object"), dict)
+            and r["object"]["type"] == "Note"
+            and url in r["object"]["content"]
+        ]
+
+    found = wait_for(
+        lambda: len(notes()) >= 2 and notes(), what="two Notes (proposed, signed) at the follower"
+    )
     assert "proposes an agreement" in found[0]["content"] and f'href="{url}"' in found[0]["content"]
     assert "signed" in found[1]["content"]
 
@@ -177,8 +207,7 @@ def test_a_declined_proposal_can_no_longer_be_signed(story):
     url = propose(story, "--language", "en", "--translation", f"es={spanish}")
     assert set(current_version(a, url)["contentMap"]) == {"en", "es"}
     b.cli("proposal", "decline", url, "--as", "fishers", "--reason", "Not before the harvest")
-    wait_for(lambda: a.proposal(url)["status"] == "declined",
-             what="the decline on A")
+    wait_for(lambda: a.proposal(url)["status"] == "declined", what="the decline on A")
     assert a.proposal(url)["declined_by"] == [f"{b.base_url}/actors/fishers"]
     refused = a.cli("proposal", "sign", url, "--as", "rivers", check=False)
     assert refused.code == 1 and "declined" in refused.err
@@ -193,9 +222,18 @@ def test_an_agreement_expires_at_its_end(story):
     agreement = a.proposal(url)["agreement"]
 
     def status(instance, movement):
-        return next((r["status"] for r in instance.cli("agreement", "list", movement, "--json").lines
-                     if r["url"] == agreement), None)
-    wait_for(lambda: status(a, "rivers") == "in_force" and status(b, "fishers") == "in_force", what="in force")
+        return next(
+            (
+                r["status"]
+                for r in instance.cli("agreement", "list", movement, "--json").lines
+                if r["url"] == agreement
+            ),
+            None,
+        )
+
+    wait_for(
+        lambda: status(a, "rivers") == "in_force" and status(b, "fishers") == "in_force", what="in force"
+    )
     wait_for(lambda: status(a, "rivers") == status(b, "fishers") == "expired", timeout=20, what="expiry")
     refused = b.cli("agreement", "withdraw", agreement, "--as", "fishers", check=False)
     assert refused.code == 1 and "expired" in refused.err

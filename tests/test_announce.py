@@ -1,4 +1,5 @@
 """A movement boosts a post from a third instance; its followers receive the post, fetched from its origin."""
+
 import uuid
 
 from tests.harness import wait_for
@@ -14,9 +15,15 @@ def test_an_announced_post_reaches_the_followers_of_the_booster(instances):
     wait_for(lambda: a.following_state("landrights", water) == "accepted", what="the follow")
     note = c.cli("post", "seeds", "Seed swap on Sunday").out.strip()
 
-    announce = {"@context": "https://www.w3.org/ns/activitystreams", "id": f"{b.base_url}/activities/{uuid.uuid4()}",
-                "type": "Announce", "actor": water, "object": note,
-                "to": ["https://www.w3.org/ns/activitystreams#Public"], "cc": [f"{water}/followers"]}
+    announce = {
+        "@context": "https://www.w3.org/ns/activitystreams",
+        "id": f"{b.base_url}/activities/{uuid.uuid4()}",
+        "type": "Announce",
+        "actor": water,
+        "object": note,
+        "to": ["https://www.w3.org/ns/activitystreams#Public"],
+        "cc": [f"{water}/followers"],
+    }
     assert signed_post(a.url("/inbox"), announce, b.private_key("water")).status_code == 202
 
     [entry] = a.timeline("landrights")

@@ -1,5 +1,6 @@
 """A movement with many agreements: its charter is read page by page, in the browser (plain links, no
 JavaScript) and as a paged ActivityPub collection, and every agreement is on exactly one page."""
+
 from __future__ import annotations
 
 import asyncio

@@ -1,4 +1,5 @@
 """The command line says clearly what went wrong, in one line, and leaves nothing half-done."""
+
 import pytest
 
 from federation.fetch import FetchError, GuardedResolver, check_url
@@ -19,8 +20,11 @@ def test_init_refuses_to_overwrite_an_instance(instances):
 
 def test_init_refuses_plain_http_off_loopback(tmp_path):
     from tests.harness import Instance
+
     instance = Instance(tmp_path / "x", 1, None)
-    one_line_error(instance.cli("init", "--base-url", "http://forum.example.org", check=False), "local testing")
+    one_line_error(
+        instance.cli("init", "--base-url", "http://forum.example.org", check=False), "local testing"
+    )
     assert not (tmp_path / "x").exists()
 
 
@@ -41,7 +45,9 @@ def test_unknown_remote_actor(instances):
     a.movement("landrights")
     peer = FakePeer("exists").start()
     try:
-        one_line_error(a.cli("follow", "landrights", f"missing@127.0.0.1:{peer.port}", check=False), "does not exist")
+        one_line_error(
+            a.cli("follow", "landrights", f"missing@127.0.0.1:{peer.port}", check=False), "does not exist"
+        )
     finally:
         peer.stop()
 
@@ -55,11 +61,14 @@ def test_not_a_handle(instances):
 def test_a_short_password_is_refused(instances):
     a = instances.new("a", start=False)
     a.movement("landrights")
-    one_line_error(a.cli("member", "create", "bob", "--movement", "landrights", stdin="short\n", check=False), "8")
+    one_line_error(
+        a.cli("member", "create", "bob", "--movement", "landrights", stdin="short\n", check=False), "8"
+    )
 
 
 def test_a_public_instance_refuses_to_fetch_loopback_addresses(tmp_path):
     from tests.harness import Instance
+
     peer = FakePeer("local").start()
     try:
         instance = Instance(tmp_path / "public", 1, None)
@@ -70,8 +79,17 @@ def test_a_public_instance_refuses_to_fetch_loopback_addresses(tmp_path):
         peer.stop()
 
 
-@pytest.mark.parametrize("url", ["http://example.org/x", "https://127.0.0.1/x", "https://[::1]/x",
-                                 "https://10.1.2.3/x", "https://169.254.169.254/latest", "file:///etc/passwd"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://example.org/x",
+        "https://127.0.0.1/x",
+        "https://[::1]/x",
+        "https://10.1.2.3/x",
+        "https://169.254.169.254/latest",
+        "file:///etc/passwd",
+    ],
+)
 def test_outgoing_urls_off_limits_outside_local_testing(url):
     with pytest.raises(FetchError):
         check_url(url, allow_private=False)
@@ -86,6 +104,7 @@ def test_names_resolving_to_loopback_are_refused():
             await resolver.resolve("localhost", 443)
         finally:
             await resolver.close()
+
     with pytest.raises(OSError, match="private"):
         asyncio.run(resolve())
 

@@ -1,4 +1,5 @@
 """Deliveries survive a peer being down and the sender crashing; each activity arrives exactly once."""
+
 from aiohttp import web
 
 from tests.fake_peer import FakePeer
@@ -20,8 +21,10 @@ def create_deliveries(instance) -> list[dict]:
 
 
 def arrivals(instance, note: str) -> int:
-    [(count,)] = instance.sql("SELECT count(*) FROM timeline_entries t JOIN objects o ON o.id = t.object_id "
-                              "WHERE o.uri = :u", u=note)
+    [(count,)] = instance.sql(
+        "SELECT count(*) FROM timeline_entries t JOIN objects o ON o.id = t.object_id WHERE o.uri = :u",
+        u=note,
+    )
     return count
 
 
@@ -71,7 +74,9 @@ def test_a_peer_that_refuses_a_delivery_is_not_retried(instances):
         a.cli("follow", "landrights", peer.handle)
         peer.inbox_status = 403
         a.cli("post", "landrights", "You will not take this", "--to", peer.handle)
-        failed = wait_for(lambda: [d for d in create_deliveries(a) if d["state"] == "failed"], what="a failed delivery")
+        failed = wait_for(
+            lambda: [d for d in create_deliveries(a) if d["state"] == "failed"], what="a failed delivery"
+        )
         assert failed[0]["attempts"] == 1 and "403" in failed[0]["last_error"]
     finally:
         peer.stop()
@@ -114,7 +119,9 @@ def test_a_post_goes_once_to_each_server_using_shared_inboxes(instances):
         note = a.cli("post", "landrights", "To all our followers").out.strip()
         creates = lambda peer: [r["object"]["id"] for r in peer.received if r["type"] == "Create"]  # noqa: E731
         wait_for(lambda: creates(mastodon_like) and creates(small), what="the post to reach both servers")
-        wait_for(lambda: all(d["state"] == "delivered" for d in create_deliveries(a)), what="outcomes recorded")
+        wait_for(
+            lambda: all(d["state"] == "delivered" for d in create_deliveries(a)), what="outcomes recorded"
+        )
         assert creates(mastodon_like) == [note] and mastodon_like.inbox_paths[-1] == "/inbox"
         assert creates(small) == [note] and small.inbox_paths[-1] == "/users/cleo/inbox"
         assert len(create_deliveries(a)) == 2
@@ -146,9 +153,13 @@ def test_a_peer_asking_to_retry_after_two_seconds_gets_the_post_then_not_half_an
     try:
         a.cli("follow", "landrights", peer.handle)
         note = a.cli("post", "landrights", "When you are ready", "--to", peer.handle).out.strip()
-        [retrying] = wait_for(lambda: [d for d in create_deliveries(a) if d["state"] == "retrying"], what="a retry")
+        [retrying] = wait_for(
+            lambda: [d for d in create_deliveries(a) if d["state"] == "retrying"], what="a retry"
+        )
         assert "429" in retrying["last_error"] and retrying["attempts"] == 1
-        wait_for(lambda: [r for r in peer.received if r["type"] == "Create"], timeout=15, what="the post, retried")
+        wait_for(
+            lambda: [r for r in peer.received if r["type"] == "Create"], timeout=15, what="the post, retried"
+        )
         assert [r["object"]["id"] for r in peer.received if r["type"] == "Create"] == [note]
         wait_for(lambda: create_deliveries(a)[0]["state"] == "delivered", what="the delivery to be recorded")
         assert create_deliveries(a)[0]["attempts"] == 2

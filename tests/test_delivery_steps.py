@@ -1,4 +1,5 @@
 """Fast unit tests of delivery's pure steps: verdict, backoff, Retry-After, give-up, and the transition table."""
+
 import datetime as dt
 
 import pytest
@@ -10,15 +11,28 @@ S = DeliveryState
 NOW = dt.datetime(2026, 12, 2, 3, 0, 0, tzinfo=dt.timezone.utc)
 
 
-@pytest.mark.parametrize("status, error, verdict", [
-    (200, None, "delivered"), (202, None, "delivered"), (204, None, "delivered"),
-    (None, "cannot connect: refused", "retry"), (None, "no answer within 15s", "retry"),
-    (500, "HTTP 500", "retry"), (502, "HTTP 502", "retry"), (503, "HTTP 503", "retry"),
-    (429, "HTTP 429", "retry"), (408, "HTTP 408", "retry"),
-    (400, "HTTP 400", "fail"), (401, "HTTP 401", "fail"), (403, "HTTP 403", "fail"),
-    (404, "HTTP 404", "fail"), (410, "HTTP 410", "fail"), (413, "HTTP 413", "fail"),
-    (301, "HTTP 301", "fail"),  # redirects are not followed for POSTs: the peer gave no inbox there
-])
+@pytest.mark.parametrize(
+    "status, error, verdict",
+    [
+        (200, None, "delivered"),
+        (202, None, "delivered"),
+        (204, None, "delivered"),
+        (None, "cannot connect: refused", "retry"),
+        (None, "no answer within 15s", "retry"),
+        (500, "HTTP 500", "retry"),
+        (502, "HTTP 502", "retry"),
+        (503, "HTTP 503", "retry"),
+        (429, "HTTP 429", "retry"),
+        (408, "HTTP 408", "retry"),
+        (400, "HTTP 400", "fail"),
+        (401, "HTTP 401", "fail"),
+        (403, "HTTP 403", "fail"),
+        (404, "HTTP 404", "fail"),
+        (410, "HTTP 410", "fail"),
+        (413, "HTTP 413", "fail"),
+        (301, "HTTP 301", "fail"),  # redirects are not followed for POSTs: the peer gave no inbox there
+    ],
+)
 def test_an_answer_is_classified(status, error, verdict):
     assert classify(status, error) == verdict
 
@@ -42,7 +56,7 @@ def test_retry_after_replaces_the_backoff_without_jitter():
 
 
 def test_retry_after_is_bounded_by_the_maximum_and_one_second():
-    assert retry_delay(1, 30, 21600, retry_after=10 ** 9) == 21600
+    assert retry_delay(1, 30, 21600, retry_after=10**9) == 21600
     assert retry_delay(1, 30, 21600, retry_after=0) == 1
 
 
@@ -62,7 +76,7 @@ def test_an_absent_or_unreadable_retry_after_is_ignored(value):
 
 
 def test_a_delivered_row_is_delivered_whatever_its_age():
-    assert next_state("delivered", 10 ** 7, 216000) is S.delivered
+    assert next_state("delivered", 10**7, 216000) is S.delivered
 
 
 def test_a_refusal_gives_up_at_once():

@@ -1,4 +1,5 @@
 """What Mastodon and other servers read to find and trust a movement: WebFinger, NodeInfo, actor documents."""
+
 import pytest
 import requests
 

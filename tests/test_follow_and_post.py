@@ -1,4 +1,5 @@
 """Movement B follows movement A on another instance, receives A's posts, then unfollows."""
+
 from tests.harness import wait_for
 
 
@@ -9,7 +10,9 @@ def test_follow_is_accepted_and_posts_arrive_until_unfollow(instances):
 
     b.cli("follow", "water", a.handle("landrights"))
     wait_for(lambda: b.following_state("water", landrights) == "accepted", what="Accept to reach B")
-    assert [f["id"] for f in a.cli("followers", "landrights", "--json").lines] == [f"{b.base_url}/actors/water"]
+    assert [f["id"] for f in a.cli("followers", "landrights", "--json").lines] == [
+        f"{b.base_url}/actors/water"
+    ]
 
     note = a.cli("post", "landrights", "Assembly on **Saturday**").out.strip()
     entries = wait_for(lambda: b.timeline("water"), what="the post in B's timeline")

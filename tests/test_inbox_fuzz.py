@@ -5,6 +5,7 @@ size and nesting (tests/fuzzing.py, a fixed seed), each signed with water's key.
 with a 2xx or 4xx, processes every journaled one without an internal error, still answers afterwards,
 and still stores water's next ordinary post.
 """
+
 import collections
 import time
 
@@ -76,8 +77,9 @@ def test_no_journaled_activity_ended_in_an_internal_error(story, fuzzed):
     a.wait_inbox_drained(timeout=300)
     states = dict(a.sql("SELECT state, count(*) FROM inbox_entries GROUP BY state", drained=False))
     print(f"journal: {states}")
-    failed = a.sql("SELECT state, error, payload FROM inbox_entries WHERE state IN ('parked', 'retrying')",
-                   drained=False)
+    failed = a.sql(
+        "SELECT state, error, payload FROM inbox_entries WHERE state IN ('parked', 'retrying')", drained=False
+    )
     first = [(state, error, payload[:300]) for state, error, payload in failed[:3]]
     assert not failed, f"{len(failed)} entries failed in processing, first: {first}"
     assert states.get("done", 0) > 0
@@ -90,12 +92,15 @@ def test_the_server_still_answers_and_stores_an_ordinary_post_afterwards(story, 
     activity = create_note(water, b.base_url, "still here after the storm", to=[landrights])
     response = signed_post(a.url("/inbox"), activity, b.private_key("water"))
     assert response.status_code == 202, response.text
-    assert a.sql("SELECT 1 FROM timeline_entries t JOIN objects o ON o.id = t.object_id "
-                 "JOIN actors a ON a.id = t.owner_id WHERE o.uri = :o AND a.uri = :a",
-                 o=activity["object"]["id"], a=landrights) == [(1,)]
+    assert a.sql(
+        "SELECT 1 FROM timeline_entries t JOIN objects o ON o.id = t.object_id "
+        "JOIN actors a ON a.id = t.owner_id WHERE o.uri = :o AND a.uri = :a",
+        o=activity["object"]["id"],
+        a=landrights,
+    ) == [(1,)]
 
 
 def test_the_server_logged_no_unhandled_error(story, fuzzed):
     a = story[0]
     log = a.log_path.read_text(errors="replace")
-    assert "Traceback" not in log, log[log.index("Traceback") - 500:][:3000]
+    assert "Traceback" not in log, log[log.index("Traceback") - 500 :][:3000]

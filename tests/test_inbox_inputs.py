@@ -4,6 +4,7 @@ Movement "landrights" on A follows movement "water" on B. Water sends A what rea
 lists (valid JSON-LD), PeerTube's two authors, text with NUL or lone surrogates, huge ids, deep nesting,
 big bodies, and objects that are no posts. Each request is signed as B would sign it.
 """
+
 import json
 
 import pytest
@@ -66,20 +67,29 @@ def test_an_object_type_that_names_no_type_is_refused_with_400(story, bad_type):
 def test_a_peertube_video_with_account_and_channel_as_authors_is_accepted(story):
     a, b, water = story
     channel = f"{b.base_url}/video-channels/water_channel"
-    activity = create_note(water, b.base_url, "a video", type="Video", name="Our river",
-                           attributedTo=[{"type": "Group", "id": channel}, {"type": "Person", "id": water}])
+    activity = create_note(
+        water,
+        b.base_url,
+        "a video",
+        type="Video",
+        name="Our river",
+        attributedTo=[{"type": "Group", "id": channel}, {"type": "Person", "id": water}],
+    )
     response = send(story, activity)
     assert response.status_code == 202, response.text
-    [(author,)] = a.sql("SELECT a.uri FROM objects o JOIN actors a ON a.id = o.attributed_to_id "
-                        "WHERE o.uri = :u", u=activity["object"]["id"])
+    [(author,)] = a.sql(
+        "SELECT a.uri FROM objects o JOIN actors a ON a.id = o.attributed_to_id WHERE o.uri = :u",
+        u=activity["object"]["id"],
+    )
     assert author == water
 
 
 def test_authors_that_do_not_include_the_sender_are_still_refused(story):
     a, b, water = story
     other = f"{b.base_url}/actors/someone-else"
-    activity = create_note(water, b.base_url, "not mine",
-                           attributedTo=[other, {"type": "Person", "id": other}])
+    activity = create_note(
+        water, b.base_url, "not mine", attributedTo=[other, {"type": "Person", "id": other}]
+    )
     assert send(story, activity).status_code == 403
     assert stored_object(a, activity["object"]["id"]) == []
 
@@ -153,11 +163,13 @@ def test_objects_that_are_no_posts_are_stored_but_never_shown_as_posts(story, ki
     assert all(status["uri"] != activity["object"]["id"] for status in statuses)
 
 
-@pytest.mark.parametrize("resource", ["ACCT:landrights@{host}", "Acct:LandRights@{host}",
-                                      "acct:landrights@{host}"])
+@pytest.mark.parametrize(
+    "resource", ["ACCT:landrights@{host}", "Acct:LandRights@{host}", "acct:landrights@{host}"]
+)
 def test_webfinger_takes_the_acct_scheme_and_names_in_any_case(story, resource):
     a, b, water = story
-    response = requests.get(a.url("/.well-known/webfinger"),
-                            params={"resource": resource.format(host=a.host)}, timeout=10)
+    response = requests.get(
+        a.url("/.well-known/webfinger"), params={"resource": resource.format(host=a.host)}, timeout=10
+    )
     assert response.status_code == 200, response.text
     assert response.json()["links"][0]["href"] == f"{a.base_url}/actors/landrights"

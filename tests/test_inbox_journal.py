@@ -1,6 +1,7 @@
 """The inbox journal: movement "water" on B writes to A, whose inbox commits every verified activity to its
 journal, answers 202, and processes it afterwards -- in order, once, after a crash too; failures are
 retried, then parked for an admin, and refusals found while processing are recorded."""
+
 import json
 import uuid
 
@@ -57,8 +58,13 @@ def test_a_refusal_found_while_processing_is_answered_and_recorded(story):
     assert signed_post(a.url("/inbox"), original, b.private_key("water")).status_code == 202
     a.wait_inbox_drained()
     forger = f"{b.base_url}/actors/forger"
-    delete = {"@context": "https://www.w3.org/ns/activitystreams", "id": f"{b.base_url}/activities/{uuid.uuid4()}",
-              "type": "Delete", "actor": forger, "object": original["object"]["id"]}
+    delete = {
+        "@context": "https://www.w3.org/ns/activitystreams",
+        "id": f"{b.base_url}/activities/{uuid.uuid4()}",
+        "type": "Delete",
+        "actor": forger,
+        "object": original["object"]["id"],
+    }
     response = signed_post(a.url("/inbox"), delete, b.private_key("forger"))
     assert response.status_code == 403  # found by processing, within inbox_answer_wait
     entry = entry_of(a, delete["id"])
@@ -71,16 +77,33 @@ def test_entries_about_one_object_are_applied_in_journal_order_after_a_crash(sto
     a, b, water = story
     created = create_note(water, b.base_url, "first version")
     note = created["object"]
-    updated = {**created, "id": f"{b.base_url}/activities/{uuid.uuid4()}", "type": "Update",
-               "object": {**note, "content": "<p>second version</p>"}}
-    deleted = {"@context": "https://www.w3.org/ns/activitystreams", "id": f"{b.base_url}/activities/{uuid.uuid4()}",
-               "type": "Delete", "actor": water, "object": note["id"]}
+    updated = {
+        **created,
+        "id": f"{b.base_url}/activities/{uuid.uuid4()}",
+        "type": "Update",
+        "object": {**note, "content": "<p>second version</p>"},
+    }
+    deleted = {
+        "@context": "https://www.w3.org/ns/activitystreams",
+        "id": f"{b.base_url}/activities/{uuid.uuid4()}",
+        "type": "Delete",
+        "actor": water,
+        "object": note["id"],
+    }
     a.kill()
     for document, state in ((created, "processing"), (updated, "received"), (deleted, "received")):
-        a.sql("INSERT INTO inbox_entries (activity_uri, activity_type, actor_uri, order_key, payload, state, "
-              "attempts, next_attempt_at, lease_until, received_at) VALUES (:u, :t, :a, :k, :p, :s, 0, "
-              "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)", drained=False,
-              u=document["id"], t=document["type"], a=water, k=note["id"], p=json.dumps(document), s=state)
+        a.sql(
+            "INSERT INTO inbox_entries (activity_uri, activity_type, actor_uri, order_key, payload, state, "
+            "attempts, next_attempt_at, lease_until, received_at) VALUES (:u, :t, :a, :k, :p, :s, 0, "
+            "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)",
+            drained=False,
+            u=document["id"],
+            t=document["type"],
+            a=water,
+            k=note["id"],
+            p=json.dumps(document),
+            s=state,
+        )
     a.start()
     a.wait_inbox_drained(timeout=60)  # PostgreSQL takes a dead process's claims back when their lease ends
     assert [entry_of(a, d["id"])["state"] for d in (created, updated, deleted)] == ["done"] * 3
@@ -100,7 +123,10 @@ def test_posts_answered_before_a_kill_are_all_stored_after_the_restart(story):
     a.start()
     a.wait_inbox_drained(timeout=60)
     assert len(accepted) == 40
-    stored = {uri for (uri,) in a.sql("SELECT uri FROM activities WHERE uri LIKE :p", p=f"{b.base_url}/activities/%")}
+    stored = {
+        uri
+        for (uri,) in a.sql("SELECT uri FROM activities WHERE uri LIKE :p", p=f"{b.base_url}/activities/%")
+    }
     assert set(accepted) <= stored
 
 
@@ -108,11 +134,21 @@ def test_a_failing_entry_is_retried_then_parked_and_can_be_retried(story):
     """An activity whose actor cannot be fetched (its host is down) fails three times (inbox_max_attempts)."""
     a, b, water = story
     ghost = "http://127.0.0.1:9/actors/ghost"
-    activity = {"id": "http://127.0.0.1:9/activities/1", "type": "Like", "actor": ghost,
-                "object": f"{a.base_url}/actors/landrights"}
-    a.sql("INSERT INTO inbox_entries (activity_uri, activity_type, actor_uri, order_key, payload, state, attempts, "
-          "next_attempt_at, received_at) VALUES (:u, 'Like', :a, :u, :p, 'received', 0, CURRENT_TIMESTAMP, "
-          "CURRENT_TIMESTAMP)", drained=False, u=activity["id"], a=ghost, p=json.dumps(activity))
+    activity = {
+        "id": "http://127.0.0.1:9/activities/1",
+        "type": "Like",
+        "actor": ghost,
+        "object": f"{a.base_url}/actors/landrights",
+    }
+    a.sql(
+        "INSERT INTO inbox_entries (activity_uri, activity_type, actor_uri, order_key, payload, state, attempts, "
+        "next_attempt_at, received_at) VALUES (:u, 'Like', :a, :u, :p, 'received', 0, CURRENT_TIMESTAMP, "
+        "CURRENT_TIMESTAMP)",
+        drained=False,
+        u=activity["id"],
+        a=ghost,
+        p=json.dumps(activity),
+    )
     parked = wait_for(lambda: a.inbox("parked"), timeout=30, what="the entry parked")
     assert parked[0]["activity"] == activity["id"] and parked[0]["attempts"] == 3
     assert "cannot get the actor" in parked[0]["error"]
@@ -127,22 +163,37 @@ def test_a_failing_entry_is_retried_then_parked_and_can_be_retried(story):
 def sign_in(instance, name: str) -> requests.Session:
     browser = requests.Session()
     token = csrf_of(browser.get(instance.url("/login")).text)
-    browser.post(instance.url("/login"), data={"csrf": token, "username": name, "password": "correct horse",
-                                               "next": "/admin/inbox"}, allow_redirects=False)
+    browser.post(
+        instance.url("/login"),
+        data={"csrf": token, "username": name, "password": "correct horse", "next": "/admin/inbox"},
+        allow_redirects=False,
+    )
     return browser
 
 
 def test_only_admins_see_the_parked_and_refused_entries(story):
     a, b, water = story
-    for state, error in (("parked", "cannot get the actor: gone"), ("refused", "only the author may delete it")):
+    for state, error in (
+        ("parked", "cannot get the actor: gone"),
+        ("refused", "only the author may delete it"),
+    ):
         uri = f"http://127.0.0.1:9/activities/{state}"
-        a.sql("INSERT INTO inbox_entries (activity_uri, activity_type, actor_uri, order_key, payload, state, "
-              "attempts, error, next_attempt_at, received_at) VALUES (:u, 'Like', :a, :u, '{}', :s, 3, :e, "
-              "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)", drained=False, u=uri, a=water, s=state, e=error)
+        a.sql(
+            "INSERT INTO inbox_entries (activity_uri, activity_type, actor_uri, order_key, payload, state, "
+            "attempts, error, next_attempt_at, received_at) VALUES (:u, 'Like', :a, :u, '{}', :s, 3, :e, "
+            "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)",
+            drained=False,
+            u=uri,
+            a=water,
+            s=state,
+            e=error,
+        )
     anonymous = requests.get(a.url("/admin/inbox"), allow_redirects=False)
     assert anonymous.status_code == 303 and "/login" in anonymous.headers["location"]
     assert sign_in(a, "max").get(a.url("/admin/inbox")).status_code == 403
     page = sign_in(a, "ada").get(a.url("/admin/inbox"))
     assert page.status_code == 200
     assert "http://127.0.0.1:9/activities/parked" in page.text and "cannot get the actor: gone" in page.text
-    assert "http://127.0.0.1:9/activities/refused" in page.text and "only the author may delete it" in page.text
+    assert (
+        "http://127.0.0.1:9/activities/refused" in page.text and "only the author may delete it" in page.text
+    )

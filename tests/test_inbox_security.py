@@ -3,6 +3,7 @@
 Movement "water" on B writes to movement "landrights" on A; a forger tries the same with bad credentials.
 Each refusal is answered 401 or 403 and nothing is stored.
 """
+
 import json
 import uuid
 
@@ -48,7 +49,9 @@ def test_the_same_activity_twice_is_stored_once(story):
 def test_an_unsigned_post_is_refused(story):
     a, b, water = story
     activity = create_note(water, b.base_url)
-    response = requests.post(a.url("/inbox"), json=activity, headers={"content-type": "application/activity+json"})
+    response = requests.post(
+        a.url("/inbox"), json=activity, headers={"content-type": "application/activity+json"}
+    )
     assert response.status_code == 401
     assert "error" in response.json()
     assert not stored(a, activity["id"])
@@ -67,7 +70,9 @@ def test_a_forged_signature_is_refused(story):
 def test_a_body_that_does_not_match_its_digest_is_refused(story):
     a, b, water = story
     activity = create_note(water, b.base_url, "original")
-    tampered = json.dumps({**activity, "object": {**activity["object"], "content": "<p>tampered</p>"}}).encode()
+    tampered = json.dumps(
+        {**activity, "object": {**activity["object"], "content": "<p>tampered</p>"}}
+    ).encode()
     response = signed_post(a.url("/inbox"), activity, b.private_key("water"), body=tampered)
     assert response.status_code == 401
     assert "Digest" in response.json()["error"]
@@ -76,6 +81,7 @@ def test_a_body_that_does_not_match_its_digest_is_refused(story):
 
 def test_a_stale_date_is_refused(story):
     import datetime as dt
+
     a, b, water = story
     activity = create_note(water, b.base_url, "from yesterday")
     yesterday = http_date(dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=1))
@@ -107,8 +113,13 @@ def test_only_the_author_may_delete_a_note(story):
     original = create_note(water, b.base_url, "stays")
     assert signed_post(a.url("/inbox"), original, b.private_key("water")).status_code == 202
     forger = f"{b.base_url}/actors/forger"
-    delete = {"@context": "https://www.w3.org/ns/activitystreams", "id": f"{b.base_url}/activities/{uuid.uuid4()}",
-              "type": "Delete", "actor": forger, "object": original["object"]["id"]}
+    delete = {
+        "@context": "https://www.w3.org/ns/activitystreams",
+        "id": f"{b.base_url}/activities/{uuid.uuid4()}",
+        "type": "Delete",
+        "actor": forger,
+        "object": original["object"]["id"],
+    }
     response = signed_post(a.url("/inbox"), delete, b.private_key("forger"))
     assert response.status_code == 403
     assert not stored(a, delete["id"])
@@ -120,8 +131,13 @@ def test_the_author_may_delete_its_note(story):
     original = create_note(water, b.base_url, "goes away")
     key = b.private_key("water")
     assert signed_post(a.url("/inbox"), original, key).status_code == 202
-    delete = {"@context": "https://www.w3.org/ns/activitystreams", "id": f"{b.base_url}/activities/{uuid.uuid4()}",
-              "type": "Delete", "actor": water, "object": {"id": original["object"]["id"], "type": "Tombstone"}}
+    delete = {
+        "@context": "https://www.w3.org/ns/activitystreams",
+        "id": f"{b.base_url}/activities/{uuid.uuid4()}",
+        "type": "Delete",
+        "actor": water,
+        "object": {"id": original["object"]["id"], "type": "Tombstone"},
+    }
     assert signed_post(a.url("/inbox"), delete, key).status_code == 202
     [(deleted_at,)] = a.sql("SELECT deleted_at FROM objects WHERE uri = :u", u=original["object"]["id"])
     assert deleted_at is not None
@@ -137,19 +153,27 @@ def test_an_oversized_body_is_refused(story):
 
 def test_an_unknown_activity_type_is_stored_and_acknowledged(story):
     a, b, water = story
-    activity = {"@context": "https://www.w3.org/ns/activitystreams", "id": f"{b.base_url}/activities/{uuid.uuid4()}",
-                "type": "Flourish", "actor": water, "object": f"{a.base_url}/actors/landrights"}
+    activity = {
+        "@context": "https://www.w3.org/ns/activitystreams",
+        "id": f"{b.base_url}/activities/{uuid.uuid4()}",
+        "type": "Flourish",
+        "actor": water,
+        "object": f"{a.base_url}/actors/landrights",
+    }
     assert signed_post(a.url("/inbox"), activity, b.private_key("water")).status_code == 202
     assert stored(a, activity["id"])
 
 
 def test_a_rotated_key_is_fetched_again(story):
     from federation.keys import new_rsa_keypair
+
     a, b, water = story
     first = create_note(water, b.base_url, "with the old key")
     assert signed_post(a.url("/inbox"), first, b.private_key("water")).status_code == 202  # A caches the key
     public, private = new_rsa_keypair()
-    b.sql("UPDATE keys SET public = :p, private = :s WHERE uri = :u", p=public, s=private, u=f"{water}#main-key")
+    b.sql(
+        "UPDATE keys SET public = :p, private = :s WHERE uri = :u", p=public, s=private, u=f"{water}#main-key"
+    )
     second = create_note(water, b.base_url, "with the new key")
     response = signed_post(a.url("/inbox"), second, (f"{water}#main-key", private))
     assert response.status_code == 202, response.text

@@ -1,5 +1,6 @@
 """Fast unit tests of the inbox journal's pure steps: its state table, ordering keys, backoff, the routing
 table, and the bulk path storing the very rows the general path stores for the same Create."""
+
 import asyncio
 import datetime as dt
 from types import SimpleNamespace
@@ -8,10 +9,22 @@ import pytest
 
 from federation.journal import Claimed, Journal, Outcome, order_key
 from federation.routing import RouteConflict, RoutingTable, routes
-from models.inbox_entry import CLAIMABLE, FINISHED, TRANSITIONS, UNFINISHED, InboxState, check_transition, sources_of
+from models.inbox_entry import (
+    CLAIMABLE,
+    FINISHED,
+    TRANSITIONS,
+    UNFINISHED,
+    InboxState,
+    check_transition,
+    sources_of,
+)
 
 S = InboxState
-ALLOWED = [(source, target) for source, targets in TRANSITIONS.items() for target in sorted(targets, key=lambda t: t.value)]
+ALLOWED = [
+    (source, target)
+    for source, targets in TRANSITIONS.items()
+    for target in sorted(targets, key=lambda t: t.value)
+]
 
 
 @pytest.mark.parametrize("source,target", ALLOWED, ids=[f"{s.value}->{t.value}" for s, t in ALLOWED])
@@ -38,17 +51,34 @@ def test_the_state_groups_follow_the_table():
 NOTE = "https://b.example/objects/1"
 
 
-@pytest.mark.parametrize("document,key", [
-    ({"id": "a1", "type": "Create", "actor": "x", "object": {"id": NOTE, "type": "Note"}}, NOTE),
-    ({"id": "a2", "type": "Update", "actor": "x", "object": {"id": NOTE, "type": "Note"}}, NOTE),
-    ({"id": "a3", "type": "Delete", "actor": "x", "object": NOTE}, NOTE),
-    ({"id": "a4", "type": "Like", "actor": "x", "object": NOTE}, NOTE),
-    ({"id": "a5", "type": "Undo", "actor": "x", "object": {"id": "l", "type": "Like", "actor": "x", "object": NOTE}},
-     NOTE),
-    ({"id": "a6", "type": "Announce", "actor": "g", "object": {"id": "c", "type": "Create", "actor": "x",
-                                                               "object": {"id": NOTE, "type": "Note"}}}, NOTE),
-    ({"id": "a7", "type": "Flourish", "actor": "x"}, "a7"),
-])
+@pytest.mark.parametrize(
+    "document,key",
+    [
+        ({"id": "a1", "type": "Create", "actor": "x", "object": {"id": NOTE, "type": "Note"}}, NOTE),
+        ({"id": "a2", "type": "Update", "actor": "x", "object": {"id": NOTE, "type": "Note"}}, NOTE),
+        ({"id": "a3", "type": "Delete", "actor": "x", "object": NOTE}, NOTE),
+        ({"id": "a4", "type": "Like", "actor": "x", "object": NOTE}, NOTE),
+        (
+            {
+                "id": "a5",
+                "type": "Undo",
+                "actor": "x",
+                "object": {"id": "l", "type": "Like", "actor": "x", "object": NOTE},
+            },
+            NOTE,
+        ),
+        (
+            {
+                "id": "a6",
+                "type": "Announce",
+                "actor": "g",
+                "object": {"id": "c", "type": "Create", "actor": "x", "object": {"id": NOTE, "type": "Note"}},
+            },
+            NOTE,
+        ),
+        ({"id": "a7", "type": "Flourish", "actor": "x"}, "a7"),
+    ],
+)
 def test_entries_about_one_object_share_an_order_key(document, key):
     assert order_key(document) == key
 
@@ -63,7 +93,9 @@ def test_a_failure_is_retried_with_growing_delays_then_parked():
     delays = []
     for attempts in range(2):
         values = journal.outcome_values(Claimed(1, "a", None, "{}", attempts), Outcome(S.retrying, "boom"))
-        assert values["state"] == "retrying" and values["attempts"] == attempts + 1 and values["error"] == "boom"
+        assert (
+            values["state"] == "retrying" and values["attempts"] == attempts + 1 and values["error"] == "boom"
+        )
         delays.append((values["next_attempt_at"] - dt.datetime.now(dt.timezone.utc)).total_seconds())
     assert 8 < delays[0] < 12 and 16 < delays[1] < 24
     parked = journal.outcome_values(Claimed(1, "a", None, "{}", 2), Outcome(S.retrying, "boom"))
@@ -82,16 +114,21 @@ def test_the_routing_table_is_printed_and_holds_every_feature():
     table = routes()
     print("\n" + table.describe())
     rows = {(a, o, fn) for a, o, _, fn in table.rows()}
-    for expected in [("Create", "*", "inbox.on_create"), ("Follow", "*", "inbox.on_follow"),
-                     ("Announce", "*", "spaces.inbox.prepare_announce"),
-                     ("Announce", "Create", "spaces.inbox.on_space_announces_post"),
-                     ("Accept", "Agreement", "agreements.inbox.on_sign"),
-                     ("Create", "Proposal", "agreements.inbox.prepare"),
-                     ("Like", "*", "interaction_inbox.received_like"), ("Flag", "*", "spaces.inbox.space_takes_report")]:
+    for expected in [
+        ("Create", "*", "inbox.on_create"),
+        ("Follow", "*", "inbox.on_follow"),
+        ("Announce", "*", "spaces.inbox.prepare_announce"),
+        ("Announce", "Create", "spaces.inbox.on_space_announces_post"),
+        ("Accept", "Agreement", "agreements.inbox.on_sign"),
+        ("Create", "Proposal", "agreements.inbox.prepare"),
+        ("Like", "*", "interaction_inbox.received_like"),
+        ("Flag", "*", "spaces.inbox.space_takes_report"),
+    ]:
         assert expected in rows, expected
     # the core's Announce fetcher is called by the spaces' preparer, not registered beside it
-    assert [fn for a, o, role, fn in table.rows() if a == "Announce" and role.startswith("preparer")] \
-        == ["spaces.inbox.prepare_announce"]
+    assert [fn for a, o, role, fn in table.rows() if a == "Announce" and role.startswith("preparer")] == [
+        "spaces.inbox.prepare_announce"
+    ]
     assert table.plain_path("Create", "Note").__name__ == "on_create"  # plain posts may be stored in bulk
     assert table.plain_path("Announce", None) is None
 
@@ -100,6 +137,7 @@ def test_registering_a_key_twice_is_an_error():
     async def one(incoming): ...
 
     async def other(incoming): ...
+
     table = RoutingTable()
     table.handle("Create", None, one)
     with pytest.raises(RouteConflict):
@@ -130,12 +168,23 @@ def _rows_after(tmp_path, name: str, bulk: bool) -> dict:
 
     poster = "http://127.0.0.1:9/actors/water"
     document = {
-        "@context": "https://www.w3.org/ns/activitystreams", "id": f"{poster}/activities/1", "type": "Create",
-        "actor": poster, "to": ["https://www.w3.org/ns/activitystreams#Public"], "cc": [f"{poster}/followers"],
-        "object": {"id": "http://127.0.0.1:9/objects/1", "type": "Note", "attributedTo": poster,
-                   "content": "<p>rivers <a href='#'>#clean</a><script>x</script></p>", "sensitive": False,
-                   "tag": [{"type": "Hashtag", "name": "#clean"}], "published": "2026-11-25T10:00:00Z",
-                   "to": ["https://www.w3.org/ns/activitystreams#Public"], "cc": [f"{poster}/followers"]},
+        "@context": "https://www.w3.org/ns/activitystreams",
+        "id": f"{poster}/activities/1",
+        "type": "Create",
+        "actor": poster,
+        "to": ["https://www.w3.org/ns/activitystreams#Public"],
+        "cc": [f"{poster}/followers"],
+        "object": {
+            "id": "http://127.0.0.1:9/objects/1",
+            "type": "Note",
+            "attributedTo": poster,
+            "content": "<p>rivers <a href='#'>#clean</a><script>x</script></p>",
+            "sensitive": False,
+            "tag": [{"type": "Hashtag", "name": "#clean"}],
+            "published": "2026-11-25T10:00:00Z",
+            "to": ["https://www.w3.org/ns/activitystreams#Public"],
+            "cc": [f"{poster}/followers"],
+        },
     }
 
     async def run() -> dict:
@@ -145,20 +194,43 @@ def _rows_after(tmp_path, name: str, bulk: bool) -> dict:
         try:
             await upgrade(db)
             async with db.session() as session:
-                remote = Actor(uri=poster, type="Group", username="water", host="127.0.0.1:9", local=False,
-                               inbox=f"{poster}/inbox", followers_url=f"{poster}/followers")
-                local = Actor(uri="http://127.0.0.1:8/actors/land", type="Group", username="land",
-                              host="127.0.0.1:8", local=True, inbox="http://127.0.0.1:8/actors/land/inbox")
+                remote = Actor(
+                    uri=poster,
+                    type="Group",
+                    username="water",
+                    host="127.0.0.1:9",
+                    local=False,
+                    inbox=f"{poster}/inbox",
+                    followers_url=f"{poster}/followers",
+                )
+                local = Actor(
+                    uri="http://127.0.0.1:8/actors/land",
+                    type="Group",
+                    username="land",
+                    host="127.0.0.1:8",
+                    local=True,
+                    inbox="http://127.0.0.1:8/actors/land/inbox",
+                )
                 session.add_all([remote, local])
                 await session.flush()
-                session.add(Follow(follower_id=local.id, followee_id=remote.id, state="accepted",
-                                  activity_uri="http://127.0.0.1:8/activities/f"))
+                session.add(
+                    Follow(
+                        follower_id=local.id,
+                        followee_id=remote.id,
+                        state="accepted",
+                        activity_uri="http://127.0.0.1:8/activities/f",
+                    )
+                )
             if bulk:
-                answers = await db.run_in_transaction(store_posts, [PlainPost(document, dumps(document), None)])
+                answers = await db.run_in_transaction(
+                    store_posts, [PlainPost(document, dumps(document), None)]
+                )
                 assert answers == [(202, "accepted")]
             else:
                 async with db.session() as session:
-                    actor = (await session.execute(text("SELECT id FROM actors WHERE uri = :u"), {"u": poster})).one()
+                    actor = (
+                        await session.execute(text("SELECT id FROM actors WHERE uri = :u"), {"u": poster})
+                    ).one()
                     actor = await session.get(Actor, actor[0])
                 await Inbox(fed).apply(document, actor, None)
             queries = {
@@ -171,12 +243,15 @@ def _rows_after(tmp_path, name: str, bulk: bool) -> dict:
             async with db.session() as session:
                 for table, query in queries.items():
                     result = await session.execute(text(query))
-                    rows[table] = [{k: v for k, v in row._mapping.items() if k not in ("id", "created_at")}
-                                   for row in result.all()]
+                    rows[table] = [
+                        {k: v for k, v in row._mapping.items() if k not in ("id", "created_at")}
+                        for row in result.all()
+                    ]
             return rows
         finally:
             await fed.close()
             await db.close()
+
     return asyncio.run(run())
 
 

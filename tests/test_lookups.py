@@ -1,5 +1,6 @@
 """Fast unit tests of the lookups in models/ (actor, object and activity by id, local actor by name, follows,
 agreements by URL), on a throwaway SQLite database holding the models' tables."""
+
 from __future__ import annotations
 
 import asyncio
@@ -9,8 +10,14 @@ import pytest
 from federation.agreements.store import agreement_by_uri, proposal_by_uri
 from models import Activity, Actor, Base, Database, Follow, Key, Object
 from models.actor import (
-    actor_by_handle, actor_by_uri, actors_by_uris, local_actor, local_actor_by_uri, local_movement,
-    local_person, newest_private_key,
+    actor_by_handle,
+    actor_by_uri,
+    actors_by_uris,
+    local_actor,
+    local_actor_by_uri,
+    local_movement,
+    local_person,
+    newest_private_key,
 )
 from models.agreement import Proposal
 from models.content import activity_by_uri, local_activity_by_uri, local_object_by_uri, object_by_uri
@@ -20,9 +27,18 @@ HERE, THERE = "http://127.0.0.1:8001", "https://b.example"
 
 
 def _actor(uri: str, username: str, host: str, local: bool, type_: str = "Group", **fields) -> Actor:
-    return Actor(uri=uri, username=username, host=host, local=local, type=type_, inbox=uri + "/inbox",
-                 outbox=uri + "/outbox", followers_url=uri + "/followers", following_url=uri + "/following",
-                 **fields)
+    return Actor(
+        uri=uri,
+        username=username,
+        host=host,
+        local=local,
+        type=type_,
+        inbox=uri + "/inbox",
+        outbox=uri + "/outbox",
+        followers_url=uri + "/followers",
+        following_url=uri + "/following",
+        **fields,
+    )
 
 
 async def _seed(db: Database) -> None:
@@ -30,26 +46,55 @@ async def _seed(db: Database) -> None:
         rivers = _actor(f"{HERE}/actors/rivers", "rivers", "127.0.0.1:8001", True)
         session.add(rivers)
         await session.flush()
-        session.add_all([
-            _actor(f"{HERE}/actors/ana", "ana", "127.0.0.1:8001", True, "Person", movement_id=rivers.id),
-            _actor(f"{THERE}/actors/rivers", "rivers", "b.example", False),
-            Object(uri=f"{HERE}/objects/1", type="Note", local=True, content="here", document={}),
-            Object(uri=f"{THERE}/objects/1", type="Note", local=False, content="there", document={}),
-            Activity(uri=f"{HERE}/activities/1", type="Create", actor_id=rivers.id, local=True, payload="{}"),
-            Activity(uri=f"{THERE}/activities/1", type="Create", actor_id=rivers.id, local=False,
-                     payload="{}"),
-            Key(uri=f"{HERE}/actors/rivers#old", actor_id=rivers.id, kind="rsa", public="p1", private="s1"),
-            Key(uri=f"{HERE}/actors/rivers#main-key", actor_id=rivers.id, kind="rsa", public="p2",
-                private="s2"),
-            Key(uri=f"{HERE}/actors/rivers#ed25519-key", actor_id=rivers.id, kind="ed25519", public="z",
-                private=None),
-            Proposal(uri=f"{THERE}/proposals/1", agreement_uri=f"{THERE}/agreements/1", local=False,
-                     author_uri=f"{THERE}/actors/rivers", title="Water", state="open"),
-        ])
+        session.add_all(
+            [
+                _actor(f"{HERE}/actors/ana", "ana", "127.0.0.1:8001", True, "Person", movement_id=rivers.id),
+                _actor(f"{THERE}/actors/rivers", "rivers", "b.example", False),
+                Object(uri=f"{HERE}/objects/1", type="Note", local=True, content="here", document={}),
+                Object(uri=f"{THERE}/objects/1", type="Note", local=False, content="there", document={}),
+                Activity(
+                    uri=f"{HERE}/activities/1", type="Create", actor_id=rivers.id, local=True, payload="{}"
+                ),
+                Activity(
+                    uri=f"{THERE}/activities/1", type="Create", actor_id=rivers.id, local=False, payload="{}"
+                ),
+                Key(
+                    uri=f"{HERE}/actors/rivers#old", actor_id=rivers.id, kind="rsa", public="p1", private="s1"
+                ),
+                Key(
+                    uri=f"{HERE}/actors/rivers#main-key",
+                    actor_id=rivers.id,
+                    kind="rsa",
+                    public="p2",
+                    private="s2",
+                ),
+                Key(
+                    uri=f"{HERE}/actors/rivers#ed25519-key",
+                    actor_id=rivers.id,
+                    kind="ed25519",
+                    public="z",
+                    private=None,
+                ),
+                Proposal(
+                    uri=f"{THERE}/proposals/1",
+                    agreement_uri=f"{THERE}/agreements/1",
+                    local=False,
+                    author_uri=f"{THERE}/actors/rivers",
+                    title="Water",
+                    state="open",
+                ),
+            ]
+        )
         await session.flush()
         there = await actor_by_uri(session, f"{THERE}/actors/rivers")
-        session.add(Follow(follower_id=rivers.id, followee_id=there.id, activity_uri=f"{HERE}/activities/f",
-                           state="accepted"))
+        session.add(
+            Follow(
+                follower_id=rivers.id,
+                followee_id=there.id,
+                activity_uri=f"{HERE}/activities/f",
+                state="accepted",
+            )
+        )
 
 
 @pytest.fixture(scope="module")
@@ -60,6 +105,7 @@ def db(tmp_path_factory):
         async with database.engine.begin() as connection:
             await connection.run_sync(Base.metadata.create_all)
         await _seed(database)
+
     asyncio.run(prepare())
     yield database
     asyncio.run(database.close())
@@ -69,6 +115,7 @@ def _run(db: Database, lookup, *args):
     async def go():
         async with db.session() as session:
             return await lookup(session, *args)
+
     return asyncio.run(go())
 
 

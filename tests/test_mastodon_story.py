@@ -1,6 +1,7 @@
 """A member signs in to their instance with a Mastodon app, finds a movement on another instance, follows it,
 reads its next post at home, replies, favourites and boosts it; the movement, signed in through its admin,
 sees the notifications; then the member unfollows."""
+
 from tests.harness import wait_for
 from tests.mastodon_client import code_login, password_login
 
@@ -26,7 +27,9 @@ def test_a_mastodon_app_follows_a_movement_elsewhere_and_interacts_with_it(insta
     assert me.acct == "landrights" and me.group is True
     post = movement.status_post("Assembly on **Saturday** #landrights")
 
-    home = wait_for(lambda: [s for s in bob.timeline_home() if s.uri == post.uri], what="the post at bob's home")
+    home = wait_for(
+        lambda: [s for s in bob.timeline_home() if s.uri == post.uri], what="the post at bob's home"
+    )
     seen = home[0]
     assert "<strong>Saturday</strong>" in seen.content and seen.account.acct == f"landrights@{a.host}"
 
@@ -35,11 +38,14 @@ def test_a_mastodon_app_follows_a_movement_elsewhere_and_interacts_with_it(insta
     assert bob.status_favourite(seen.id).favourited is True
     boost = bob.status_reblog(seen.id)
     assert boost.reblog.id == seen.id and boost.reblogged is True
-    assert [s.id for s in bob.timeline_home() if (s.reblog or s).id == seen.id] == [seen.id]  # once, as in Mastodon
+    assert [s.id for s in bob.timeline_home() if (s.reblog or s).id == seen.id] == [
+        seen.id
+    ]  # once, as in Mastodon
 
     def notified():
         kinds = {n.type: n for n in movement.notifications()}
         return kinds if {"follow", "mention", "favourite", "reblog"} <= set(kinds) else None
+
     kinds = wait_for(notified, what="notifications on the movement's instance")
     assert kinds["favourite"].account.acct == f"bob@{b.host}"
     assert "We will bring seeds" in kinds["mention"].status.content

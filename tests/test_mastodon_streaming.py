@@ -1,5 +1,6 @@
 """Apps keep a stream open: the user stream brings new home posts and notifications over server-sent events, and
 the public stream brings local posts over WebSocket."""
+
 import asyncio
 import json
 import threading
@@ -34,15 +35,21 @@ def test_the_user_stream_brings_followed_posts_and_notifications(instances):
     alice.account_follow(bob.me().id)
 
     events, stop = [], threading.Event()
-    reader = threading.Thread(target=read_sse, args=(a.url("/api/v1/streaming/user"), alice.access_token, events, stop),
-                              daemon=True)
+    reader = threading.Thread(
+        target=read_sse, args=(a.url("/api/v1/streaming/user"), alice.access_token, events, stop), daemon=True
+    )
     reader.start()
     wait_for(lambda: ("open", {}) in events, what="the stream to open")
     post = bob.status_post("Meeting moved to the barn")
     bob.status_favourite(alice.status_post("Bring chairs").id)
-    wait_for(lambda: any(e == "update" and p["uri"] == post.uri for e, p in events), what="bob's post on the stream")
-    favourited = wait_for(lambda: [p for e, p in events if e == "notification" and p["type"] == "favourite"],
-                          what="a favourite notification on the stream")
+    wait_for(
+        lambda: any(e == "update" and p["uri"] == post.uri for e, p in events),
+        what="bob's post on the stream",
+    )
+    favourited = wait_for(
+        lambda: [p for e, p in events if e == "notification" and p["type"] == "favourite"],
+        what="a favourite notification on the stream",
+    )
     assert favourited[0]["account"]["acct"] == "bob"
     stop.set()
 

@@ -1,5 +1,6 @@
 """Start-up skips Alembic when the database has the newest revisions: the heads it reads from the migration
 scripts without Alembic must be Alembic's own."""
+
 from alembic.script import ScriptDirectory
 
 from models.migrate import alembic_config, script_heads

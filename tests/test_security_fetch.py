@@ -1,8 +1,8 @@
 """SSRF through redirects: every hop of an outgoing fetch is checked (scheme, address) before it is contacted."""
+
 from __future__ import annotations
 
 import asyncio
-import json
 import threading
 
 import pytest
@@ -47,6 +47,7 @@ class RedirectingPeer:
             self._loop.run_until_complete(web.TCPSite(self._runner, "127.0.0.1", self.port).start())
             ready.set()
             self._loop.run_forever()
+
         threading.Thread(target=run, daemon=True).start()
         ready.wait(10)
         return self
@@ -65,9 +66,11 @@ def peer():
 
 def production_policy_except(prefix: str):
     """A public instance's check, with the test server (URLs starting with prefix) standing in for a public peer."""
+
     def check(url: str) -> None:
         if not url.startswith(prefix):
             check_url(url, allow_private=False)
+
     return check
 
 
@@ -80,11 +83,21 @@ async def _get(url: str, check) -> int:
         await http.close()
 
 
-@pytest.mark.parametrize("target", [
-    "https://127.0.0.1/admin", "https://[::1]/admin", "https://0.0.0.0/admin", "https://10.0.0.7/",
-    "https://169.254.169.254/latest/meta-data/", "https://[::ffff:127.0.0.1]/", "https://[fe80::1%25eth0]/",
-    "http://example.org/plain-http", "file:///etc/passwd", "gopher://example.org/",
-])
+@pytest.mark.parametrize(
+    "target",
+    [
+        "https://127.0.0.1/admin",
+        "https://[::1]/admin",
+        "https://0.0.0.0/admin",
+        "https://10.0.0.7/",
+        "https://169.254.169.254/latest/meta-data/",
+        "https://[::ffff:127.0.0.1]/",
+        "https://[fe80::1%25eth0]/",
+        "http://example.org/plain-http",
+        "file:///etc/passwd",
+        "gopher://example.org/",
+    ],
+)
 def test_a_redirect_to_a_forbidden_hop_is_refused_before_it_is_contacted(peer, target):
     with pytest.raises(FetchError):
         asyncio.run(_get(f"{peer.base_url}/to?url={target}", production_policy_except(peer.base_url + "/")))
@@ -120,10 +133,13 @@ def test_an_instance_signs_each_hop_for_its_own_url(instances, peer):
     assert result.code != 0  # the document's id is not the URL asked for: refused, as Mastodon does
 
 
-@pytest.mark.parametrize("target, refusal", [
-    ("file:///etc/passwd", "not an http(s) URL: file:///etc/passwd"),
-    ("/chain/3", "more than 3 redirects"),
-])
+@pytest.mark.parametrize(
+    "target, refusal",
+    [
+        ("file:///etc/passwd", "not an http(s) URL: file:///etc/passwd"),
+        ("/chain/3", "more than 3 redirects"),
+    ],
+)
 def test_an_instance_refuses_a_bad_redirect_with_one_line(instances, peer, target, refusal):
     """Following someone whose WebFinger redirects off limits (another scheme, too many hops) fails clearly."""
     a = instances.new("a", start=False)

@@ -1,5 +1,6 @@
 """Signing in: only same-site redirects afterwards; failed attempts throttled per account and per address (in the
 database, so every process agrees), with a clear answer; a missing account costs as long as a wrong password."""
+
 from __future__ import annotations
 
 import statistics
@@ -16,16 +17,26 @@ from tests.mastodon_client import register
 PASSWORD = "correct horse"
 
 
-def login(instance, username: str, password: str, next_: str = "/spaces", address: str | None = None,
-          base: str | None = None) -> requests.Response:
+def login(
+    instance,
+    username: str,
+    password: str,
+    next_: str = "/spaces",
+    address: str | None = None,
+    base: str | None = None,
+) -> requests.Response:
     """One browser's sign-in through the form (from `address`, as a trusted proxy on loopback would say)."""
     browser = requests.Session()
     base = base or instance.base_url
     form = browser.get(f"{base}/login", timeout=10).text
     headers = {"X-Forwarded-For": address} if address else {}
-    return browser.post(f"{base}/login", data={"username": username, "password": password, "next": next_,
-                                               "csrf": csrf_of(form)}, headers=headers,
-                        allow_redirects=False, timeout=10)
+    return browser.post(
+        f"{base}/login",
+        data={"username": username, "password": password, "next": next_, "csrf": csrf_of(form)},
+        headers=headers,
+        allow_redirects=False,
+        timeout=10,
+    )
 
 
 @pytest.fixture
@@ -38,8 +49,16 @@ def forum(instances):
 
 
 def test_after_sign_in_only_a_path_of_this_site_is_followed(forum):
-    for next_ in ["/\t/evil.example", "//evil.example", "/\\evil.example", "https://evil.example/",
-                  "/\n/evil.example", "javascript:alert(1)", "/ /evil.example", "/\x7f/evil.example"]:
+    for next_ in [
+        "/\t/evil.example",
+        "//evil.example",
+        "/\\evil.example",
+        "https://evil.example/",
+        "/\n/evil.example",
+        "javascript:alert(1)",
+        "/ /evil.example",
+        "/\x7f/evil.example",
+    ]:
         answer = login(forum, "ana", PASSWORD, next_)
         assert answer.status_code == 303 and answer.headers["Location"] == "/spaces", next_
 
@@ -81,8 +100,13 @@ def test_a_success_clears_the_accounts_failures(forum):
 
 def test_the_password_grant_is_throttled_with_429_and_retry_after(forum):
     client_id, secret = register(forum, ["read"])
-    grant = {"grant_type": "password", "client_id": client_id, "client_secret": secret, "scope": "read",
-             "username": "ana"}
+    grant = {
+        "grant_type": "password",
+        "client_id": client_id,
+        "client_secret": secret,
+        "scope": "read",
+        "username": "ana",
+    }
     for _ in range(3):
         answer = requests.post(forum.url("/oauth/token"), data={**grant, "password": "wrong"}, timeout=10)
         assert answer.status_code == 400
@@ -96,8 +120,12 @@ def test_a_second_process_on_the_same_database_counts_the_same_failures(forum):
     """Two `serve` processes of one instance (as behind a proxy) share the failures: the table is in the database."""
     port = free_port()
     log = open(forum.data.parent / "second.log", "ab")
-    second = subprocess.Popen([sys.executable, "-m", "server.cli", "--data", str(forum.data), "serve",
-                               "--port", str(port)], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    second = subprocess.Popen(
+        [sys.executable, "-m", "server.cli", "--data", str(forum.data), "serve", "--port", str(port)],
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     try:
         other = f"http://127.0.0.1:{port}"
         wait_for(lambda: _up(other), timeout=40, what="the second process")
@@ -128,6 +156,7 @@ def test_a_missing_account_costs_as_long_as_a_wrong_password(instances):
         started = time.perf_counter()
         assert login(a, username, "wrong").status_code == 401
         return time.perf_counter() - started
+
     timed("ana"), timed("ghost")  # warm both paths
     wrong = statistics.median(timed("ana") for _ in range(7))
     missing = statistics.median(timed("ghost") for _ in range(7))

@@ -1,9 +1,8 @@
 """Members-only spaces are really private: their pages are for members only (others get a page saying who can
 read), ActivityPub fetches of their posts need a request signed by a member, and their posts are never
 addressed to the public."""
-from __future__ import annotations
 
-import re
+from __future__ import annotations
 
 import pytest
 import requests
@@ -24,10 +23,22 @@ def council(module_instances):
     a.movement("outsiders", "Outsiders")
     a.member("ana", "forum")
     a.member("eve", "outsiders")
-    a.cli("space", "create", "council", "--name", "Council", "--movement", "forum", "--members-only", a.handle("forum"))
+    a.cli(
+        "space",
+        "create",
+        "council",
+        "--name",
+        "Council",
+        "--movement",
+        "forum",
+        "--members-only",
+        a.handle("forum"),
+    )
     a.cli("space", "create", "square", "--name", "Square", "--movement", "forum")
     a.cli("space", "join", "ana", a.handle("council"))
-    post = a.cli("space", "post", "ana", a.handle("council"), "--title", "Secret agenda", "Budget #cuts first").out.strip()
+    post = a.cli(
+        "space", "post", "ana", a.handle("council"), "--title", "Secret agenda", "Budget #cuts first"
+    ).out.strip()
     a.cli("space", "join", "ana", a.handle("square"))
     a.cli("space", "post", "ana", a.handle("square"), "--title", "Open agenda", "Picnic #cuts")
     thread = a.sql("SELECT id FROM objects WHERE uri = :u", u=post)[0][0]
@@ -38,8 +49,11 @@ def browser(instance, name: str | None) -> requests.Session:
     session = requests.Session()
     if name:
         form = session.get(instance.url("/login"), timeout=10).text
-        session.post(instance.url("/login"), data={"username": name, "password": "correct horse",
-                                                   "csrf": csrf_of(form)}, timeout=10)
+        session.post(
+            instance.url("/login"),
+            data={"username": name, "password": "correct horse", "csrf": csrf_of(form)},
+            timeout=10,
+        )
     return session
 
 
@@ -75,8 +89,12 @@ def test_a_public_space_says_anyone_can_read(council):
 
 def test_unsigned_or_outsider_fetches_of_a_members_only_post_are_refused(council):
     a, post, thread = council
-    for url in (post, a.url(thread), a.url("/spaces/council/outbox?page=1"),
-                a.url("/spaces/council/threads?page=1")):
+    for url in (
+        post,
+        a.url(thread),
+        a.url("/spaces/council/outbox?page=1"),
+        a.url("/spaces/council/threads?page=1"),
+    ):
         assert requests.get(url, headers={"Accept": AP}, timeout=10).status_code == 401, url
         assert signed_get(a, url, "eve").status_code == 403, url
     assert requests.get(post, timeout=10).status_code == 403  # the HTML page too
@@ -93,7 +111,9 @@ def test_a_members_only_post_is_not_addressed_to_the_public(council):
     a, post, _ = council
     document = signed_get(a, post, "ana").json()
     assert PUBLIC not in document["to"] + document.get("cc", [])
-    assert document["to"] == [a.url("/spaces/council")] and document["cc"] == [a.url("/spaces/council/followers")]
+    assert document["to"] == [a.url("/spaces/council")] and document["cc"] == [
+        a.url("/spaces/council/followers")
+    ]
     payloads = [row[0] for row in a.sql("SELECT payload FROM activities WHERE local = :t", t=True)]
     assert not [p for p in payloads if "Secret agenda" in p and PUBLIC in p]
 

@@ -1,4 +1,5 @@
 """On PostgreSQL two `serve` processes share one delivery queue, and no delivery is sent twice."""
+
 import subprocess
 import sys
 
@@ -19,14 +20,20 @@ def test_two_workers_send_each_delivery_once(instances):
         follow, response = peer.follow("listener", landrights, a.url("/inbox"))
         assert response.status_code == 202
         accept = wait_for(lambda: [r for r in peer.received if r["type"] == "Accept"], what="the Accept")[0]
-        assert accept["object"] == {k: v for k, v in follow.items() if k != "@context"}  # as Mastodon matches it
+        assert accept["object"] == {
+            k: v for k, v in follow.items() if k != "@context"
+        }  # as Mastodon matches it
 
         a.stop()
         notes = [a.cli("post", "landrights", f"note {i}").out.strip() for i in range(30)]
         port = free_port()
         a.start()
-        second = subprocess.Popen([sys.executable, "-m", "server.cli", "--data", str(a.data), "serve", "--port", str(port)],
-                                  cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        second = subprocess.Popen(
+            [sys.executable, "-m", "server.cli", "--data", str(a.data), "serve", "--port", str(port)],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         wait_for(lambda: http_ok(f"http://127.0.0.1:{port}/.well-known/nodeinfo"), what="the second worker")
         creates = lambda: [r["object"]["id"] for r in peer.received if r["type"] == "Create"]  # noqa: E731
         wait_for(lambda: len(creates()) >= 30, timeout=30, what="all notes delivered")

@@ -1,5 +1,6 @@
 """Fast unit tests of HTTP Signature checking (federation/signatures.py), as Mastodon signs: a good
 request passes, and a wrong digest, a stale or future Date, missing headers or a wrong key are refused."""
+
 from __future__ import annotations
 
 import asyncio
@@ -35,6 +36,7 @@ def _lookup(public_pem: str, *, refreshed_pem: str | None = None, calls: list | 
         if key_id != KEY_ID:
             return None
         return identifier_for(ACTOR, refreshed_pem if refresh and refreshed_pem else public_pem, "rsa")
+
     return lookup
 
 
@@ -101,8 +103,9 @@ def test_a_post_without_its_digest_header_is_refused(keys):
 
 def test_a_signature_that_does_not_cover_digest_and_date_is_refused(keys):
     headers = _signed(keys)
-    headers["signature"] = headers["signature"].replace('headers="(request-target) host date digest"',
-                                                        'headers="(request-target) host"')
+    headers["signature"] = headers["signature"].replace(
+        'headers="(request-target) host date digest"', 'headers="(request-target) host"'
+    )
     assert _refusal(headers, _lookup(keys["alice"][0])) == "signature does not cover digest, date"
 
 

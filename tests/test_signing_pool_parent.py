@@ -4,6 +4,7 @@ import os
 import signal
 import subprocess
 import sys
+
 import psutil
 
 from tests.harness import ROOT, wait_for
@@ -30,8 +31,11 @@ def test_signing_processes_exit_when_the_server_is_killed():
         workers = wait_for(lambda: psutil.Process(server.pid).children(), timeout=30, what="the workers")
         os.kill(server.pid, signal.SIGKILL)
         server.wait(10)
-        wait_for(lambda: not any(w.is_running() and w.status() != psutil.STATUS_ZOMBIE for w in workers),
-                 timeout=15, what="signing processes to exit")
+        wait_for(
+            lambda: not any(w.is_running() and w.status() != psutil.STATUS_ZOMBIE for w in workers),
+            timeout=15,
+            what="signing processes to exit",
+        )
     finally:
         if server.poll() is None:
             server.kill()

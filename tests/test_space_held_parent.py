@@ -4,6 +4,7 @@ Space "forum" lives on A; member "ana" opens a thread there before B's movement 
 the thread object another way first (a plain Create from ana, as NodeBB and others send to followers),
 so when the space later Announces ana's reply, B holds the parent but had never indexed it.
 """
+
 import uuid
 
 from tests.harness import wait_for
@@ -25,10 +26,15 @@ def test_a_reply_under_a_held_thread_is_placed_with_its_thread(instances):
     page = a.get_json(thread).json()
     assert page["audience"] == space
     ana = page["attributedTo"]
-    create = {"@context": "https://www.w3.org/ns/activitystreams", "type": "Create",
-              "id": f"{a.base_url}/activities/{uuid.uuid4()}", "actor": ana,
-              "to": page.get("to", []), "cc": page.get("cc", []),
-              "object": {k: v for k, v in page.items() if k != "@context"}}
+    create = {
+        "@context": "https://www.w3.org/ns/activitystreams",
+        "type": "Create",
+        "id": f"{a.base_url}/activities/{uuid.uuid4()}",
+        "actor": ana,
+        "to": page.get("to", []),
+        "cc": page.get("cc", []),
+        "object": {k: v for k, v in page.items() if k != "@context"},
+    }
     response = signed_post(b.url("/inbox"), create, a.private_key("ana"))
     assert response.status_code == 202, response.text
     assert b.sql("SELECT 1 FROM objects WHERE uri = :u", u=thread) == [(1,)]
@@ -39,7 +45,9 @@ def test_a_reply_under_a_held_thread_is_placed_with_its_thread(instances):
     assert threads(b, handle) == []  # B holds the thread, but not as a post of the space
 
     reply = a.cli("reply", "ana", thread, "We do, two of them.").out.strip()
-    rows = wait_for(lambda: [r for r in threads(b, handle) if r["replies"] == 1],
-                    what="the thread and its reply placed on B")
+    rows = wait_for(
+        lambda: [r for r in threads(b, handle) if r["replies"] == 1],
+        what="the thread and its reply placed on B",
+    )
     assert rows[0]["id"] == thread and rows[0]["name"] == "Wells"
     assert b.sql("SELECT 1 FROM objects WHERE uri = :u", u=reply) == [(1,)]

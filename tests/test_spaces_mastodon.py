@@ -1,5 +1,6 @@
 """A follower that is not Interpeople: a minimal Mastodon-like server that only understands Announce, Create
 and Note (and shows a Page as its title and link, as Mastodon does) reads a space's threads and replies."""
+
 import asyncio
 import base64
 import hashlib
@@ -20,8 +21,10 @@ AP = "application/activity+json"
 
 
 def signing_string(method: str, path: str, headers: dict, names: list[str]) -> bytes:
-    lines = [f"(request-target): {method.lower()} {path}" if n == "(request-target)" else f"{n}: {headers[n]}"
-             for n in names]
+    lines = [
+        f"(request-target): {method.lower()} {path}" if n == "(request-target)" else f"{n}: {headers[n]}"
+        for n in names
+    ]
     return "\n".join(lines).encode()
 
 
@@ -53,17 +56,30 @@ class MiniMastodon:
         self.loop.call_soon_threadsafe(self.loop.stop)
 
     async def webfinger(self, request):
-        return web.json_response({"subject": f"acct:alice@127.0.0.1:{self.port}",
-                                  "links": [{"rel": "self", "type": AP, "href": self.actor}]})
+        return web.json_response(
+            {
+                "subject": f"acct:alice@127.0.0.1:{self.port}",
+                "links": [{"rel": "self", "type": AP, "href": self.actor}],
+            }
+        )
 
     async def person(self, request):
-        pem = self.key.public_key().public_bytes(serialization.Encoding.PEM,
-                                                 serialization.PublicFormat.SubjectPublicKeyInfo).decode()
-        return web.json_response({
-            "@context": ["https://www.w3.org/ns/activitystreams", "https://w3id.org/security/v1"],
-            "id": self.actor, "type": "Person", "preferredUsername": "alice", "inbox": f"{self.actor}/inbox",
-            "publicKey": {"id": f"{self.actor}#main-key", "owner": self.actor, "publicKeyPem": pem},
-        }, content_type=AP)
+        pem = (
+            self.key.public_key()
+            .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+            .decode()
+        )
+        return web.json_response(
+            {
+                "@context": ["https://www.w3.org/ns/activitystreams", "https://w3id.org/security/v1"],
+                "id": self.actor,
+                "type": "Person",
+                "preferredUsername": "alice",
+                "inbox": f"{self.actor}/inbox",
+                "publicKey": {"id": f"{self.actor}#main-key", "owner": self.actor, "publicKeyPem": pem},
+            },
+            content_type=AP,
+        )
 
     def _fetch(self, url: str) -> dict:
         return requests.get(url, headers={"Accept": AP}, timeout=5).json()
@@ -73,12 +89,18 @@ class MiniMastodon:
         fields = {k: v.strip('"') for k, v in fields.items()}
         names = fields["headers"].split()
         assert {"(request-target)", "host", "date", "digest"} <= set(names)
-        assert request.headers["Digest"] == "SHA-256=" + base64.b64encode(hashlib.sha256(body).digest()).decode()
+        assert (
+            request.headers["Digest"] == "SHA-256=" + base64.b64encode(hashlib.sha256(body).digest()).decode()
+        )
         owner = self._fetch(fields["keyId"].split("#")[0])
         public = serialization.load_pem_public_key(owner["publicKey"]["publicKeyPem"].encode())
         headers = {k.lower(): v for k, v in request.headers.items()}
-        public.verify(base64.b64decode(fields["signature"]), signing_string("post", request.path_qs, headers, names),
-                      padding.PKCS1v15(), hashes.SHA256())
+        public.verify(
+            base64.b64decode(fields["signature"]),
+            signing_string("post", request.path_qs, headers, names),
+            padding.PKCS1v15(),
+            hashes.SHA256(),
+        )
         return owner["id"]
 
     async def inbox(self, request):
@@ -102,20 +124,37 @@ class MiniMastodon:
         if obj.get("type") == "Note":
             self.home.append({"id": obj["id"], "text": obj["content"], "boosted_by": boosted_by})
         elif obj.get("type") in ("Page", "Article"):  # Mastodon: the title and a link
-            self.home.append({"id": obj["id"], "text": f'{obj["name"]} {obj["url"]}', "boosted_by": boosted_by})
+            self.home.append(
+                {"id": obj["id"], "text": f"{obj['name']} {obj['url']}", "boosted_by": boosted_by}
+            )
 
     def follow(self, target: str):
         actor = self._fetch(target)
-        body = json.dumps({"@context": "https://www.w3.org/ns/activitystreams", "id": f"{self.base}/{uuid.uuid4()}",
-                           "type": "Follow", "actor": self.actor, "object": target}).encode()
+        body = json.dumps(
+            {
+                "@context": "https://www.w3.org/ns/activitystreams",
+                "id": f"{self.base}/{uuid.uuid4()}",
+                "type": "Follow",
+                "actor": self.actor,
+                "object": target,
+            }
+        ).encode()
         parts = urlsplit(actor["inbox"])
-        headers = {"host": parts.netloc, "date": formatdate(usegmt=True),
-                   "digest": "SHA-256=" + base64.b64encode(hashlib.sha256(body).digest()).decode()}
+        headers = {
+            "host": parts.netloc,
+            "date": formatdate(usegmt=True),
+            "digest": "SHA-256=" + base64.b64encode(hashlib.sha256(body).digest()).decode(),
+        }
         names = ["(request-target)", "host", "date", "digest"]
-        signature = base64.b64encode(self.key.sign(signing_string("post", parts.path, headers, names),
-                                                   padding.PKCS1v15(), hashes.SHA256())).decode()
-        headers["signature"] = (f'keyId="{self.actor}#main-key",algorithm="rsa-sha256",'
-                                f'headers="{" ".join(names)}",signature="{signature}"')
+        signature = base64.b64encode(
+            self.key.sign(
+                signing_string("post", parts.path, headers, names), padding.PKCS1v15(), hashes.SHA256()
+            )
+        ).decode()
+        headers["signature"] = (
+            f'keyId="{self.actor}#main-key",algorithm="rsa-sha256",'
+            f'headers="{" ".join(names)}",signature="{signature}"'
+        )
         return requests.post(actor["inbox"], data=body, headers={**headers, "content-type": AP}, timeout=10)
 
 
@@ -128,10 +167,16 @@ def test_mastodon_like_follower_reads_threads_and_replies(instances):
     mastodon = MiniMastodon()
     try:
         assert mastodon.follow(space).status_code == 202
-        thread = b.cli("space", "post", "water", a.handle("assembly"), "--title", "River day", "Join us").out.strip()
-        local_thread = a.cli("space", "post", "forum", a.handle("assembly"), "--title", "Budget", "Numbers").out.strip()
+        thread = b.cli(
+            "space", "post", "water", a.handle("assembly"), "--title", "River day", "Join us"
+        ).out.strip()
+        local_thread = a.cli(
+            "space", "post", "forum", a.handle("assembly"), "--title", "Budget", "Numbers"
+        ).out.strip()
         answer = b.cli("reply", "water", local_thread, "We can give *two* boats").out.strip()
-        home = wait_for(lambda: len(mastodon.home) >= 3 and mastodon.home, what="posts in the Mastodon-like home")
+        home = wait_for(
+            lambda: len(mastodon.home) >= 3 and mastodon.home, what="posts in the Mastodon-like home"
+        )
         by_id = {item["id"]: item for item in home}
         assert "<em>two</em> boats" in by_id[answer]["text"] and by_id[answer]["boosted_by"] == space
         assert by_id[thread]["text"].startswith("River day http://") and by_id[thread]["boosted_by"] == space

@@ -1,5 +1,6 @@
 """Fast unit tests of the status entity cache (server/mastodon/status_cache.py) on a plain SQLite file: the
 JSON written from cached parts says what the dicts say, and every change a reader must see shows at once."""
+
 from __future__ import annotations
 
 import json
@@ -12,7 +13,7 @@ from models import Actor, Follow, Object, utcnow
 from models.base import Base
 from models.interaction import Favourite
 from server.mastodon import status_cache
-from server.mastodon.status_cache import cache_for, statuses_dicts, statuses_json, status_rows
+from server.mastodon.status_cache import cache_for, status_rows, statuses_dicts, statuses_json
 
 BASE = "http://127.0.0.1:1"
 
@@ -23,22 +24,77 @@ def conn(tmp_path):
     Base.metadata.create_all(engine)
     status_cache._CACHES.clear()
     with engine.begin() as connection:
-        connection.execute(insert(Actor), [
-            {"id": i, "uri": f"http://x/users/{n}", "type": "Person", "local": i == 1, "username": n,
-             "host": "x", "name": n.title(), "auto_accept": True, "document": {"id": f"http://x/users/{n}"},
-             "created_at": utcnow()} for i, n in ((1, "reader"), (2, "ana"), (3, "bo"))])
-        connection.execute(insert(Follow), [{"follower_id": 1, "followee_id": 2, "state": "accepted",
-                                             "activity_uri": "urn:f", "created_at": utcnow(),
-                                             "updated_at": utcnow()}])
+        connection.execute(
+            insert(Actor),
+            [
+                {
+                    "id": i,
+                    "uri": f"http://x/users/{n}",
+                    "type": "Person",
+                    "local": i == 1,
+                    "username": n,
+                    "host": "x",
+                    "name": n.title(),
+                    "auto_accept": True,
+                    "document": {"id": f"http://x/users/{n}"},
+                    "created_at": utcnow(),
+                }
+                for i, n in ((1, "reader"), (2, "ana"), (3, "bo"))
+            ],
+        )
+        connection.execute(
+            insert(Follow),
+            [
+                {
+                    "follower_id": 1,
+                    "followee_id": 2,
+                    "state": "accepted",
+                    "activity_uri": "urn:f",
+                    "created_at": utcnow(),
+                    "updated_at": utcnow(),
+                }
+            ],
+        )
         for row in [
-            {"id": 10, "uri": "http://x/o/10", "type": "Note", "attributed_to_id": 2,
-             "content": "<p>seeds</p>", "public": True, "visibility": "public", "published": utcnow(),
-             "document": {"id": "http://x/o/10", "tag": [{"type": "Hashtag", "name": "#Land"},
-                                                         {"type": "Mention", "href": "http://x/users/bo"}]}},
-            {"id": 11, "uri": "http://x/o/11", "type": "Note", "attributed_to_id": 3, "content": "<p>re</p>",
-             "in_reply_to": "http://x/o/10", "public": True, "published": utcnow(), "document": {"to": []}},
-            {"id": 12, "uri": "http://x/a/12", "type": "Announce", "attributed_to_id": 3, "reblog_of_id": 10,
-             "public": True, "visibility": "public", "published": utcnow(), "document": {}},
+            {
+                "id": 10,
+                "uri": "http://x/o/10",
+                "type": "Note",
+                "attributed_to_id": 2,
+                "content": "<p>seeds</p>",
+                "public": True,
+                "visibility": "public",
+                "published": utcnow(),
+                "document": {
+                    "id": "http://x/o/10",
+                    "tag": [
+                        {"type": "Hashtag", "name": "#Land"},
+                        {"type": "Mention", "href": "http://x/users/bo"},
+                    ],
+                },
+            },
+            {
+                "id": 11,
+                "uri": "http://x/o/11",
+                "type": "Note",
+                "attributed_to_id": 3,
+                "content": "<p>re</p>",
+                "in_reply_to": "http://x/o/10",
+                "public": True,
+                "published": utcnow(),
+                "document": {"to": []},
+            },
+            {
+                "id": 12,
+                "uri": "http://x/a/12",
+                "type": "Announce",
+                "attributed_to_id": 3,
+                "reblog_of_id": 10,
+                "public": True,
+                "visibility": "public",
+                "published": utcnow(),
+                "document": {},
+            },
         ]:
             connection.execute(insert(Object).values(**row))
         yield connection
@@ -66,8 +122,9 @@ def test_the_json_written_from_cached_parts_equals_the_dicts(conn):
 
 def test_a_favourite_shows_in_the_count_and_as_the_viewers_flag_at_once(conn):
     both(conn, [10])
-    conn.execute(insert(Favourite).values(actor_id=1, object_id=10, activity_uri="urn:like",
-                                          created_at=utcnow()))
+    conn.execute(
+        insert(Favourite).values(actor_id=1, object_id=10, activity_uri="urn:like", created_at=utcnow())
+    )
     [mine] = both(conn, [10], viewer=1)
     [theirs] = both(conn, [10], viewer=3)
     assert mine["favourites_count"] == 1 and mine["favourited"] is True

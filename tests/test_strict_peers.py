@@ -5,6 +5,7 @@ document and finds its Ed25519 key; relay forwards an activity of water's carryi
 proof made by another implementation (the spec's algorithm, written out in this test), and A takes it;
 and requests signed the RFC 9421 way by another library are checked like draft-cavage ones.
 """
+
 import hashlib
 import json
 
@@ -35,12 +36,14 @@ SPEC_SIGNED = {
     "validFrom": "2023-01-01T00:00:00Z",
     "credentialSubject": {"id": "did:example:abcdefgh", "alumniOf": "The School of Examples"},
     "proof": {
-        "type": "DataIntegrityProof", "cryptosuite": "eddsa-jcs-2022", "created": "2023-02-24T23:36:38Z",
+        "type": "DataIntegrityProof",
+        "cryptosuite": "eddsa-jcs-2022",
+        "created": "2023-02-24T23:36:38Z",
         "verificationMethod": "https://vc.example/issuers/5678#" + SPEC_PUBLIC_KEY,
         "proofPurpose": "assertionMethod",
         "@context": ["https://www.w3.org/ns/credentials/v2", "https://www.w3.org/ns/credentials/examples/v2"],
         "proofValue": "z63t83Y53KfzJ5ZosfKTnqfMcKB2dmTrfjSaQjeNNjAD5sr"
-                      "BowQfmWqeRb8rRjmeEuCBEsddF9LsVogtuTsijJKh4",
+        "BowQfmWqeRb8rRjmeEuCBEsddF9LsVogtuTsijJKh4",
     },
 }
 
@@ -51,11 +54,18 @@ def spec_check(document: dict) -> bool:
 
 def independent_proof(document: dict, private: ed25519.Ed25519PrivateKey, method: str) -> dict:
     """eddsa-jcs-2022 as the spec writes it, with another JCS library and base58 encoder than the project."""
-    config = {"type": "DataIntegrityProof", "cryptosuite": "eddsa-jcs-2022", "verificationMethod": method,
-              "proofPurpose": "assertionMethod", "created": "2026-12-01T12:00:00Z",
-              "@context": document["@context"]}
-    hash_data = (hashlib.sha256(jcs.canonicalize(config)).digest()
-                 + hashlib.sha256(jcs.canonicalize(document)).digest())
+    config = {
+        "type": "DataIntegrityProof",
+        "cryptosuite": "eddsa-jcs-2022",
+        "verificationMethod": method,
+        "proofPurpose": "assertionMethod",
+        "created": "2026-12-01T12:00:00Z",
+        "@context": document["@context"],
+    }
+    hash_data = (
+        hashlib.sha256(jcs.canonicalize(config)).digest()
+        + hashlib.sha256(jcs.canonicalize(document)).digest()
+    )
     signature = private.sign(hash_data)
     return {**document, "proof": {**config, "proofValue": "z" + based58.b58encode(signature).decode()}}
 
@@ -75,6 +85,7 @@ def story(module_instances):
 
 
 # -- proofs by other implementations
+
 
 def test_the_spec_test_vector_verifies_with_the_project_checker():
     assert spec_check(SPEC_SIGNED)
@@ -107,6 +118,7 @@ def test_a_forwarded_activity_whose_proof_does_not_match_is_refused(story):
 
 # -- actor documents under JSON-LD
 
+
 def expanded_actor(document: dict) -> dict:
     [node] = jsonld.expand(document, {"documentLoader": offline_loader})
     return node
@@ -135,12 +147,15 @@ def test_a_strict_peer_still_finds_the_rsa_key_for_http_signatures(story):
 def test_without_a_context_defining_assertion_method_the_key_is_lost(story):
     """Why the DID context is there: the former context left assertionMethod undefined."""
     a = story[0]
-    document = {**a.get_json("/actors/landrights").json(),
-                "@context": [AS, "https://w3id.org/security/v1", "https://w3id.org/security/multikey/v1"]}
+    document = {
+        **a.get_json("/actors/landrights").json(),
+        "@context": [AS, "https://w3id.org/security/v1", "https://w3id.org/security/multikey/v1"],
+    }
     assert SEC + "assertionMethod" not in expanded_actor(document)
 
 
 # -- RFC 9421 requests, signed by an independent implementation (http-message-signatures)
+
 
 class _Keys(HTTPSignatureKeyResolver):
     def __init__(self, private):
@@ -150,12 +165,21 @@ class _Keys(HTTPSignatureKeyResolver):
         return self.private
 
 
-def rfc9421_post(url: str, document: dict, key_id: str, private, algorithm, body: bytes | None = None,
-                 covered=("@method", "@target-uri", "@authority", "content-digest"), digest: bool = True):
+def rfc9421_post(
+    url: str,
+    document: dict,
+    key_id: str,
+    private,
+    algorithm,
+    body: bytes | None = None,
+    covered=("@method", "@target-uri", "@authority", "content-digest"),
+    digest: bool = True,
+):
     """POSTs document signed by http-message-signatures (with a Content-Digest unless digest=False)."""
     signed_body = json.dumps(document).encode()
-    request = requests.Request("POST", url, data=signed_body,
-                               headers={"content-type": "application/activity+json"}).prepare()
+    request = requests.Request(
+        "POST", url, data=signed_body, headers={"content-type": "application/activity+json"}
+    ).prepare()
     signer = HTTPMessageSigner(signature_algorithm=algorithm, key_resolver=_Keys(private))
     signer.sign(request, key_id=key_id, covered_component_ids=covered, body=signed_body if digest else None)
     if body is not None:  # sent instead of what was signed
@@ -169,8 +193,13 @@ def test_an_rfc_9421_request_signed_with_the_rsa_key_is_accepted(story):
     a, b, water, _ = story
     key_id, pem = b.private_key("water")
     activity = create_note(water, b.base_url, "signed the RFC 9421 way")
-    response = rfc9421_post(a.url("/inbox"), activity, key_id, load_pem_private_key(pem.encode(), None),
-                            algorithms.RSA_V1_5_SHA256)
+    response = rfc9421_post(
+        a.url("/inbox"),
+        activity,
+        key_id,
+        load_pem_private_key(pem.encode(), None),
+        algorithms.RSA_V1_5_SHA256,
+    )
     assert response.status_code == 202, response.text
     assert a.sql("SELECT type FROM objects WHERE uri = :u", u=activity["object"]["id"]) == [("Note",)]
 
@@ -179,8 +208,14 @@ def test_an_rfc_9421_request_signed_with_the_ed25519_key_is_accepted(story):
     a, b, water, _ = story
     key_id, private = b.private_key("water", "ed25519")
     activity = create_note(water, b.base_url, "signed with Ed25519")
-    response = rfc9421_post(a.url("/inbox"), activity, key_id, ed25519_private(private), algorithms.ED25519,
-                            covered=("@method", "@authority", "@path", "content-digest"))
+    response = rfc9421_post(
+        a.url("/inbox"),
+        activity,
+        key_id,
+        ed25519_private(private),
+        algorithms.ED25519,
+        covered=("@method", "@authority", "@path", "content-digest"),
+    )
     assert response.status_code == 202, response.text
 
 
@@ -189,8 +224,14 @@ def test_an_rfc_9421_request_whose_body_was_changed_is_refused(story):
     key_id, pem = b.private_key("water")
     activity = create_note(water, b.base_url, "original")
     changed = json.dumps(create_note(water, b.base_url, "changed")).encode()
-    response = rfc9421_post(a.url("/inbox"), activity, key_id, load_pem_private_key(pem.encode(), None),
-                            algorithms.RSA_V1_5_SHA256, body=changed)
+    response = rfc9421_post(
+        a.url("/inbox"),
+        activity,
+        key_id,
+        load_pem_private_key(pem.encode(), None),
+        algorithms.RSA_V1_5_SHA256,
+        body=changed,
+    )
     assert response.status_code == 401
     assert "Content-Digest" in response.json()["error"]
 
@@ -198,9 +239,15 @@ def test_an_rfc_9421_request_whose_body_was_changed_is_refused(story):
 def test_an_rfc_9421_signature_that_leaves_the_body_uncovered_is_refused(story):
     a, b, water, _ = story
     key_id, pem = b.private_key("water")
-    response = rfc9421_post(a.url("/inbox"), create_note(water, b.base_url, "loose"), key_id,
-                            load_pem_private_key(pem.encode(), None), algorithms.RSA_V1_5_SHA256,
-                            covered=("@method", "@target-uri"), digest=False)
+    response = rfc9421_post(
+        a.url("/inbox"),
+        create_note(water, b.base_url, "loose"),
+        key_id,
+        load_pem_private_key(pem.encode(), None),
+        algorithms.RSA_V1_5_SHA256,
+        covered=("@method", "@target-uri"),
+        digest=False,
+    )
     assert response.status_code == 401
     assert "content-digest" in response.json()["error"]
 
@@ -209,7 +256,12 @@ def test_an_rfc_9421_signature_by_another_key_is_refused(story):
     a, b, water, relay = story
     key_id, _ = b.private_key("water")
     _, other = b.private_key("relay")  # relay's key under water's key id
-    response = rfc9421_post(a.url("/inbox"), create_note(water, b.base_url, "forged"), key_id,
-                            load_pem_private_key(other.encode(), None), algorithms.RSA_V1_5_SHA256)
+    response = rfc9421_post(
+        a.url("/inbox"),
+        create_note(water, b.base_url, "forged"),
+        key_id,
+        load_pem_private_key(other.encode(), None),
+        algorithms.RSA_V1_5_SHA256,
+    )
     assert response.status_code == 401
     assert "does not verify" in response.json()["error"]

@@ -1,5 +1,6 @@
 """Fast unit tests of the lifecycles: every entry of the proposals' and follows' TRANSITIONS tables is
 allowed, and every other (state, event) pair is refused."""
+
 from __future__ import annotations
 
 import itertools
@@ -8,18 +9,32 @@ import pytest
 
 from federation.agreements.lifecycle import allowed_next
 from federation.refusal import Refusal
-from models.agreement import TRANSITIONS as PROPOSAL_TRANSITIONS, State, TransitionError, allows, next_state
+from models.agreement import TRANSITIONS as PROPOSAL_TRANSITIONS
+from models.agreement import State, TransitionError, allows, next_state
 from models.follow import (
-    TRANSITIONS as FOLLOW_TRANSITIONS, Follow, FollowState, follow_allows, move_follow, next_follow_state,
+    TRANSITIONS as FOLLOW_TRANSITIONS,
+)
+from models.follow import (
+    Follow,
+    FollowState,
+    follow_allows,
+    move_follow,
+    next_follow_state,
 )
 
 PROPOSAL_EVENTS = sorted({event for _, event in PROPOSAL_TRANSITIONS})
-PROPOSAL_REFUSED = [(state, event) for state, event in itertools.product(State, PROPOSAL_EVENTS)
-                    if (state, event) not in PROPOSAL_TRANSITIONS]
+PROPOSAL_REFUSED = [
+    (state, event)
+    for state, event in itertools.product(State, PROPOSAL_EVENTS)
+    if (state, event) not in PROPOSAL_TRANSITIONS
+]
 FOLLOW_EVENTS = sorted({event for _, event in FOLLOW_TRANSITIONS})
 FOLLOW_STATES = [None, *FollowState]
-FOLLOW_REFUSED = [(state, event) for state, event in itertools.product(FOLLOW_STATES, FOLLOW_EVENTS)
-                  if (state, event) not in FOLLOW_TRANSITIONS]
+FOLLOW_REFUSED = [
+    (state, event)
+    for state, event in itertools.product(FOLLOW_STATES, FOLLOW_EVENTS)
+    if (state, event) not in FOLLOW_TRANSITIONS
+]
 
 
 def _name(value) -> str:
@@ -49,8 +64,13 @@ def test_a_proposal_refuses_what_the_table_does_not_list(state, event):
 
 def test_every_proposal_state_but_the_final_ones_has_a_way_out():
     final = {state for state in State if not any(s is state for s, _ in PROPOSAL_TRANSITIONS)}
-    assert final == {State.declined, State.withdrawn_by_author, State.expired, State.withdrawn_by_party,
-                     State.superseded}
+    assert final == {
+        State.declined,
+        State.withdrawn_by_author,
+        State.expired,
+        State.withdrawn_by_party,
+        State.superseded,
+    }
 
 
 def test_an_unknown_proposal_state_is_refused():
@@ -92,7 +112,13 @@ def test_only_a_pending_follow_can_be_approved_or_denied():
 
 def test_an_automatic_accept_is_a_request_then_an_accept():
     follow = Follow(follower_id=1, followee_id=2, activity_uri="https://a.example/follows/1")
-    for event, state in (("request", "pending"), ("accept", "accepted"), ("request", "pending"),
-                         ("accept", "accepted"), ("reject", "rejected"), ("request", "pending")):
+    for event, state in (
+        ("request", "pending"),
+        ("accept", "accepted"),
+        ("request", "pending"),
+        ("accept", "accepted"),
+        ("reject", "rejected"),
+        ("request", "pending"),
+    ):
         move_follow(follow, event)
         assert follow.state == state

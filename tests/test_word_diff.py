@@ -1,4 +1,5 @@
 """Fast unit tests of the word diff a proposal page shows between versions (server/agreement_views.py)."""
+
 from __future__ import annotations
 
 from server.agreement_views import CONTEXT, DiffLine, text_diff
@@ -54,5 +55,11 @@ def test_unchanged_lines_far_from_a_change_fold_into_gaps():
 
 def test_punctuation_and_spaces_are_words_of_their_own():
     [line] = text_diff("Yes, we agree.", "Yes; we agree!")
-    assert line.segments == [("Yes", None), (",", "del"), (";", "ins"), (" we agree", None), (".", "del"),
-                             ("!", "ins")]
+    assert line.segments == [
+        ("Yes", None),
+        (",", "del"),
+        (";", "ins"),
+        (" we agree", None),
+        (".", "del"),
+        ("!", "ins"),
+    ]

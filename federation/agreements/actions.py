@@ -1,4 +1,5 @@
 """What local movements do with proposals (propose, amend, sign, decline, withdraw) and how it is sent."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -11,8 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from federation.actors import ActorError, get_actor
 from federation.agreements.documents import MAX_PARTIES, document_context, proposal_document, version_document
 from federation.agreements.lifecycle import (
-    allowed_next,
     accept_amendment,
+    allowed_next,
     record_decline,
     record_signature,
     record_withdrawal,
@@ -20,7 +21,12 @@ from federation.agreements.lifecycle import (
     transition,
 )
 from federation.agreements.store import (
-    add_version, agreement_by_uri, members_of, party_row, signature_of, version_of,
+    add_version,
+    agreement_by_uri,
+    members_of,
+    party_row,
+    signature_of,
+    version_of,
 )
 from federation.content import markdown_to_html
 from federation.context import Federation
@@ -71,13 +77,25 @@ async def audience_uris(session: AsyncSession, proposal: Proposal) -> list[str]:
     return list(dict.fromkeys(uris))
 
 
-async def _send(session: AsyncSession, proposal: Proposal, actor: Actor, document: dict,
-                only: list[str] | None = None, audience: list[str] | None = None) -> Activity:
+async def _send(
+    session: AsyncSession,
+    proposal: Proposal,
+    actor: Actor,
+    document: dict,
+    only: list[str] | None = None,
+    audience: list[str] | None = None,
+) -> Activity:
     """Stores an activity and queues it for the audience (or only the given actors) and the actor's followers
     on Interpeople instances (others refuse Proposal/Agreement types and get tell_followers' Note instead).
     `audience` is the proposal's audience when the caller has already looked it up."""
     activity = await store_activity(session, actor, document)
-    uris = only if only is not None else audience if audience is not None else await audience_uris(session, proposal)
+    uris = (
+        only
+        if only is not None
+        else audience
+        if audience is not None
+        else await audience_uris(session, proposal)
+    )
     actors = await actors_by_uris(session, uris)
     if only is None:
         actors += [f for f in await follower_actors(session, actor.id) if speaks_agreements(f.document)]
@@ -86,17 +104,33 @@ async def _send(session: AsyncSession, proposal: Proposal, actor: Actor, documen
 
 
 def _activity(fed: Federation, proposal_context: list, type_: str, actor: Actor, obj, **fields) -> dict:
-    return {"@context": proposal_context, "id": fed.urls.new_activity(), "type": type_, "actor": actor.uri,
-            "object": obj, "published": iso(), **fields}
+    return {
+        "@context": proposal_context,
+        "id": fed.urls.new_activity(),
+        "type": type_,
+        "actor": actor.uri,
+        "object": obj,
+        "published": iso(),
+        **fields,
+    }
 
 
-async def publish_proposal(session: AsyncSession, fed: Federation, proposal: Proposal, type_: str = "Update") -> Activity:
+async def publish_proposal(
+    session: AsyncSession, fed: Federation, proposal: Proposal, type_: str = "Update"
+) -> Activity:
     """The origin tells everyone concerned the proposal's whole state (Create at first, then Update)."""
     author = await local_actor_by_uri(session, proposal.author_uri)
     document = await proposal_document(session, fed, proposal)
-    activity = {"@context": document["@context"], "id": fed.urls.new_activity(), "type": type_,
-                "actor": author.uri, "object": document, "published": iso(),
-                "to": document["to"], "cc": document["cc"]}
+    activity = {
+        "@context": document["@context"],
+        "id": fed.urls.new_activity(),
+        "type": type_,
+        "actor": author.uri,
+        "object": document,
+        "published": iso(),
+        "to": document["to"],
+        "cc": document["cc"],
+    }
     return await _send(session, proposal, author, activity)
 
 
@@ -139,9 +173,16 @@ def _check_movement(actor: Actor) -> None:
         raise Refusal(400, f"{actor.username} is not a local movement")
 
 
-async def _check_new_proposal(session: AsyncSession, author: Actor, parties: list[Actor],
-                              party_uris: list[str], mediator: Actor | None, start: dt.datetime | None,
-                              end: dt.datetime | None, renews: str | None) -> None:
+async def _check_new_proposal(
+    session: AsyncSession,
+    author: Actor,
+    parties: list[Actor],
+    party_uris: list[str],
+    mediator: Actor | None,
+    start: dt.datetime | None,
+    end: dt.datetime | None,
+    renews: str | None,
+) -> None:
     """Refuses a proposal by anyone but a local movement, with too few or too many parties, non-movements,
     a mediator among the parties, dates in the wrong order, or a renewal the author may not make."""
     _check_movement(author)
@@ -172,37 +213,75 @@ async def _check_renewal(session: AsyncSession, author: Actor, renews: str) -> N
 
 
 async def create_proposal(
-    session: AsyncSession, fed: Federation, author: Actor, title: str, text: str, parties: list[Actor],
-    mediator: Actor | None = None, start: dt.datetime | None = None, end: dt.datetime | None = None,
-    renews: str | None = None, language: str | None = None, translations: dict[str, str] | None = None,
+    session: AsyncSession,
+    fed: Federation,
+    author: Actor,
+    title: str,
+    text: str,
+    parties: list[Actor],
+    mediator: Actor | None = None,
+    start: dt.datetime | None = None,
+    end: dt.datetime | None = None,
+    renews: str | None = None,
+    language: str | None = None,
+    translations: dict[str, str] | None = None,
 ) -> Proposal:
     """A new proposal by a local movement to other movements; published at once (draft → open)."""
     party_uris = list(dict.fromkeys([author.uri] + [p.uri for p in parties]))
     await _check_new_proposal(session, author, parties, party_uris, mediator, start, end, renews)
     key = str(uuid.uuid4())
     proposal_uri, agreement_uri = f"{fed.urls.base}/proposals/{key}", f"{fed.urls.base}/agreements/{key}"
-    proposal = Proposal(uri=proposal_uri, agreement_uri=agreement_uri, local=True, author_uri=author.uri, title=title,
-                        state=State.draft.value, mediator_uri=mediator.uri if mediator else None, renews_uri=renews,
-                        start_time=start, end_time=end)
+    proposal = Proposal(
+        uri=proposal_uri,
+        agreement_uri=agreement_uri,
+        local=True,
+        author_uri=author.uri,
+        title=title,
+        state=State.draft.value,
+        mediator_uri=mediator.uri if mediator else None,
+        renews_uri=renews,
+        start_time=start,
+        end_time=end,
+    )
     session.add(proposal)
     await session.flush()
     for position, uri in enumerate(party_uris):
         session.add(ProposalParty(proposal_id=proposal.id, actor_uri=uri, role="party", position=position))
     if mediator is not None:
-        session.add(ProposalParty(proposal_id=proposal.id, actor_uri=mediator.uri, role="mediator", position=0))
+        session.add(
+            ProposalParty(proposal_id=proposal.id, actor_uri=mediator.uri, role="mediator", position=0)
+        )
     document = version_document(
-        context=document_context(fed.urls.base), agreement_uri=agreement_uri, proposal_uri=proposal_uri,
-        author=author.uri, version_author=author.uri, title=title, text=text, parties=party_uris,
-        mediator=mediator.uri if mediator else None, start=start, end=end, renews=renews, previous=None,
-        language=language, translations=translations)
+        context=document_context(fed.urls.base),
+        agreement_uri=agreement_uri,
+        proposal_uri=proposal_uri,
+        author=author.uri,
+        version_author=author.uri,
+        title=title,
+        text=text,
+        parties=party_uris,
+        mediator=mediator.uri if mediator else None,
+        start=start,
+        end=end,
+        renews=renews,
+        previous=None,
+        language=language,
+        translations=translations,
+    )
     version = await add_version(session, proposal, document, 1, author.uri)
     proposal.current_version = version.hash
     await transition(session, proposal, "publish", author.uri, detail=version.hash)
     await publish_proposal(session, fed, proposal, "Create")
     others = await _names(session, party_uris[1:])
     verb = "proposes to renew an agreement" if renews else "proposes an agreement"
-    await tell_followers(session, fed, author, f"**{_name(author, author.uri)}** {verb} with {', '.join(others)}: "
-                         f"[{title}]({proposal_uri}). Read it, follow the discussion and see who signs.", proposal_uri)
+    await tell_followers(
+        session,
+        fed,
+        author,
+        f"**{_name(author, author.uri)}** {verb} with {', '.join(others)}: "
+        f"[{title}]({proposal_uri}). Read it, follow the discussion and see who signs.",
+        proposal_uri,
+    )
     return proposal
 
 
@@ -215,9 +294,16 @@ async def _acting_member(session, proposal: Proposal, actor: Actor) -> str:
     raise Refusal(403, f"{actor.username} is neither a party nor the mediator of {proposal.uri}")
 
 
-async def amend(session: AsyncSession, fed: Federation, actor: Actor, proposal: Proposal, text: str,
-                title: str | None = None, translations: dict[str, str] | None = None,
-                language: str | None = None) -> tuple[ProposalVersion, Activity | None]:
+async def amend(
+    session: AsyncSession,
+    fed: Federation,
+    actor: Actor,
+    proposal: Proposal,
+    text: str,
+    title: str | None = None,
+    translations: dict[str, str] | None = None,
+    language: str | None = None,
+) -> tuple[ProposalVersion, Activity | None]:
     """A new version by a party or the mediator; ordered at once on the origin, else Offered to it."""
     await _acting_member(session, proposal, actor)
     await refresh_expiry(session, proposal)
@@ -225,20 +311,36 @@ async def amend(session: AsyncSession, fed: Federation, actor: Actor, proposal: 
     current = await version_of(session, proposal, proposal.current_version)
     base = {k: v for k, v in current.document.items() if k not in ("contentMap",)}
     html = markdown_to_html(text)
-    document = {**base, "name": title or base["name"], "content": html,
-                "source": {"content": text, "mediaType": "text/markdown"}, "versionAuthor": actor.uri,
-                "previousVersion": current.hash, "published": iso()}
+    document = {
+        **base,
+        "name": title or base["name"],
+        "content": html,
+        "source": {"content": text, "mediaType": "text/markdown"},
+        "versionAuthor": actor.uri,
+        "previousVersion": current.hash,
+        "published": iso(),
+    }
     if language or translations:
         document["contentMap"] = ({language: html} if language else {}) | {
-            lang: markdown_to_html(body) for lang, body in (translations or {}).items()}
+            lang: markdown_to_html(body) for lang, body in (translations or {}).items()
+        }
     if proposal.local:
         version = await accept_amendment(session, fed, proposal, document, actor.uri)
         await publish_proposal(session, fed, proposal)
         return version, None
-    version = await version_of(session, proposal, content_hash(document)) or \
-        await add_version(session, proposal, document, None, actor.uri)
-    offer = _activity(fed, document["@context"], "Offer", actor, document, target=proposal.uri,
-                      to=[proposal.author_uri], context=proposal.uri)
+    version = await version_of(session, proposal, content_hash(document)) or await add_version(
+        session, proposal, document, None, actor.uri
+    )
+    offer = _activity(
+        fed,
+        document["@context"],
+        "Offer",
+        actor,
+        document,
+        target=proposal.uri,
+        to=[proposal.author_uri],
+        context=proposal.uri,
+    )
     activity = await _send(session, proposal, actor, offer, only=[proposal.author_uri])
     return version, activity
 
@@ -255,27 +357,51 @@ async def sign(session: AsyncSession, fed: Federation, actor: Actor, proposal: P
     await record_signature(session, proposal, version.hash, actor.uri, proof)
     document = add_proof(version.document, proof)
     audience = await audience_uris(session, proposal)
-    accept = _activity(fed, version.document["@context"], "Accept", actor, document, version=version.hash,
-                       context=proposal.uri, to=[u for u in audience if u != actor.uri],
-                       cc=[actor.followers_url, PUBLIC])
+    accept = _activity(
+        fed,
+        version.document["@context"],
+        "Accept",
+        actor,
+        document,
+        version=version.hash,
+        context=proposal.uri,
+        to=[u for u in audience if u != actor.uri],
+        cc=[actor.followers_url, PUBLIC],
+    )
     activity = await _send(session, proposal, actor, accept, audience=audience)
     if proposal.local:
         await publish_proposal(session, fed, proposal)
     in_force = proposal.state == State.agreed.value
-    await tell_followers(session, fed, actor, f"**{_name(actor, actor.uri)}** signed [{proposal.title}]"
-                         f"({page_link(proposal)})." + (" Every party has signed: the agreement is in force." if in_force else ""),
-                         page_link(proposal))
+    await tell_followers(
+        session,
+        fed,
+        actor,
+        f"**{_name(actor, actor.uri)}** signed [{proposal.title}]"
+        f"({page_link(proposal)})."
+        + (" Every party has signed: the agreement is in force." if in_force else ""),
+        page_link(proposal),
+    )
     return activity
 
 
-async def decline(session: AsyncSession, fed: Federation, actor: Actor, proposal: Proposal,
-                  reason: str | None = None) -> Activity:
+async def decline(
+    session: AsyncSession, fed: Federation, actor: Actor, proposal: Proposal, reason: str | None = None
+) -> Activity:
     _check_movement(actor)
     version = await version_of(session, proposal, proposal.current_version)
     audience = await audience_uris(session, proposal)
-    reject = _activity(fed, version.document["@context"], "Reject", actor, version.document, version=version.hash,
-                       context=proposal.uri, to=[u for u in audience if u != actor.uri],
-                       cc=[actor.followers_url, PUBLIC], **({"content": reason} if reason else {}))
+    reject = _activity(
+        fed,
+        version.document["@context"],
+        "Reject",
+        actor,
+        version.document,
+        version=version.hash,
+        context=proposal.uri,
+        to=[u for u in audience if u != actor.uri],
+        cc=[actor.followers_url, PUBLIC],
+        **({"content": reason} if reason else {}),
+    )
     reject = await signed(session, actor, reject)
     await record_decline(session, proposal, actor.uri, version.hash, reject)
     activity = await _send(session, proposal, actor, reject, audience=audience)
@@ -284,34 +410,63 @@ async def decline(session: AsyncSession, fed: Federation, actor: Actor, proposal
     return activity
 
 
-async def withdraw(session: AsyncSession, fed: Federation, actor: Actor, proposal: Proposal,
-                   from_agreement: bool) -> Activity:
+async def withdraw(
+    session: AsyncSession, fed: Federation, actor: Actor, proposal: Proposal, from_agreement: bool
+) -> Activity:
     """A signed Leave: the author withdraws its proposal, or a party withdraws from the agreement."""
     _check_movement(actor)
     await refresh_expiry(session, proposal)
     target = proposal.agreement_uri if from_agreement else proposal.uri
     context = (await version_of(session, proposal, proposal.current_version)).document["@context"]
     audience = await audience_uris(session, proposal)
-    leave = _activity(fed, context, "Leave", actor, target, context=proposal.uri,
-                      version=proposal.agreed_version or proposal.current_version,
-                      to=[u for u in audience if u != actor.uri], cc=[actor.followers_url, PUBLIC])
+    leave = _activity(
+        fed,
+        context,
+        "Leave",
+        actor,
+        target,
+        context=proposal.uri,
+        version=proposal.agreed_version or proposal.current_version,
+        to=[u for u in audience if u != actor.uri],
+        cc=[actor.followers_url, PUBLIC],
+    )
     leave = await signed(session, actor, leave)
     await record_withdrawal(session, proposal, actor.uri, leave)
     activity = await _send(session, proposal, actor, leave, audience=audience)
     if proposal.local:
         await publish_proposal(session, fed, proposal)
     what = "the agreement" if from_agreement else "its proposal"
-    await tell_followers(session, fed, actor, f"**{_name(actor, actor.uri)}** withdrew from {what} "
-                         f"[{proposal.title}]({page_link(proposal)}).", page_link(proposal))
+    await tell_followers(
+        session,
+        fed,
+        actor,
+        f"**{_name(actor, actor.uri)}** withdrew from {what} [{proposal.title}]({page_link(proposal)}).",
+        page_link(proposal),
+    )
     return activity
 
 
-async def comment(session: AsyncSession, fed: Federation, actor: Actor, proposal: Proposal, text: str,
-                  in_reply_to: str | None = None):
+async def comment(
+    session: AsyncSession,
+    fed: Federation,
+    actor: Actor,
+    proposal: Proposal,
+    text: str,
+    in_reply_to: str | None = None,
+):
     """A Note in the proposal's discussion, addressed to every party and the mediator."""
     uris = await audience_uris(session, proposal)
-    others = list((await session.scalars(select(Actor).where(Actor.uri.in_(uris), Actor.id != actor.id))).all())
-    obj, _ = await post_note(session, fed, actor, text, others, in_reply_to=in_reply_to or proposal.uri,
-                             extra={"context": proposal.uri})
+    others = list(
+        (await session.scalars(select(Actor).where(Actor.uri.in_(uris), Actor.id != actor.id))).all()
+    )
+    obj, _ = await post_note(
+        session,
+        fed,
+        actor,
+        text,
+        others,
+        in_reply_to=in_reply_to or proposal.uri,
+        extra={"context": proposal.uri},
+    )
     obj.context = proposal.uri
     return obj

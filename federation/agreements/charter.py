@@ -1,4 +1,5 @@
 """A movement's charter: every agreement it is party to, as light rows, with its own standing."""
+
 from __future__ import annotations
 
 import math
@@ -27,31 +28,54 @@ def charter_status(state: str, withdrawn_at) -> str:
     return "in_force"
 
 
-CHARTER_COLUMNS = (Proposal.id, Proposal.uri, Proposal.agreement_uri, Proposal.local, Proposal.title, Proposal.state,
-                   Proposal.agreed_version, Proposal.renews_uri, Proposal.superseded_by_uri, Proposal.agreed_at,
-                   Proposal.start_time, Proposal.end_time)
+CHARTER_COLUMNS = (
+    Proposal.id,
+    Proposal.uri,
+    Proposal.agreement_uri,
+    Proposal.local,
+    Proposal.title,
+    Proposal.state,
+    Proposal.agreed_version,
+    Proposal.renews_uri,
+    Proposal.superseded_by_uri,
+    Proposal.agreed_at,
+    Proposal.start_time,
+    Proposal.end_time,
+)
 
 
 async def charter(session: AsyncSession, movement_uri: str) -> list:
     """Every agreement the movement is party to, newest first, as light rows (the columns above, the
     movement's `withdrawn_at`, `status`, and `parties` in order); those due expire first."""
     await expire_due(session)
-    rows = (await session.execute(
-        select(*CHARTER_COLUMNS, ProposalParty.withdrawn_at)
-        .join(ProposalParty, ProposalParty.proposal_id == Proposal.id)
-        .where(ProposalParty.actor_uri == movement_uri, ProposalParty.role == "party",
-               Proposal.agreed_version.is_not(None))
-        .order_by(Proposal.agreed_at.desc(), Proposal.id.desc()))).all()
+    rows = (
+        await session.execute(
+            select(*CHARTER_COLUMNS, ProposalParty.withdrawn_at)
+            .join(ProposalParty, ProposalParty.proposal_id == Proposal.id)
+            .where(
+                ProposalParty.actor_uri == movement_uri,
+                ProposalParty.role == "party",
+                Proposal.agreed_version.is_not(None),
+            )
+            .order_by(Proposal.agreed_at.desc(), Proposal.id.desc())
+        )
+    ).all()
     parties: dict[int, list[tuple[str, object]]] = {}
     if rows:
-        mine = select(ProposalParty.proposal_id).where(ProposalParty.actor_uri == movement_uri,
-                                                       ProposalParty.role == "party")
-        for proposal_id, uri, withdrawn_at in (await session.execute(
+        mine = select(ProposalParty.proposal_id).where(
+            ProposalParty.actor_uri == movement_uri, ProposalParty.role == "party"
+        )
+        for proposal_id, uri, withdrawn_at in (
+            await session.execute(
                 select(ProposalParty.proposal_id, ProposalParty.actor_uri, ProposalParty.withdrawn_at)
                 .where(ProposalParty.proposal_id.in_(mine), ProposalParty.role == "party")
-                .order_by(ProposalParty.proposal_id, ProposalParty.position))).all():
+                .order_by(ProposalParty.proposal_id, ProposalParty.position)
+            )
+        ).all():
             parties.setdefault(proposal_id, []).append((uri, withdrawn_at))
-    return [CharterRow(row, charter_status(row.state, row.withdrawn_at), parties.get(row.id, [])) for row in rows]
+    return [
+        CharterRow(row, charter_status(row.state, row.withdrawn_at), parties.get(row.id, [])) for row in rows
+    ]
 
 
 class CharterRow:
@@ -84,9 +108,12 @@ GRAPH_PARTNERS = 16
 def status_of(party):
     """charter_status as SQL, for the party row `party` (ProposalParty or an alias of it)."""
     withdrawn = or_(party.withdrawn_at.is_not(None), Proposal.state == State.withdrawn_by_party.value)
-    return case((withdrawn, "withdrawn"),
-                (Proposal.state == State.superseded.value, "superseded"),
-                (Proposal.state == State.expired.value, "expired"), else_="in_force")
+    return case(
+        (withdrawn, "withdrawn"),
+        (Proposal.state == State.superseded.value, "superseded"),
+        (Proposal.state == State.expired.value, "expired"),
+        else_="in_force",
+    )
 
 
 def _rank(status):
@@ -95,9 +122,16 @@ def _rank(status):
 
 def _agreements_of(movement_uri: str):
     """The movement's party rows joined to its agreed proposals (FROM and WHERE of every charter query)."""
-    return (select().select_from(ProposalParty).join(Proposal, Proposal.id == ProposalParty.proposal_id)
-            .where(ProposalParty.actor_uri == movement_uri, ProposalParty.role == "party",
-                   Proposal.agreed_version.is_not(None)))
+    return (
+        select()
+        .select_from(ProposalParty)
+        .join(Proposal, Proposal.id == ProposalParty.proposal_id)
+        .where(
+            ProposalParty.actor_uri == movement_uri,
+            ProposalParty.role == "party",
+            Proposal.agreed_version.is_not(None),
+        )
+    )
 
 
 @dataclass
@@ -126,35 +160,58 @@ async def charter_page(session: AsyncSession, movement_uri: str, number: int) ->
     await expire_due(session)
     status = status_of(ProposalParty)
     counts = {g: 0 for g in GROUPS}
-    for found, n in (await session.execute(_agreements_of(movement_uri).add_columns(status, func.count())
-                                           .group_by(status))).all():
+    for found, n in (
+        await session.execute(_agreements_of(movement_uri).add_columns(status, func.count()).group_by(status))
+    ).all():
         counts[found] = n
     page = CharterPage(number, [], counts, [])
     if number < 1 or number > page.pages:
         return None
-    rows = (await session.execute(
-        _agreements_of(movement_uri)
-        .add_columns(*CHARTER_COLUMNS, ProposalParty.withdrawn_at, status.label("status"))
-        .order_by(_rank(status), Proposal.agreed_at.desc(), Proposal.id.desc())
-        .limit(PAGE_SIZE).offset((number - 1) * PAGE_SIZE))).all()
+    rows = (
+        await session.execute(
+            _agreements_of(movement_uri)
+            .add_columns(*CHARTER_COLUMNS, ProposalParty.withdrawn_at, status.label("status"))
+            .order_by(_rank(status), Proposal.agreed_at.desc(), Proposal.id.desc())
+            .limit(PAGE_SIZE)
+            .offset((number - 1) * PAGE_SIZE)
+        )
+    ).all()
     parties: dict[int, list[tuple[str, object]]] = {}
     if rows:
-        for proposal_id, uri, withdrawn_at in (await session.execute(
+        for proposal_id, uri, withdrawn_at in (
+            await session.execute(
                 select(ProposalParty.proposal_id, ProposalParty.actor_uri, ProposalParty.withdrawn_at)
                 .where(ProposalParty.proposal_id.in_([r.id for r in rows]), ProposalParty.role == "party")
-                .order_by(ProposalParty.proposal_id, ProposalParty.position))).all():
+                .order_by(ProposalParty.proposal_id, ProposalParty.position)
+            )
+        ).all():
             parties.setdefault(proposal_id, []).append((uri, withdrawn_at))
     page.items = [CharterRow(row, row.status, parties.get(row.id, [])) for row in rows]
     named = {u for r in rows for u in (r.renews_uri, r.superseded_by_uri) if u}
     if named:
-        page.titles = {r.agreement_uri: r for r in (await session.execute(
-            select(Proposal.id, Proposal.agreement_uri, Proposal.local, Proposal.title)
-            .where(Proposal.agreement_uri.in_(named)))).all()}
+        page.titles = {
+            r.agreement_uri: r
+            for r in (
+                await session.execute(
+                    select(Proposal.id, Proposal.agreement_uri, Proposal.local, Proposal.title).where(
+                        Proposal.agreement_uri.in_(named)
+                    )
+                )
+            ).all()
+        }
     other = aliased(ProposalParty)
-    page.partners = [(uri, n) for uri, n in (await session.execute(
-        _agreements_of(movement_uri).add_columns(other.actor_uri, func.count())
-        .join(other, other.proposal_id == ProposalParty.proposal_id)
-        .where(other.role == "party", other.actor_uri != movement_uri, status == "in_force")
-        .group_by(other.actor_uri).order_by(func.count().desc(), other.actor_uri)
-        .limit(GRAPH_PARTNERS))).all()]
+    page.partners = [
+        (uri, n)
+        for uri, n in (
+            await session.execute(
+                _agreements_of(movement_uri)
+                .add_columns(other.actor_uri, func.count())
+                .join(other, other.proposal_id == ProposalParty.proposal_id)
+                .where(other.role == "party", other.actor_uri != movement_uri, status == "in_force")
+                .group_by(other.actor_uri)
+                .order_by(func.count().desc(), other.actor_uri)
+                .limit(GRAPH_PARTNERS)
+            )
+        ).all()
+    ]
     return page

@@ -1,5 +1,6 @@
 """Inbox hooks of agreements: every proof is verified against its signer's published key (before the
 storing transaction), then the activity goes through the same lifecycle functions as local actions."""
+
 from __future__ import annotations
 
 import functools
@@ -41,7 +42,11 @@ def carried_proofs(document: dict) -> list[tuple[dict, dict]]:
     elif document["type"] in ("Reject", "Leave"):
         take(document)
     elif document["type"] in ("Create", "Update") and isinstance(obj, dict):
-        for item in as_list(obj.get("versions"))[:MAX_PARTIES] + as_list(obj.get("declines")) + as_list(obj.get("withdrawals")):
+        for item in (
+            as_list(obj.get("versions"))[:MAX_PARTIES]
+            + as_list(obj.get("declines"))
+            + as_list(obj.get("withdrawals"))
+        ):
             take(item)
     return pairs
 
@@ -63,8 +68,9 @@ async def verify_carried(fed: Federation, document: dict) -> dict[str, str | Non
             identifier = await keys.lookup(proof["verificationMethod"], refresh)
             if identifier is None:
                 break
-            if isinstance(identifier.public_key, ed25519.Ed25519PublicKey) \
-                    and check_proof(proof, digest, identifier.public_key):
+            if isinstance(identifier.public_key, ed25519.Ed25519PublicKey) and check_proof(
+                proof, digest, identifier.public_key
+            ):
                 results[value] = identifier.controller
                 break
     return results
@@ -76,9 +82,10 @@ async def prepare(fed: Federation, document: dict, actor: Actor) -> dict:
     if document["type"] == "Create" and isinstance(obj, dict):
         # meet the parties now, so that signing later can reach all of them
         parties = [p for p in as_list(obj.get("parties")) if isinstance(p, str)]
-        await ensure_actors(fed, parties[:50] + ([obj["mediator"]] if isinstance(obj.get("mediator"), str) else []))
+        await ensure_actors(
+            fed, parties[:50] + ([obj["mediator"]] if isinstance(obj.get("mediator"), str) else [])
+        )
     return prepared
-
 
 
 def _only_proof(document: dict, status: int, refusal: str) -> dict:
@@ -113,14 +120,22 @@ async def _origin_follows_up(incoming: Incoming, proposal) -> None:
 def logs_refusals(handler):
     """A refused agreement activity is logged as a warning (operators see forged or stale proofs), then the
     inbox answers the Refusal's status as for any other activity."""
+
     @functools.wraps(handler)
     async def logged(incoming: Incoming) -> None:
         try:
             await handler(incoming)
         except Refusal as error:
-            log.warning("agreements: refused %s %s from %s (%d): %s", incoming.document.get("type"),
-                        incoming.document.get("id"), incoming.actor.uri, error.status, error.message)
+            log.warning(
+                "agreements: refused %s %s from %s (%d): %s",
+                incoming.document.get("type"),
+                incoming.document.get("id"),
+                incoming.actor.uri,
+                error.status,
+                error.message,
+            )
             raise
+
     return logged
 
 
@@ -129,7 +144,9 @@ async def on_proposal(incoming: Incoming) -> None:
     obj = incoming.object
     if not isinstance(obj, dict):
         raise Refusal(400, "a Proposal must be embedded")
-    await apply_origin_document(incoming.session, obj, incoming.actor.uri, incoming.prepared.get("proofs", {}))
+    await apply_origin_document(
+        incoming.session, obj, incoming.actor.uri, incoming.prepared.get("proofs", {})
+    )
 
 
 @logs_refusals
@@ -139,7 +156,9 @@ async def on_offer(incoming: Incoming) -> None:
     proposal = await _proposal_named(incoming, document.get("proposal"))
     if proposal is None or not proposal.local:
         return
-    await accept_amendment(incoming.session, incoming.fed, proposal, without_proof(document), incoming.actor.uri)
+    await accept_amendment(
+        incoming.session, incoming.fed, proposal, without_proof(document), incoming.actor.uri
+    )
     await _origin_follows_up(incoming, proposal)
 
 
@@ -160,8 +179,12 @@ async def on_decline(incoming: Incoming) -> None:
     proposal = await _proposal_named(incoming, incoming.object.get("proposal"))
     if proposal is None:
         return
-    signer = _signer_of(incoming, _only_proof(incoming.document, 403, "a decline must carry its actor's proof"))
-    await record_decline(incoming.session, proposal, signer, incoming.document.get("version"), incoming.document)
+    signer = _signer_of(
+        incoming, _only_proof(incoming.document, 403, "a decline must carry its actor's proof")
+    )
+    await record_decline(
+        incoming.session, proposal, signer, incoming.document.get("version"), incoming.document
+    )
     await _origin_follows_up(incoming, proposal)
 
 
@@ -170,6 +193,8 @@ async def on_leave(incoming: Incoming) -> None:
     proposal = await _proposal_named(incoming, incoming.object_id)
     if proposal is None:
         return
-    signer = _signer_of(incoming, _only_proof(incoming.document, 403, "a withdrawal must carry its actor's proof"))
+    signer = _signer_of(
+        incoming, _only_proof(incoming.document, 403, "a withdrawal must carry its actor's proof")
+    )
     await record_withdrawal(incoming.session, proposal, signer, incoming.document)
     await _origin_follows_up(incoming, proposal)

@@ -1,4 +1,5 @@
 """The one place a proposal's state changes: signatures, declines, withdrawals, amendments, expiry."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -43,12 +44,25 @@ def allowed_next(state: str, event: str) -> State:
         raise Refusal(409, str(error)) from None
 
 
-async def transition(session: AsyncSession, proposal: Proposal, event: str, actor_uri: str | None = None,
-                     detail: str | None = None) -> State:
+async def transition(
+    session: AsyncSession,
+    proposal: Proposal,
+    event: str,
+    actor_uri: str | None = None,
+    detail: str | None = None,
+) -> State:
     """Applies event through the TRANSITIONS table and logs it; Refusal(409) when not allowed."""
     new = allowed_next(proposal.state, event)
-    session.add(ProposalEvent(proposal_id=proposal.id, event=event, from_state=proposal.state, to_state=new.value,
-                              actor_uri=actor_uri, detail=detail))
+    session.add(
+        ProposalEvent(
+            proposal_id=proposal.id,
+            event=event,
+            from_state=proposal.state,
+            to_state=new.value,
+            actor_uri=actor_uri,
+            detail=detail,
+        )
+    )
     proposal.state = new.value
     proposal.updated_at = utcnow()
     await session.flush()
@@ -65,9 +79,14 @@ async def refresh_expiry(session: AsyncSession, proposal: Proposal, now: dt.date
 
 
 async def expire_due(session: AsyncSession) -> int:
-    due = (await session.scalars(select(Proposal).where(
-        Proposal.end_time <= utcnow(),
-        Proposal.state.in_([State.draft.value, State.open.value, State.agreed.value])))).all()
+    due = (
+        await session.scalars(
+            select(Proposal).where(
+                Proposal.end_time <= utcnow(),
+                Proposal.state.in_([State.draft.value, State.open.value, State.agreed.value]),
+            )
+        )
+    ).all()
     for proposal in due:
         await refresh_expiry(session, proposal)
     return len(due)
@@ -80,8 +99,9 @@ async def _check_party(session, proposal: Proposal, actor_uri: str) -> ProposalP
     return party
 
 
-async def record_signature(session: AsyncSession, proposal: Proposal, version_hash: str, signer: str,
-                           proof: dict) -> bool:
+async def record_signature(
+    session: AsyncSession, proposal: Proposal, version_hash: str, signer: str, proof: dict
+) -> bool:
     """A verified proof by signer over a version: counts only on the current version of an open proposal."""
     await refresh_expiry(session, proposal)
     party = await _check_party(session, proposal, signer)
@@ -93,23 +113,33 @@ async def record_signature(session: AsyncSession, proposal: Proposal, version_ha
     if await version_of(session, proposal, version_hash) is None:
         raise Refusal(409, f"the proof is over a version {proposal.uri} does not have ({version_hash[:12]}…)")
     if version_hash != proposal.current_version:
-        raise Refusal(409, f"the proof is over version {version_hash[:12]}…, but the current version is "
-                                  f"{(proposal.current_version or '')[:12]}…; signatures on another version do not count")
+        raise Refusal(
+            409,
+            f"the proof is over version {version_hash[:12]}…, but the current version is "
+            f"{(proposal.current_version or '')[:12]}…; signatures on another version do not count",
+        )
     await transition(session, proposal, "sign", signer, detail=version_hash)
-    session.add(ProposalSignature(proposal_id=proposal.id, version_hash=version_hash, signer_uri=signer, proof=proof))
+    session.add(
+        ProposalSignature(proposal_id=proposal.id, version_hash=version_hash, signer_uri=signer, proof=proof)
+    )
     await session.flush()
     await maybe_agree(session, proposal)
     return True
 
 
-async def record_past_signature(session, proposal: Proposal, version_hash: str, signer: str, proof: dict) -> None:
+async def record_past_signature(
+    session, proposal: Proposal, version_hash: str, signer: str, proof: dict
+) -> None:
     """A verified proof the origin reports on an older version: kept for the record, changes no state."""
     await _check_party(session, proposal, signer)
     if await version_of(session, proposal, version_hash) is None:
         raise Refusal(409, f"the proof is over a version {proposal.uri} does not have")
     if await signature_of(session, proposal, version_hash, signer) is None:
-        session.add(ProposalSignature(proposal_id=proposal.id, version_hash=version_hash, signer_uri=signer,
-                                      proof=proof))
+        session.add(
+            ProposalSignature(
+                proposal_id=proposal.id, version_hash=version_hash, signer_uri=signer, proof=proof
+            )
+        )
         await session.flush()
 
 
@@ -118,8 +148,11 @@ async def maybe_agree(session: AsyncSession, proposal: Proposal) -> bool:
     if proposal.state != State.open.value or not proposal.current_version:
         return False
     parties = await parties_of(session, proposal)
-    proofs = {s.signer_uri: s.proof for s in await signatures_of(session, proposal)
-              if s.version_hash == proposal.current_version}
+    proofs = {
+        s.signer_uri: s.proof
+        for s in await signatures_of(session, proposal)
+        if s.version_hash == proposal.current_version
+    }
     if not parties or any(p.actor_uri not in proofs for p in parties):
         return False
     version = await version_of(session, proposal, proposal.current_version)
@@ -137,8 +170,9 @@ async def maybe_agree(session: AsyncSession, proposal: Proposal) -> bool:
     return True
 
 
-async def record_decline(session: AsyncSession, proposal: Proposal, actor_uri: str, version_hash: str | None,
-                         activity: dict) -> bool:
+async def record_decline(
+    session: AsyncSession, proposal: Proposal, actor_uri: str, version_hash: str | None, activity: dict
+) -> bool:
     await refresh_expiry(session, proposal)
     party = await _check_party(session, proposal, actor_uri)
     if party.declined_at is not None:
@@ -152,7 +186,9 @@ async def record_decline(session: AsyncSession, proposal: Proposal, actor_uri: s
     return True
 
 
-async def record_withdrawal(session: AsyncSession, proposal: Proposal, actor_uri: str, activity: dict) -> bool:
+async def record_withdrawal(
+    session: AsyncSession, proposal: Proposal, actor_uri: str, activity: dict
+) -> bool:
     """A signed Leave: of the proposal by its author (before agreement), or of the agreement by a party."""
     await refresh_expiry(session, proposal)
     target = id_of(activity.get("object"))
@@ -181,11 +217,15 @@ async def record_withdrawal(session: AsyncSession, proposal: Proposal, actor_uri
     return True
 
 
-async def accept_amendment(session: AsyncSession, fed: Federation, proposal: Proposal, document: dict,
-                           amender: str) -> ProposalVersion:
+async def accept_amendment(
+    session: AsyncSession, fed: Federation, proposal: Proposal, document: dict, amender: str
+) -> ProposalVersion:
     """The origin orders an amendment by a party or the mediator: it becomes the current version."""
     await refresh_expiry(session, proposal)
-    if await party_row(session, proposal, amender) is None and await party_row(session, proposal, amender, "mediator") is None:
+    if (
+        await party_row(session, proposal, amender) is None
+        and await party_row(session, proposal, amender, "mediator") is None
+    ):
         raise Refusal(403, f"{amender} is neither a party nor the mediator")
     current = await version_of(session, proposal, proposal.current_version)
     fixed = ("@context", "type", "id", "proposal", "attributedTo", "parties", "mediator", "renews")
@@ -198,7 +238,9 @@ async def accept_amendment(session: AsyncSession, fed: Federation, proposal: Pro
     await transition(session, proposal, "amend", amender)
     version = await version_of(session, proposal, content_hash(document))
     if version is None:
-        last = await session.scalar(select(func.max(ProposalVersion.seq)).where(ProposalVersion.proposal_id == proposal.id))
+        last = await session.scalar(
+            select(func.max(ProposalVersion.seq)).where(ProposalVersion.proposal_id == proposal.id)
+        )
         version = await add_version(session, proposal, document, (last or 0) + 1, amender)
     proposal.current_version = version.hash
     proposal.title = document.get("name") or proposal.title

@@ -1,4 +1,5 @@
 """What an origin instance publishes, as others receive it: its Proposal document applied step by step."""
+
 from __future__ import annotations
 
 import logging
@@ -32,15 +33,20 @@ log = logging.getLogger(__name__)
 
 
 def _check_version_shape(document: dict, proposal: Proposal, parties: list[str]) -> None:
-    if document.get("type") != "Agreement" or document.get("id") != proposal.agreement_uri \
-            or document.get("proposal") != proposal.uri or document.get("attributedTo") != proposal.author_uri:
+    if (
+        document.get("type") != "Agreement"
+        or document.get("id") != proposal.agreement_uri
+        or document.get("proposal") != proposal.uri
+        or document.get("attributedTo") != proposal.author_uri
+    ):
         raise Refusal(400, "a version must be an Agreement naming this proposal, its agreement id and author")
     if as_list(document.get("parties")) != parties or document.get("mediator") != proposal.mediator_uri:
         raise Refusal(400, "a version names other parties than its proposal")
 
 
-async def apply_origin_document(session: AsyncSession, document: dict, actor_uri: str,
-                                verified: dict[str, str | None]) -> Proposal:
+async def apply_origin_document(
+    session: AsyncSession, document: dict, actor_uri: str, verified: dict[str, str | None]
+) -> Proposal:
     """Brings this instance's copy of a remote proposal up to its origin's document.
 
     `verified` maps each proofValue to the controller whose published key verified it (None: it did not).
@@ -64,29 +70,45 @@ def _origin_fields(document: dict, actor_uri: str) -> tuple[str, str, list[dict]
     parties = [p for p in as_list(document.get("parties")) if isinstance(p, str)]
     if not isinstance(uri, str) or not isinstance(agreement_uri, str) or not versions or len(parties) < 2:
         raise Refusal(400, "a Proposal needs an id, an agreement id, parties and versions")
-    if document.get("attributedTo") != actor_uri or host_of(uri) != host_of(actor_uri) \
-            or host_of(agreement_uri) != host_of(actor_uri):
+    if (
+        document.get("attributedTo") != actor_uri
+        or host_of(uri) != host_of(actor_uri)
+        or host_of(agreement_uri) != host_of(actor_uri)
+    ):
         raise Refusal(403, f"only the origin instance of {uri} may publish or update it")
     if len(parties) > MAX_PARTIES:
         raise Refusal(413, "too many parties")
     return uri, agreement_uri, versions, parties
 
 
-async def _local_copy(session: AsyncSession, document: dict, actor_uri: str, uri: str, agreement_uri: str,
-                      parties: list[str]) -> Proposal:
+async def _local_copy(
+    session: AsyncSession, document: dict, actor_uri: str, uri: str, agreement_uri: str, parties: list[str]
+) -> Proposal:
     """This instance's copy of the proposal (made with its parties at first contact); parties never change."""
     proposal = await proposal_by_uri(session, uri)
     if proposal is None:
-        proposal = Proposal(uri=uri, agreement_uri=agreement_uri, local=False, author_uri=actor_uri,
-                            title=str(document.get("name") or "")[:2000], state=State.draft.value,
-                            mediator_uri=id_of(document.get("mediator")), renews_uri=id_of(document.get("renews")),
-                            start_time=parse_time(document.get("startTime")), end_time=parse_time(document.get("endTime")))
+        proposal = Proposal(
+            uri=uri,
+            agreement_uri=agreement_uri,
+            local=False,
+            author_uri=actor_uri,
+            title=str(document.get("name") or "")[:2000],
+            state=State.draft.value,
+            mediator_uri=id_of(document.get("mediator")),
+            renews_uri=id_of(document.get("renews")),
+            start_time=parse_time(document.get("startTime")),
+            end_time=parse_time(document.get("endTime")),
+        )
         session.add(proposal)
         await session.flush()
         for position, party in enumerate(parties):
-            session.add(ProposalParty(proposal_id=proposal.id, actor_uri=party, role="party", position=position))
+            session.add(
+                ProposalParty(proposal_id=proposal.id, actor_uri=party, role="party", position=position)
+            )
         if proposal.mediator_uri:
-            session.add(ProposalParty(proposal_id=proposal.id, actor_uri=proposal.mediator_uri, role="mediator"))
+            session.add(
+                ProposalParty(proposal_id=proposal.id, actor_uri=proposal.mediator_uri, role="mediator")
+            )
         await session.flush()
     elif proposal.local or proposal.author_uri != actor_uri or proposal.agreement_uri != agreement_uri:
         raise Refusal(403, f"only the origin instance of {uri} may update it")
@@ -96,8 +118,9 @@ async def _local_copy(session: AsyncSession, document: dict, actor_uri: str, uri
     return proposal
 
 
-async def _store_versions(session: AsyncSession, proposal: Proposal, versions: list[dict],
-                          known_parties: list[str], actor_uri: str) -> list[str]:
+async def _store_versions(
+    session: AsyncSession, proposal: Proposal, versions: list[dict], known_parties: list[str], actor_uri: str
+) -> list[str]:
     """Stores the versions not known yet in the origin's order (known ones are immutable); their hashes."""
     hashes: list[str] = []
     for seq, version_document_ in enumerate(versions, 1):
@@ -106,12 +129,20 @@ async def _store_versions(session: AsyncSession, proposal: Proposal, versions: l
         hashes.append(version_hash)
         stored = await version_of(session, proposal, version_hash)
         if stored is None:
-            clash = await session.scalar(select(ProposalVersion.id).where(
-                ProposalVersion.proposal_id == proposal.id, ProposalVersion.seq == seq))
+            clash = await session.scalar(
+                select(ProposalVersion.id).where(
+                    ProposalVersion.proposal_id == proposal.id, ProposalVersion.seq == seq
+                )
+            )
             if clash is not None:
                 raise Refusal(409, f"the origin rewrote version {seq}; versions are immutable")
-            await add_version(session, proposal, version_document_, seq,
-                              id_of(version_document_.get("versionAuthor")) or actor_uri)
+            await add_version(
+                session,
+                proposal,
+                version_document_,
+                seq,
+                id_of(version_document_.get("versionAuthor")) or actor_uri,
+            )
         elif stored.seq is None:
             stored.seq = seq
     return hashes
@@ -124,8 +155,9 @@ def _check_every_proof(versions: list[dict], verified: dict[str, str | None]) ->
             _verified_signer(proof, verified)
 
 
-async def _follow_current_version(session: AsyncSession, proposal: Proposal, versions: list[dict],
-                                  hashes: list[str], actor_uri: str) -> None:
+async def _follow_current_version(
+    session: AsyncSession, proposal: Proposal, versions: list[dict], hashes: list[str], actor_uri: str
+) -> None:
     """Publishes a new copy, and moves to the origin's latest version (an amendment) when it changed."""
     if proposal.state == State.draft.value:
         await transition(session, proposal, "publish", actor_uri, detail=hashes[0])
@@ -139,8 +171,13 @@ async def _follow_current_version(session: AsyncSession, proposal: Proposal, ver
         await session.flush()
 
 
-async def _record_version_proofs(session: AsyncSession, proposal: Proposal, versions: list[dict],
-                                 hashes: list[str], verified: dict[str, str | None]) -> None:
+async def _record_version_proofs(
+    session: AsyncSession,
+    proposal: Proposal,
+    versions: list[dict],
+    hashes: list[str],
+    verified: dict[str, str | None],
+) -> None:
     """Proofs on the current version of an open proposal are signatures; others are kept for the record."""
     for version_hash, version_document_ in zip(hashes, versions):
         for proof in as_list(version_document_.get("proof")):
@@ -153,8 +190,9 @@ async def _record_version_proofs(session: AsyncSession, proposal: Proposal, vers
                 await record_past_signature(session, proposal, version_hash, signer, proof)
 
 
-async def _record_carried_activities(session: AsyncSession, proposal: Proposal, document: dict,
-                                     verified: dict[str, str | None]) -> None:
+async def _record_carried_activities(
+    session: AsyncSession, proposal: Proposal, document: dict, verified: dict[str, str | None]
+) -> None:
     """The declines, then (once agreement is checked) the withdrawals the origin passes on."""
     for decline_ in as_list(document.get("declines")):
         signer = _carried_signer(decline_, verified)

@@ -3,6 +3,7 @@
 Pure functions (no database, no network): keys come from a resolver, built from actor documents
 (a `--with-keys` bundle, fetched documents) or from an instance's key table.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -88,8 +89,13 @@ def verify_agreement(document: dict, resolve: Resolver) -> Report:
         else:
             controller, key = resolved
             good = check_proof(proof, digest, key)
-            check = PartyCheck(controller, VERIFIED if good else INVALID,
-                               "" if good else "signature does not match the text", method, proof.get("created"))
+            check = PartyCheck(
+                controller,
+                VERIFIED if good else INVALID,
+                "" if good else "signature does not match the text",
+                method,
+                proof.get("created"),
+            )
         if check.party not in party_set:
             check.status, check.detail = INVALID, (check.detail or "") + " (not a party)"
             strangers.append(check)

@@ -1,5 +1,6 @@
 """Who may read a forum space: anyone a public one; a members-only one only its members, in pages and in
 ActivityPub fetches (signed by a member, or by the instance actor of a host where a member follows the space)."""
+
 from __future__ import annotations
 
 from sqlalchemy import select
@@ -34,16 +35,25 @@ async def may_fetch(session: AsyncSession, space: Space, signer: Actor | None) -
         return True
     if signer is None or signer.type not in INSTANCE_TYPES or signer.local:
         return False
-    return bool(await session.scalar(
-        select(Follow.id).join(Actor, Actor.id == Follow.follower_id)
-        .where(Follow.followee_id == space.actor_id, Follow.state == FollowState.accepted.value,
-               Actor.host == signer.host).limit(1)))
+    return bool(
+        await session.scalar(
+            select(Follow.id)
+            .join(Actor, Actor.id == Follow.follower_id)
+            .where(
+                Follow.followee_id == space.actor_id,
+                Follow.state == FollowState.accepted.value,
+                Actor.host == signer.host,
+            )
+            .limit(1)
+        )
+    )
 
 
 async def space_of_object(session: AsyncSession, obj: Object) -> Space | None:
     """The space a post belongs to (None for posts outside spaces)."""
-    return await session.scalar(select(Space).join(SpacePost, SpacePost.space_id == Space.id)
-                                .where(SpacePost.object_id == obj.id))
+    return await session.scalar(
+        select(Space).join(SpacePost, SpacePost.space_id == Space.id).where(SpacePost.object_id == obj.id)
+    )
 
 
 async def readers(session: AsyncSession, space: Space) -> list[Actor | str]:

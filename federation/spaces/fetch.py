@@ -1,4 +1,5 @@
 """Fetching posts of spaces from their origins: a post, the unknown ancestors of a reply, its author."""
+
 from __future__ import annotations
 
 import logging

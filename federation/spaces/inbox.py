@@ -1,7 +1,7 @@
 """Inbox hooks of forum spaces: a local space checks and Announces what it receives; followers of a
 remote space index what it Announces and apply its moderation (routed by federation/routing.py)."""
-from __future__ import annotations
 
+from __future__ import annotations
 
 from federation.context import Federation
 from federation.inbox import (
@@ -33,8 +33,9 @@ from models.content import object_by_uri
 from models.space import Space
 
 
-async def _store_fetched(incoming: Incoming, document: dict, author_uri: str | None, space: Space | None,
-                         space_uri: str | None) -> Object | None:
+async def _store_fetched(
+    incoming: Incoming, document: dict, author_uri: str | None, space: Space | None, space_uri: str | None
+) -> Object | None:
     """Stores a post fetched from its origin (authorship checked) and indexes it when it names the space."""
     session = incoming.session
     existing = await object_by_uri(session, document["id"])
@@ -118,7 +119,9 @@ async def space_takes_report(incoming: Incoming) -> None:
         space = await space_of_actor(session, incoming.recipient)
         views = [SpaceView(space, incoming.recipient)] if space is not None and space.local else []
     if not views:
-        for uri in [id_of(o) for o in (incoming.object if isinstance(incoming.object, list) else [incoming.object])]:
+        for uri in [
+            id_of(o) for o in (incoming.object if isinstance(incoming.object, list) else [incoming.object])
+        ]:
             post = await post_by_uri(session, uri or "")
             if post is not None:
                 view = await space_view_of_post(session, post)
@@ -145,7 +148,11 @@ async def _prepare_post(fed: Federation, obj_doc: dict, space_actor: Actor) -> d
 
 async def prepare_announce(fed: Federation, document: dict, actor: Actor) -> dict:
     inner = document.get("object")
-    if isinstance(inner, dict) and inner.get("type") in ("Create", "Update") and isinstance(inner.get("object"), dict):
+    if (
+        isinstance(inner, dict)
+        and inner.get("type") in ("Create", "Update")
+        and isinstance(inner.get("object"), dict)
+    ):
         return await _prepare_post(fed, inner["object"], actor) if actor.type == "Group" else {}
     if isinstance(inner, dict) and "actor" in inner:
         return {}  # Announce{Delete|Like|Undo}: nothing to fetch
@@ -172,8 +179,13 @@ async def on_space_announces_post(incoming: Incoming) -> None:
         return
     await _store_ancestors(incoming, space, incoming.actor.uri)
     if "post" in incoming.prepared:
-        obj = await _store_fetched(incoming, incoming.prepared["post"], incoming.prepared.get("author_uri"),
-                                   space, incoming.actor.uri)
+        obj = await _store_fetched(
+            incoming,
+            incoming.prepared["post"],
+            incoming.prepared.get("author_uri"),
+            space,
+            incoming.actor.uri,
+        )
     else:  # our own post, coming back
         obj = await object_by_uri(incoming.session, obj_doc.get("id"))
         if obj is not None and incoming.actor.uri in audience_of(obj.document):
@@ -207,7 +219,9 @@ async def index_announced_post(incoming: Incoming) -> None:
 
 
 async def on_delete_post(incoming: Incoming) -> None:
-    if incoming.actor.type == "Group" and await apply_remote_moderation(incoming.session, incoming.actor, incoming.document):
+    if incoming.actor.type == "Group" and await apply_remote_moderation(
+        incoming.session, incoming.actor, incoming.document
+    ):
         return
     await on_delete(incoming)
 

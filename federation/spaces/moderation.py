@@ -1,4 +1,5 @@
 """Moderation by the space itself (Delete, Lock, Block, their Undo), as followers apply it; reports."""
+
 from __future__ import annotations
 
 import json
@@ -22,13 +23,26 @@ from models.space import Space, SpaceBan, SpacePost, SpaceReport
 
 
 async def _moderation_activity(
-    session: AsyncSession, fed: Federation, view: SpaceView, kind: str, obj: str | dict, summary: str | None,
-    extra_inboxes: list[str] = (), **fields,
+    session: AsyncSession,
+    fed: Federation,
+    view: SpaceView,
+    kind: str,
+    obj: str | dict,
+    summary: str | None,
+    extra_inboxes: list[str] = (),
+    **fields,
 ) -> Activity:
-    document = {"@context": AS, "id": fed.urls.new_activity(), "type": kind, "actor": view.actor.uri,
-                "to": [view.actor.followers_url] if is_private(view.space) else [PUBLIC],
-                "cc": [view.actor.followers_url], "audience": view.actor.uri, "object": obj,
-                **fields}
+    document = {
+        "@context": AS,
+        "id": fed.urls.new_activity(),
+        "type": kind,
+        "actor": view.actor.uri,
+        "to": [view.actor.followers_url] if is_private(view.space) else [PUBLIC],
+        "cc": [view.actor.followers_url],
+        "audience": view.actor.uri,
+        "object": obj,
+        **fields,
+    }
     if summary:
         document["summary"] = summary
     activity = await store_activity(session, view.actor, document)
@@ -37,8 +51,9 @@ async def _moderation_activity(
     return activity
 
 
-async def moderate_remove(session: AsyncSession, fed: Federation, view: SpaceView, post: SpacePost,
-                          reason: str | None = None) -> Activity:
+async def moderate_remove(
+    session: AsyncSession, fed: Federation, view: SpaceView, post: SpacePost, reason: str | None = None
+) -> Activity:
     """Removes a post from the space and tells followers (and the author) with a Delete by the space."""
     obj = await session.get(Object, post.object_id)
     author = await session.get(Actor, obj.attributed_to_id) if obj.attributed_to_id else None
@@ -47,39 +62,63 @@ async def moderate_remove(session: AsyncSession, fed: Federation, view: SpaceVie
     return await _moderation_activity(session, fed, view, "Delete", obj.uri, reason, extra)
 
 
-async def moderate_lock(session: AsyncSession, fed: Federation, view: SpaceView, post: SpacePost,
-                        reason: str | None = None) -> Activity:
+async def moderate_lock(
+    session: AsyncSession, fed: Federation, view: SpaceView, post: SpacePost, reason: str | None = None
+) -> Activity:
     thread = await thread_row(session, post)
     thread.locked = True
     obj = await session.get(Object, thread.object_id)
     return await _moderation_activity(session, fed, view, "Lock", obj.uri, reason)
 
 
-async def moderate_ban(session: AsyncSession, fed: Federation, view: SpaceView, target: Actor,
-                       reason: str | None = None) -> Activity:
+async def moderate_ban(
+    session: AsyncSession, fed: Federation, view: SpaceView, target: Actor, reason: str | None = None
+) -> Activity:
     """Bans an actor: its follow ends, its posts are refused, and a Block by the space tells everyone."""
     if not await is_banned(session, view.space, target.uri):
         session.add(SpaceBan(space_id=view.space.id, actor_uri=target.uri, reason=reason))
-    await session.execute(delete(Follow).where(Follow.follower_id == target.id, Follow.followee_id == view.actor.id))
+    await session.execute(
+        delete(Follow).where(Follow.follower_id == target.id, Follow.followee_id == view.actor.id)
+    )
     extra = [target.delivery_inbox] if not target.local else []
-    return await _moderation_activity(session, fed, view, "Block", target.uri, reason, extra,
-                                      target=view.actor.uri)
+    return await _moderation_activity(
+        session, fed, view, "Block", target.uri, reason, extra, target=view.actor.uri
+    )
 
 
-async def _undo_moderation(session: AsyncSession, fed: Federation, view: SpaceView, kind: str, object_uri: str,
-                           reason: str | None, extra_inboxes: list[str] = ()) -> Activity:
+async def _undo_moderation(
+    session: AsyncSession,
+    fed: Federation,
+    view: SpaceView,
+    kind: str,
+    object_uri: str,
+    reason: str | None,
+    extra_inboxes: list[str] = (),
+) -> Activity:
     """An Undo by the space embedding its latest `kind` (Lock, Block) of object_uri, as Lemmy sends it."""
-    done = await session.scalar(select(Activity).where(
-        Activity.actor_id == view.actor.id, Activity.local.is_(True), Activity.type == kind,
-        Activity.object_uri == object_uri).order_by(Activity.id.desc()).limit(1))
-    undone = json.loads(done.payload) if done is not None else {"type": kind, "actor": view.actor.uri,
-                                                                "object": object_uri}
+    done = await session.scalar(
+        select(Activity)
+        .where(
+            Activity.actor_id == view.actor.id,
+            Activity.local.is_(True),
+            Activity.type == kind,
+            Activity.object_uri == object_uri,
+        )
+        .order_by(Activity.id.desc())
+        .limit(1)
+    )
+    undone = (
+        json.loads(done.payload)
+        if done is not None
+        else {"type": kind, "actor": view.actor.uri, "object": object_uri}
+    )
     undone.pop("@context", None)
     return await _moderation_activity(session, fed, view, "Undo", undone, reason, extra_inboxes)
 
 
-async def moderate_unlock(session: AsyncSession, fed: Federation, view: SpaceView, post: SpacePost,
-                          reason: str | None = None) -> Activity:
+async def moderate_unlock(
+    session: AsyncSession, fed: Federation, view: SpaceView, post: SpacePost, reason: str | None = None
+) -> Activity:
     """Opens a locked thread again (Undo{Lock})."""
     thread = await thread_row(session, post)
     thread.locked = False
@@ -87,11 +126,13 @@ async def moderate_unlock(session: AsyncSession, fed: Federation, view: SpaceVie
     return await _undo_moderation(session, fed, view, "Lock", obj.uri, reason)
 
 
-async def moderate_unban(session: AsyncSession, fed: Federation, view: SpaceView, target: Actor,
-                         reason: str | None = None) -> Activity:
+async def moderate_unban(
+    session: AsyncSession, fed: Federation, view: SpaceView, target: Actor, reason: str | None = None
+) -> Activity:
     """Lifts a ban (Undo{Block}); the actor may join and post again."""
-    await session.execute(delete(SpaceBan).where(SpaceBan.space_id == view.space.id,
-                                                 SpaceBan.actor_uri == target.uri))
+    await session.execute(
+        delete(SpaceBan).where(SpaceBan.space_id == view.space.id, SpaceBan.actor_uri == target.uri)
+    )
     extra = [target.delivery_inbox] if not target.local else []
     return await _undo_moderation(session, fed, view, "Block", target.uri, reason, extra)
 
@@ -125,7 +166,9 @@ async def _apply_remote_undo(session: AsyncSession, space: Space, space_actor: A
         return False  # only the space's own moderation is undone here
     kind, target = undone.get("type"), id_of(undone.get("object"))
     if kind == "Block" and target:
-        await session.execute(delete(SpaceBan).where(SpaceBan.space_id == space.id, SpaceBan.actor_uri == target))
+        await session.execute(
+            delete(SpaceBan).where(SpaceBan.space_id == space.id, SpaceBan.actor_uri == target)
+        )
     elif kind == "Lock" and target:
         post = await post_by_uri(session, target)
         if post is not None and post.space_id == space.id:
@@ -138,7 +181,13 @@ async def record_report(session: AsyncSession, view: SpaceView, reporter: Actor,
     objects = [id_of(o) for o in as_list(document.get("object")) if id_of(o)]
     reason = document.get("summary") or document.get("content")
     for uri in objects:
-        session.add(SpaceReport(space_id=view.space.id, reporter_uri=reporter.uri, object_uri=uri,
-                                reason=reason if isinstance(reason, str) else None))
+        session.add(
+            SpaceReport(
+                space_id=view.space.id,
+                reporter_uri=reporter.uri,
+                object_uri=uri,
+                reason=reason if isinstance(reason, str) else None,
+            )
+        )
     await session.flush()
     return len(objects)

@@ -1,4 +1,5 @@
 """Posting in spaces: a local space takes and Announces posts; local members join, open threads and reply."""
+
 from __future__ import annotations
 
 import json
@@ -48,25 +49,52 @@ log = logging.getLogger(__name__)
 
 
 async def store_local_post(
-    session: AsyncSession, fed: Federation, author: Actor, space_actor: Actor, rendered: Rendered, text: str,
-    title: str | None = None, parent: Object | None = None,
+    session: AsyncSession,
+    fed: Federation,
+    author: Actor,
+    space_actor: Actor,
+    rendered: Rendered,
+    text: str,
+    title: str | None = None,
+    parent: Object | None = None,
 ) -> tuple[Object, Activity]:
     """Stores a local author's thread or reply and its Create (not yet delivered)."""
-    parent_author = await session.get(Actor, parent.attributed_to_id) if parent and parent.attributed_to_id else None
+    parent_author = (
+        await session.get(Actor, parent.attributed_to_id) if parent and parent.attributed_to_id else None
+    )
     object_id = fed.urls.new_object()
     members_only = is_private(await space_of_actor(session, space_actor))
-    document = post_document(fed, author, space_actor, rendered, text, object_id, title, parent, parent_author,
-                             members_only)
-    obj = Object(uri=object_id, type=document["type"], local=True, attributed_to_id=author.id, name=title,
-                 content=rendered.html, in_reply_to=parent.uri if parent else None, context=space_actor.uri,
-                 public=not members_only, published=utcnow(), document=document)
+    document = post_document(
+        fed, author, space_actor, rendered, text, object_id, title, parent, parent_author, members_only
+    )
+    obj = Object(
+        uri=object_id,
+        type=document["type"],
+        local=True,
+        attributed_to_id=author.id,
+        name=title,
+        content=rendered.html,
+        in_reply_to=parent.uri if parent else None,
+        context=space_actor.uri,
+        public=not members_only,
+        published=utcnow(),
+        document=document,
+    )
     session.add(obj)
     await session.flush()
     if parent is None:  # Mastodon shows a Page as its name and a link: link to the readable thread page
         obj.document = {**document, "url": thread_page_url(fed, obj.id)}
-    create = {"@context": AS, "id": fed.urls.new_activity(), "type": "Create", "actor": author.uri,
-              "published": document["published"], "to": document["to"], "cc": document["cc"],
-              "audience": space_actor.uri, "object": obj.document}
+    create = {
+        "@context": AS,
+        "id": fed.urls.new_activity(),
+        "type": "Create",
+        "actor": author.uri,
+        "published": document["published"],
+        "to": document["to"],
+        "cc": document["cc"],
+        "audience": space_actor.uri,
+        "object": obj.document,
+    }
     activity = await store_activity(session, author, create)
     return obj, activity
 
@@ -74,13 +102,19 @@ async def store_local_post(
 async def delivery_targets(session: AsyncSession, author: Actor, document: dict) -> tuple[set[str], set[int]]:
     """Remote inboxes (followers, mentioned and replied-to actors) and local owners of a post's timeline."""
     followers = await follower_actors(session, author.id)
-    named = [uri for uri in as_list(document.get("cc")) if isinstance(uri, str) and uri != author.followers_url]
+    named = [
+        uri for uri in as_list(document.get("cc")) if isinstance(uri, str) and uri != author.followers_url
+    ]
     others = await actors_by_uris(session, named)
     return remote_inboxes([*followers, *others]), {a.id for a in [*followers, *others] if a.local}
 
 
 async def announce(
-    session: AsyncSession, fed: Federation, view: SpaceView, inner: dict, post_uri: str | None = None,
+    session: AsyncSession,
+    fed: Federation,
+    view: SpaceView,
+    inner: dict,
+    post_uri: str | None = None,
 ) -> list[Activity]:
     """Announce{inner activity} to every follower, plus Announce{post id} for Mastodon-style followers."""
     followers = await follower_actors(session, view.actor.id)
@@ -89,9 +123,17 @@ async def announce(
     made = []
     objects = [inner] + ([post_uri] if post_uri else [])
     for obj in objects:
-        document = {"@context": AS, "id": fed.urls.new_activity(), "type": "Announce", "actor": view.actor.uri,
-                    "published": iso(utcnow()), "to": to, "cc": [view.actor.followers_url],
-                    "audience": view.actor.uri, "object": obj}
+        document = {
+            "@context": AS,
+            "id": fed.urls.new_activity(),
+            "type": "Announce",
+            "actor": view.actor.uri,
+            "published": iso(utcnow()),
+            "to": to,
+            "cc": [view.actor.followers_url],
+            "audience": view.actor.uri,
+            "object": obj,
+        }
         activity = await store_activity(session, view.actor, document)
         await queue_deliveries(session, activity, view.actor, inboxes)
         made.append(activity)
@@ -99,7 +141,12 @@ async def announce(
 
 
 async def accept_post(
-    session: AsyncSession, fed: Federation, view: SpaceView, activity: dict, obj: Object, author: Actor,
+    session: AsyncSession,
+    fed: Federation,
+    view: SpaceView,
+    activity: dict,
+    obj: Object,
+    author: Actor,
 ) -> SpacePost:
     """A local space takes a new thread or reply: checks, indexes, Announces, fills local timelines."""
     await check_may_post(session, view.space, author, obj.in_reply_to)
@@ -113,7 +160,12 @@ async def accept_post(
 
 
 async def accept_change(
-    session: AsyncSession, fed: Federation, view: SpaceView, activity: dict, author: Actor, post: SpacePost,
+    session: AsyncSession,
+    fed: Federation,
+    view: SpaceView,
+    activity: dict,
+    author: Actor,
+    post: SpacePost,
 ) -> None:
     """A local space relays an Update, Delete or Like of one of its posts."""
     if await is_banned(session, view.space, author.uri):
@@ -146,8 +198,9 @@ async def join_space(fed: Federation, member: Actor, space_actor: Actor) -> str:
             await check_may_join(session, space, member)
         elif space is None and not space_actor.local:
             await ensure_remote_space(session, await session.get(Actor, space_actor.id))
-        relation, activity = await follow(session, fed, await session.get(Actor, member.id),
-                                          await session.get(Actor, space_actor.id))
+        relation, activity = await follow(
+            session, fed, await session.get(Actor, member.id), await session.get(Actor, space_actor.id)
+        )
         await hold_for_caller(session, activity)
         follow_id = relation.id
     for outcome in await deliver_now(fed, activity):
@@ -187,7 +240,11 @@ async def space_of_parent(fed: Federation, parent_uri: str) -> tuple[Object, Act
 
 
 async def publish(
-    fed: Federation, author: Actor, space_actor: Actor, text: str, title: str | None = None,
+    fed: Federation,
+    author: Actor,
+    space_actor: Actor,
+    text: str,
+    title: str | None = None,
     parent: Object | None = None,
 ) -> Object:
     """Opens a thread or replies in a space. A remote space is asked first: if it refuses, nothing stays."""
@@ -200,9 +257,13 @@ async def publish(
         author = await session.get(Actor, author.id)
         space_actor = await session.get(Actor, space_actor.id)
         space = await space_of_actor(session, space_actor)
-        obj, activity = await store_local_post(session, fed, author, space_actor, rendered, text, title, parent)
+        obj, activity = await store_local_post(
+            session, fed, author, space_actor, rendered, text, title, parent
+        )
         if space is not None and space.local:
-            await accept_post(session, fed, SpaceView(space, space_actor), activity_payload(activity), obj, author)
+            await accept_post(
+                session, fed, SpaceView(space, space_actor), activity_payload(activity), obj, author
+            )
             if not is_private(space):  # members-only posts reach members through the space alone
                 await _spread(session, author, obj, activity)
             fed.deliveries_queued.set()
@@ -228,7 +289,9 @@ def activity_payload(activity: Activity) -> dict:
     return json.loads(activity.payload)
 
 
-async def _spread(session, author: Actor, obj: Object, activity: Activity, skip: set[str] = frozenset()) -> None:
+async def _spread(
+    session, author: Actor, obj: Object, activity: Activity, skip: set[str] = frozenset()
+) -> None:
     """The Create also goes to the author's followers and the actors it names."""
     inboxes, local_owners = await delivery_targets(session, author, obj.document)
     await queue_deliveries(session, activity, author, inboxes - set(skip))
@@ -242,7 +305,13 @@ async def reply(fed: Federation, author: Actor, parent_uri: str, text: str) -> O
         return await publish(fed, author, space_actor, text, parent=parent)
     async with fed.db.session() as session:
         parent_author = await session.get(Actor, parent.attributed_to_id) if parent.attributed_to_id else None
-        obj, _ = await post_note(session, fed, await session.get(Actor, author.id), text,
-                                 [parent_author] if parent_author else [], in_reply_to=parent.uri)
+        obj, _ = await post_note(
+            session,
+            fed,
+            await session.get(Actor, author.id),
+            text,
+            [parent_author] if parent_author else [],
+            in_reply_to=parent.uri,
+        )
     fed.deliveries_queued.set()
     return obj

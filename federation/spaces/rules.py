@@ -1,6 +1,6 @@
 """The rules a space applies: who may join, post and moderate (bans, members-only spaces, locked threads)."""
-from __future__ import annotations
 
+from __future__ import annotations
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,8 +20,11 @@ async def may_moderate(session: AsyncSession, space: Space, actor: Actor) -> boo
 
 
 async def is_banned(session: AsyncSession, space: Space, actor_uri: str) -> bool:
-    return bool(await session.scalar(select(SpaceBan.id).where(
-        SpaceBan.space_id == space.id, SpaceBan.actor_uri == actor_uri)))
+    return bool(
+        await session.scalar(
+            select(SpaceBan.id).where(SpaceBan.space_id == space.id, SpaceBan.actor_uri == actor_uri)
+        )
+    )
 
 
 def claimed_movement(actor: Actor) -> str | None:

@@ -1,4 +1,5 @@
 """Spaces and their thread index in the database: creating and finding spaces, indexing posts."""
+
 from __future__ import annotations
 
 import logging
@@ -37,22 +38,42 @@ class SpaceView:
 
 
 async def create_space(
-    session: AsyncSession, fed: Federation, slug: str, name: str, owner: Actor, description: str | None = None,
-    rules: str | None = None, members_only: list[Actor] = (), moderators: list[Actor] = (),
+    session: AsyncSession,
+    fed: Federation,
+    slug: str,
+    name: str,
+    owner: Actor,
+    description: str | None = None,
+    rules: str | None = None,
+    members_only: list[Actor] = (),
+    moderators: list[Actor] = (),
 ) -> SpaceView:
     """A new local space owned by a local movement; the movement's admins moderate it."""
     if not owner.local or owner.type != "Group" or owner.movement_id is not None:
         raise Refusal(400, f"{owner.username} is not a local movement")
-    actor = await create_local_actor(session, fed, slug, "Group", name=name,
-                                     summary=markdown_to_html(description) if description else None,
-                                     uri=space_uri(fed, slug))
-    space = Space(actor_id=actor.id, local=True, owner_id=owner.id, rules=rules,
-                  visibility="members" if members_only else "public")
+    actor = await create_local_actor(
+        session,
+        fed,
+        slug,
+        "Group",
+        name=name,
+        summary=markdown_to_html(description) if description else None,
+        uri=space_uri(fed, slug),
+    )
+    space = Space(
+        actor_id=actor.id,
+        local=True,
+        owner_id=owner.id,
+        rules=rules,
+        visibility="members" if members_only else "public",
+    )
     session.add(space)
     await session.flush()
     for movement_uri in {owner.uri, *(m.uri for m in members_only)} if members_only else ():
         session.add(SpaceMovement(space_id=space.id, movement_uri=movement_uri))
-    admins = (await session.scalars(select(Actor).where(Actor.movement_id == owner.id, Actor.role == "admin"))).all()
+    admins = (
+        await session.scalars(select(Actor).where(Actor.movement_id == owner.id, Actor.role == "admin"))
+    ).all()
     for moderator_id in {a.id for a in admins} | {m.id for m in moderators}:
         session.add(SpaceModerator(space_id=space.id, actor_id=moderator_id))
     await session.flush()
@@ -74,31 +95,55 @@ async def ensure_remote_space(session: AsyncSession, actor: Actor) -> Space:
 
 
 async def local_space_by_slug(session: AsyncSession, slug: str) -> SpaceView | None:
-    row = (await session.execute(
-        select(Space, Actor).join(Actor, Actor.id == Space.actor_id)
-        .where(Space.local.is_(True), Actor.username == slug))).first()
+    row = (
+        await session.execute(
+            select(Space, Actor)
+            .join(Actor, Actor.id == Space.actor_id)
+            .where(Space.local.is_(True), Actor.username == slug)
+        )
+    ).first()
     return SpaceView(*row) if row else None
 
 
 async def moderator_uris(session: AsyncSession, space: Space) -> list[str]:
-    return list((await session.scalars(
-        select(Actor.uri).join(SpaceModerator, SpaceModerator.actor_id == Actor.id)
-        .where(SpaceModerator.space_id == space.id).order_by(Actor.uri))).all())
+    return list(
+        (
+            await session.scalars(
+                select(Actor.uri)
+                .join(SpaceModerator, SpaceModerator.actor_id == Actor.id)
+                .where(SpaceModerator.space_id == space.id)
+                .order_by(Actor.uri)
+            )
+        ).all()
+    )
 
 
 async def is_moderator(session: AsyncSession, space: Space, actor: Actor) -> bool:
-    return bool(await session.scalar(select(SpaceModerator.id).where(
-        SpaceModerator.space_id == space.id, SpaceModerator.actor_id == actor.id)))
+    return bool(
+        await session.scalar(
+            select(SpaceModerator.id).where(
+                SpaceModerator.space_id == space.id, SpaceModerator.actor_id == actor.id
+            )
+        )
+    )
 
 
 async def allowed_movements(session: AsyncSession, space: Space) -> list[str]:
-    return list((await session.scalars(
-        select(SpaceMovement.movement_uri).where(SpaceMovement.space_id == space.id)
-        .order_by(SpaceMovement.movement_uri))).all())
+    return list(
+        (
+            await session.scalars(
+                select(SpaceMovement.movement_uri)
+                .where(SpaceMovement.space_id == space.id)
+                .order_by(SpaceMovement.movement_uri)
+            )
+        ).all()
+    )
 
 
 async def post_by_uri(session: AsyncSession, uri: str) -> SpacePost | None:
-    return await session.scalar(select(SpacePost).join(Object, Object.id == SpacePost.object_id).where(Object.uri == uri))
+    return await session.scalar(
+        select(SpacePost).join(Object, Object.id == SpacePost.object_id).where(Object.uri == uri)
+    )
 
 
 async def thread_row(session: AsyncSession, post: SpacePost) -> SpacePost:
@@ -116,8 +161,13 @@ async def index_post(session: AsyncSession, space: Space, obj: Object, depth: in
     existing = await session.scalar(select(SpacePost).where(SpacePost.object_id == obj.id))
     if existing is not None:
         return existing
-    values = dict(space_id=space.id, object_id=obj.id, author_id=obj.attributed_to_id, created_at=utcnow(),
-                  last_activity_at=obj.published)
+    values = dict(
+        space_id=space.id,
+        object_id=obj.id,
+        author_id=obj.attributed_to_id,
+        created_at=utcnow(),
+        last_activity_at=obj.published,
+    )
     parent = None
     if obj.in_reply_to is None:
         values.update(thread_id=obj.id, is_thread=True)
@@ -132,10 +182,14 @@ async def index_post(session: AsyncSession, space: Space, obj: Object, depth: in
     new_id = await insert_unless_present(session, SpacePost, "object_id", values)
     if new_id is not None and parent is not None:
         await session.execute(
-            update(SpacePost).where(SpacePost.object_id == parent.thread_id)
-            .values(reply_count=SpacePost.reply_count + 1,
-                    last_activity_at=func.max(SpacePost.last_activity_at, obj.published)
-                    if session.bind.dialect.name == "sqlite" else func.greatest(SpacePost.last_activity_at, obj.published))
+            update(SpacePost)
+            .where(SpacePost.object_id == parent.thread_id)
+            .values(
+                reply_count=SpacePost.reply_count + 1,
+                last_activity_at=func.max(SpacePost.last_activity_at, obj.published)
+                if session.bind.dialect.name == "sqlite"
+                else func.greatest(SpacePost.last_activity_at, obj.published),
+            )
         )
     return await session.scalar(select(SpacePost).where(SpacePost.object_id == obj.id))
 
@@ -160,8 +214,11 @@ async def remove_post(session: AsyncSession, post: SpacePost) -> None:
         return
     post.removed_at = utcnow()
     if not post.is_thread:
-        await session.execute(update(SpacePost).where(SpacePost.object_id == post.thread_id)
-                              .values(reply_count=SpacePost.reply_count - 1))
+        await session.execute(
+            update(SpacePost)
+            .where(SpacePost.object_id == post.thread_id)
+            .values(reply_count=SpacePost.reply_count - 1)
+        )
     await session.execute(delete(TimelineEntry).where(TimelineEntry.object_id == post.object_id))
     await session.flush()
 
@@ -173,8 +230,13 @@ async def addressed_local_spaces(session: AsyncSession, fed: Federation, *docume
             uris |= {id_of(v) for v in as_list(document.get(name)) if fed.urls.is_local(id_of(v))}
     if not uris:
         return []
-    rows = (await session.execute(select(Space, Actor).join(Actor, Actor.id == Space.actor_id)
-                                  .where(Space.local.is_(True), Actor.uri.in_(uris)))).all()
+    rows = (
+        await session.execute(
+            select(Space, Actor)
+            .join(Actor, Actor.id == Space.actor_id)
+            .where(Space.local.is_(True), Actor.uri.in_(uris))
+        )
+    ).all()
     return [SpaceView(*row) for row in rows]
 
 

@@ -1,4 +1,5 @@
 """Alembic environment: runs migrations on the connection handed over by models.migrate."""
+
 from alembic import context
 
 import models  # noqa: F401  (registers every table on the metadata)

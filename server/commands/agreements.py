@@ -1,5 +1,6 @@
 """CLI commands of agreements: proposal create|amend|sign|decline|withdraw|comment|show|list,
 agreement list|withdraw|export, and verify (which needs no instance)."""
+
 from __future__ import annotations
 
 import asyncio
@@ -13,7 +14,15 @@ import aiohttp
 from sqlalchemy import select
 
 from federation.actors import ActorError, actor_document, get_actor, resolve_handle
-from federation.agreements.actions import amend, comment, create_proposal, decline, ensure_actors, sign, withdraw
+from federation.agreements.actions import (
+    amend,
+    comment,
+    create_proposal,
+    decline,
+    ensure_actors,
+    sign,
+    withdraw,
+)
 from federation.agreements.charter import charter
 from federation.agreements.documents import agreement_document
 from federation.agreements.lifecycle import expire_due, refresh_expiry
@@ -23,8 +32,8 @@ from federation.content import parse_time
 from federation.delivery import deliver_now
 from federation.fetch import AP_ACCEPT, FetchError, check_url, get_checked, parse_json_document, read_limited
 from federation.refusal import Refusal
-from federation.vocabulary import as_list, iso_or_none
 from federation.urls import INSTANCE_ACTOR
+from federation.vocabulary import as_list, iso_or_none
 from models import Activity, Actor
 from models.actor import actor_by_uri, local_actor
 from models.agreement import AGREED_STATES, Proposal
@@ -71,7 +80,12 @@ def _translations(values: list[str] | None) -> dict[str, str]:
 
 async def _movement(session, name: str) -> Actor:
     actor = await local_actor(session, name)
-    if actor is None or actor.username == INSTANCE_ACTOR or actor.type != "Group" or actor.movement_id is not None:
+    if (
+        actor is None
+        or actor.username == INSTANCE_ACTOR
+        or actor.type != "Group"
+        or actor.movement_id is not None
+    ):
         raise CliError(f"no local movement called {name!r}")
     return actor
 
@@ -105,8 +119,10 @@ async def _deliver_to_origin(fed, activity: Activity | None, proposal_author: st
         if outcome.state == DeliveryState.failed:
             raise CliError(f"the proposal's origin refused it: {outcome.error}")
         if outcome.state == DeliveryState.retrying:
-            print(f"warning: the proposal's origin is not answering; delivery will be retried ({outcome.error})",
-                  file=sys.stderr)
+            print(
+                f"warning: the proposal's origin is not answering; delivery will be retried ({outcome.error})",
+                file=sys.stderr,
+            )
 
 
 # ---------------------------------------------------------------- proposal ...
@@ -130,10 +146,19 @@ async def cmd_proposal_create(args) -> None:
             await ensure_actors(fed, old_members)
         async with fed.db.session() as session:
             proposal = await create_proposal(
-                session, fed, await session.get(Actor, author.id), args.title, text,
+                session,
+                fed,
+                await session.get(Actor, author.id),
+                args.title,
+                text,
                 [await session.get(Actor, p.id) for p in parties],
-                await session.get(Actor, mediator.id) if mediator else None, start, end, args.renews,
-                args.language, translations)
+                await session.get(Actor, mediator.id) if mediator else None,
+                start,
+                end,
+                args.renews,
+                args.language,
+                translations,
+            )
     print(proposal.uri)
 
 
@@ -155,9 +180,16 @@ async def cmd_proposal_amend(args) -> None:
     async with open_instance(args.data) as fed:
         proposal, actor = await _prepare_to_act(fed, args.proposal_url, args.as_)
         async with fed.db.session() as session:
-            version, offer = await amend(session, fed, await session.get(Actor, actor.id),
-                                         await session.get(Proposal, proposal.id), text, args.title, translations,
-                                         args.language)
+            version, offer = await amend(
+                session,
+                fed,
+                await session.get(Actor, actor.id),
+                await session.get(Proposal, proposal.id),
+                text,
+                args.title,
+                translations,
+                args.language,
+            )
         try:
             await _deliver_to_origin(fed, offer, proposal.author_uri)
         except Exception:
@@ -180,6 +212,7 @@ def _acting_command(action, verb: str):
             if not proposal.local:
                 await _deliver_to_origin(fed, activity, proposal.author_uri)
         print(f"{args.as_} {verb} {args.url} (now {state.replace('_', ' ')})")
+
     return run
 
 
@@ -214,8 +247,14 @@ async def cmd_proposal_comment(args) -> None:
             members = [m.actor_uri for m in await members_of(session, proposal)]
         await ensure_actors(fed, members)
         async with fed.db.session() as session:
-            obj = await comment(session, fed, await session.get(Actor, actor.id),
-                                await session.get(Proposal, proposal.id), text, args.reply_to)
+            obj = await comment(
+                session,
+                fed,
+                await session.get(Actor, actor.id),
+                await session.get(Proposal, proposal.id),
+                text,
+                args.reply_to,
+            )
     print(obj.uri)
 
 
@@ -229,15 +268,33 @@ async def proposal_summary(session, proposal: Proposal) -> dict:
         by_version.setdefault(s.version_hash, []).append(s.signer_uri)
     declined = {m.actor_uri: (m.decline or {}).get("version") for m in parties if m.declined_at}
     return {
-        "url": proposal.uri, "agreement": proposal.agreement_uri, "title": proposal.title, "status": proposal.state,
-        "origin": proposal.local, "author": proposal.author_uri, "parties": [m.actor_uri for m in parties],
-        "mediator": proposal.mediator_uri, "renews": proposal.renews_uri, "superseded_by": proposal.superseded_by_uri,
-        "current_version": proposal.current_version, "agreed_version": proposal.agreed_version,
-        "start": iso_or_none(proposal.start_time), "end": iso_or_none(proposal.end_time),
-        "versions": [{"version": v.hash, "seq": v.seq, "author": v.author_uri, "title": v.document.get("name"),
-                      "published": v.document.get("published"), "current": v.hash == proposal.current_version,
-                      "signed_by": by_version.get(v.hash, []),
-                      "declined_by": [u for u, h in declined.items() if h == v.hash]} for v in versions],
+        "url": proposal.uri,
+        "agreement": proposal.agreement_uri,
+        "title": proposal.title,
+        "status": proposal.state,
+        "origin": proposal.local,
+        "author": proposal.author_uri,
+        "parties": [m.actor_uri for m in parties],
+        "mediator": proposal.mediator_uri,
+        "renews": proposal.renews_uri,
+        "superseded_by": proposal.superseded_by_uri,
+        "current_version": proposal.current_version,
+        "agreed_version": proposal.agreed_version,
+        "start": iso_or_none(proposal.start_time),
+        "end": iso_or_none(proposal.end_time),
+        "versions": [
+            {
+                "version": v.hash,
+                "seq": v.seq,
+                "author": v.author_uri,
+                "title": v.document.get("name"),
+                "published": v.document.get("published"),
+                "current": v.hash == proposal.current_version,
+                "signed_by": by_version.get(v.hash, []),
+                "declined_by": [u for u, h in declined.items() if h == v.hash],
+            }
+            for v in versions
+        ],
         "signatures": by_version,
         "declined_by": list(declined),
         "withdrawn_by": [m.actor_uri for m in parties if m.withdrawn_at],
@@ -256,8 +313,10 @@ async def cmd_proposal_show(args) -> None:
     print(f"{summary['title']}  [{summary['status']}]\n  {summary['url']}")
     for v in summary["versions"]:
         mark = "*" if v["current"] else " "
-        print(f" {mark} v{v['seq'] or '?'} {v['version'][:16]}…  by {v['author']}  signed by {len(v['signed_by'])}"
-              f"/{len(summary['parties'])}")
+        print(
+            f" {mark} v{v['seq'] or '?'} {v['version'][:16]}…  by {v['author']}  signed by {len(v['signed_by'])}"
+            f"/{len(summary['parties'])}"
+        )
 
 
 async def cmd_proposal_list(args) -> None:
@@ -267,12 +326,22 @@ async def cmd_proposal_list(args) -> None:
             query = select(Proposal).order_by(Proposal.created_at.desc(), Proposal.id.desc())
             if args.movement:
                 from models.agreement import ProposalParty
+
                 movement = await _movement(session, args.movement)
-                query = query.where(Proposal.id.in_(select(ProposalParty.proposal_id).where(
-                    ProposalParty.actor_uri == movement.uri)))
+                query = query.where(
+                    Proposal.id.in_(
+                        select(ProposalParty.proposal_id).where(ProposalParty.actor_uri == movement.uri)
+                    )
+                )
             rows = (await session.scalars(query)).all()
     for p in rows:
-        row = {"url": p.uri, "title": p.title, "status": p.state, "version": p.current_version, "origin": p.local}
+        row = {
+            "url": p.uri,
+            "title": p.title,
+            "status": p.state,
+            "version": p.current_version,
+            "origin": p.local,
+        }
         print(json.dumps(row, ensure_ascii=False) if args.json else f"{p.state:20} {p.title}  ({p.uri})")
 
 
@@ -289,11 +358,26 @@ async def cmd_agreement_list(args) -> None:
         async with fed.db.session() as session:
             rows = await charter(session, uri)
     for item in rows:
-        row = {"url": item.agreement_uri, "proposal": item.uri, "title": item.title, "status": item.status,
-               "state": item.state, "parties": item.parties, "withdrawn_by": item.withdrawn_by,
-               "version": item.agreed_version, "renews": item.renews_uri, "superseded_by": item.superseded_by_uri,
-               "agreed": iso_or_none(item.agreed_at), "start": iso_or_none(item.start_time), "end": iso_or_none(item.end_time)}
-        print(json.dumps(row, ensure_ascii=False) if args.json else f"{row['status']:10} {item.title}  ({row['url']})")
+        row = {
+            "url": item.agreement_uri,
+            "proposal": item.uri,
+            "title": item.title,
+            "status": item.status,
+            "state": item.state,
+            "parties": item.parties,
+            "withdrawn_by": item.withdrawn_by,
+            "version": item.agreed_version,
+            "renews": item.renews_uri,
+            "superseded_by": item.superseded_by_uri,
+            "agreed": iso_or_none(item.agreed_at),
+            "start": iso_or_none(item.start_time),
+            "end": iso_or_none(item.end_time),
+        }
+        print(
+            json.dumps(row, ensure_ascii=False)
+            if args.json
+            else f"{row['status']:10} {item.title}  ({row['url']})"
+        )
 
 
 async def _agreement(session, url: str) -> Proposal:
@@ -306,6 +390,7 @@ async def _agreement(session, url: str) -> Proposal:
 async def signer_documents(session, fed, document: dict) -> dict[str, dict]:
     """The actor document (with its keys) of everyone who signed, as this instance knows them."""
     from federation.agreements.verify import parties_of
+
     found: dict[str, dict] = {}
     for uri in parties_of(document):
         actor = await actor_by_uri(session, uri)
@@ -317,9 +402,15 @@ async def signer_documents(session, fed, document: dict) -> dict[str, dict]:
 
 async def agreement_bundle(session, fed, proposal: Proposal) -> dict:
     document = agreement_document(proposal)
-    withdrawals = [m.withdrawal for m in await members_of(session, proposal) if m.withdrawal and m.role == "party"]
-    return {"agreement": document, "keys": await signer_documents(session, fed, document),
-            "withdrawals": withdrawals, "status": proposal.state}
+    withdrawals = [
+        m.withdrawal for m in await members_of(session, proposal) if m.withdrawal and m.role == "party"
+    ]
+    return {
+        "agreement": document,
+        "keys": await signer_documents(session, fed, document),
+        "withdrawals": withdrawals,
+        "status": proposal.state,
+    }
 
 
 async def cmd_agreement_export(args) -> None:
@@ -338,8 +429,9 @@ async def cmd_agreement_export(args) -> None:
 
 async def _fetch_json(http: aiohttp.ClientSession, url: str) -> dict:
     try:  # no instance here, so no address policy; every hop must still be http(s)
-        async with get_checked(http, url, lambda hop: check_url(hop, allow_private=True),
-                               lambda hop: {"Accept": AP_ACCEPT}) as response:
+        async with get_checked(
+            http, url, lambda hop: check_url(hop, allow_private=True), lambda hop: {"Accept": AP_ACCEPT}
+        ) as response:
             if response.status >= 400:
                 raise FetchError(f"{url} answered {response.status}", response.status)
             return parse_json_document(await read_limited(response, 5_000_000), url)
@@ -351,9 +443,13 @@ async def _fetch_json(http: aiohttp.ClientSession, url: str) -> dict:
 
 async def _fetch_signers(document: dict) -> list[dict]:
     """Each signer's actor document, fetched from where its key id points (id checked)."""
-    urls = {urldefrag(p["verificationMethod"])[0] for p in as_list(document.get("proof"))
-            if isinstance(p, dict) and isinstance(p.get("verificationMethod"), str)}
+    urls = {
+        urldefrag(p["verificationMethod"])[0]
+        for p in as_list(document.get("proof"))
+        if isinstance(p, dict) and isinstance(p.get("verificationMethod"), str)
+    }
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15)) as http:
+
         async def one(url: str):
             try:
                 found = await _fetch_json(http, url)
@@ -361,6 +457,7 @@ async def _fetch_signers(document: dict) -> list[dict]:
                 print(f"cannot fetch {url}: {error}", file=sys.stderr)
                 return None
             return found if found.get("id") == url else None
+
         return [d for d in await asyncio.gather(*(one(u) for u in sorted(urls))) if d]
 
 
@@ -388,27 +485,36 @@ async def cmd_verify(args) -> None:
         detail = f"  ({check.detail})" if check.detail and check.status != VERIFIED else ""
         print(f"{check.status:9} {check.party}{detail}")
     verified = sum(1 for p in report.parties if p.status == VERIFIED)
-    print(f"version {report.version}: {verified} of {len(report.parties)} parties verified"
-          + (" (keys from the bundle)" if bundle else " (keys fetched)"), file=sys.stderr)
+    print(
+        f"version {report.version}: {verified} of {len(report.parties)} parties verified"
+        + (" (keys from the bundle)" if bundle else " (keys fetched)"),
+        file=sys.stderr,
+    )
     if not report.ok:
         missing = sum(1 for p in report.parties if p.status == MISSING)
-        raise CliError(f"the agreement does not verify: {len(report.parties) - verified} of {len(report.parties)} "
-                     f"parties not verified ({missing} missing)" + (f", {len(report.strangers)} foreign proofs"
-                                                                    if report.strangers else ""))
+        raise CliError(
+            f"the agreement does not verify: {len(report.parties) - verified} of {len(report.parties)} "
+            f"parties not verified ({missing} missing)"
+            + (f", {len(report.strangers)} foreign proofs" if report.strangers else "")
+        )
 
 
 # ---------------------------------------------------------------- parser
 
 
 def add_commands(sub) -> None:
-    proposal = sub.add_parser("proposal", help="proposals between movements: create, amend, sign, decline, show")
+    proposal = sub.add_parser(
+        "proposal", help="proposals between movements: create, amend, sign, decline, show"
+    )
     actions = proposal.add_subparsers(dest="action", required=True)
 
     p = actions.add_parser("create", help="a local movement proposes an agreement; prints the proposal's URL")
     p.add_argument("movement")
     p.add_argument("--title", required=True)
     p.add_argument("--text-file", required=True, help="the text (Markdown); - reads stdin")
-    p.add_argument("--party", action="append", required=True, metavar="HANDLE", help="another party; repeatable")
+    p.add_argument(
+        "--party", action="append", required=True, metavar="HANDLE", help="another party; repeatable"
+    )
     p.add_argument("--mediator", metavar="HANDLE")
     p.add_argument("--starts", metavar="YYYY-MM-DD", help="when the agreement takes effect")
     p.add_argument("--ends", metavar="YYYY-MM-DD", help="last day the agreement is valid (UTC)")
@@ -427,9 +533,10 @@ def add_commands(sub) -> None:
     p.set_defaults(run=cmd_proposal_amend)
 
     for name, action, verb, text in (
-            ("sign", _sign, "signed", "sign the current version"),
-            ("decline", _decline, "declined", "decline the current version"),
-            ("withdraw", _withdraw, "withdrew", "the author withdraws its proposal (before agreement)")):
+        ("sign", _sign, "signed", "sign the current version"),
+        ("decline", _decline, "declined", "decline the current version"),
+        ("withdraw", _withdraw, "withdrew", "the author withdraws its proposal (before agreement)"),
+    ):
         p = actions.add_parser(name, help=text)
         p.add_argument("url", metavar="PROPOSAL_URL")
         p.add_argument("--as", dest="as_", required=True, metavar="MOVEMENT")
@@ -454,7 +561,9 @@ def add_commands(sub) -> None:
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_proposal_list)
 
-    agreement = sub.add_parser("agreement", help="agreements in force: a movement's charter, withdraw, export")
+    agreement = sub.add_parser(
+        "agreement", help="agreements in force: a movement's charter, withdraw, export"
+    )
     actions = agreement.add_subparsers(dest="action", required=True)
 
     p = actions.add_parser("list", help="a movement's charter: one agreement a line")
@@ -469,9 +578,15 @@ def add_commands(sub) -> None:
 
     p = actions.add_parser("export", help="print the signed agreement document (JSON-LD with its proof set)")
     p.add_argument("url", metavar="AGREEMENT_URL")
-    p.add_argument("--with-keys", action="store_true", help="a bundle with every signer's actor document and keys")
+    p.add_argument(
+        "--with-keys", action="store_true", help="a bundle with every signer's actor document and keys"
+    )
     p.set_defaults(run=cmd_agreement_export)
 
-    p = sub.add_parser("verify", help="check every party's proof of an agreement (file, bundle or URL); no --data needed")
-    p.add_argument("source", metavar="SOURCE", help="agreement document or bundle file, - for stdin, or agreement URL")
+    p = sub.add_parser(
+        "verify", help="check every party's proof of an agreement (file, bundle or URL); no --data needed"
+    )
+    p.add_argument(
+        "source", metavar="SOURCE", help="agreement document or bundle file, - for stdin, or agreement URL"
+    )
     p.set_defaults(run=cmd_verify)

@@ -1,4 +1,5 @@
 """The command line's failure: one line for stderr (main() prints it, and a Refusal, and exits 1)."""
+
 from __future__ import annotations
 
 

@@ -12,8 +12,14 @@ from federation.settings import SettingsError, check_database_url
 from models import Base, Database
 from models.migrate import upgrade
 from server.commands.progress import Progress, note
-from server.config import (check_database, check_sqlite_file, config_path, load_settings, sqlite_file,
-                           write_settings)
+from server.config import (
+    check_database,
+    check_sqlite_file,
+    config_path,
+    load_settings,
+    sqlite_file,
+    write_settings,
+)
 
 BATCH = 500
 

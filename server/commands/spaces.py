@@ -1,4 +1,5 @@
 """CLI commands of forum spaces: space create|join|post|threads|moderate|list, and reply."""
+
 from __future__ import annotations
 
 import json
@@ -7,11 +8,21 @@ import sys
 from sqlalchemy import select
 
 from federation.actors import ActorError, parse_handle, resolve_handle
-from federation.spaces.moderation import moderate_ban, moderate_lock, moderate_remove, moderate_unban, moderate_unlock
+from federation.spaces.moderation import (
+    moderate_ban,
+    moderate_lock,
+    moderate_remove,
+    moderate_unban,
+    moderate_unlock,
+)
 from federation.spaces.posting import join_space, publish, reply
 from federation.spaces.rules import may_moderate
 from federation.spaces.store import (
-    SpaceView, create_space, local_space_by_slug, post_by_uri, space_of_actor,
+    SpaceView,
+    create_space,
+    local_space_by_slug,
+    post_by_uri,
+    space_of_actor,
 )
 from federation.urls import INSTANCE_ACTOR
 from federation.vocabulary import iso_or_none
@@ -58,8 +69,17 @@ async def cmd_space_create(args) -> None:
         async with fed.db.session() as session:
             owner = await _local(session, args.movement)
             moderators = [await _local(session, name) for name in args.moderator or []]
-            view = await create_space(session, fed, args.slug, args.name, owner, args.description, args.rules,
-                                      [await session.get(Actor, m.id) for m in movements], moderators)
+            view = await create_space(
+                session,
+                fed,
+                args.slug,
+                args.name,
+                owner,
+                args.description,
+                args.rules,
+                [await session.get(Actor, m.id) for m in movements],
+                moderators,
+            )
         print(view.actor.uri)
 
 
@@ -94,15 +114,29 @@ async def cmd_reply(args) -> None:
 
 
 async def thread_rows(session, space: Space) -> list[dict]:
-    rows = (await session.execute(
-        select(SpacePost, Object, Actor.uri.label("author"))
-        .join(Object, Object.id == SpacePost.object_id).outerjoin(Actor, Actor.id == SpacePost.author_id)
-        .where(SpacePost.space_id == space.id, SpacePost.is_thread.is_(True), SpacePost.removed_at.is_(None))
-        .order_by(SpacePost.last_activity_at.desc(), SpacePost.id.desc())
-    )).all()
-    return [{"id": o.uri, "name": o.name, "attributedTo": author, "replies": p.reply_count,
-             "updated": iso_or_none(p.last_activity_at), "published": iso_or_none(o.published), "locked": p.locked}
-            for p, o, author in rows]
+    rows = (
+        await session.execute(
+            select(SpacePost, Object, Actor.uri.label("author"))
+            .join(Object, Object.id == SpacePost.object_id)
+            .outerjoin(Actor, Actor.id == SpacePost.author_id)
+            .where(
+                SpacePost.space_id == space.id, SpacePost.is_thread.is_(True), SpacePost.removed_at.is_(None)
+            )
+            .order_by(SpacePost.last_activity_at.desc(), SpacePost.id.desc())
+        )
+    ).all()
+    return [
+        {
+            "id": o.uri,
+            "name": o.name,
+            "attributedTo": author,
+            "replies": p.reply_count,
+            "updated": iso_or_none(p.last_activity_at),
+            "published": iso_or_none(o.published),
+            "locked": p.locked,
+        }
+        for p, o, author in rows
+    ]
 
 
 async def cmd_space_threads(args) -> None:
@@ -112,9 +146,12 @@ async def cmd_space_threads(args) -> None:
             space = await space_of_actor(session, space_actor)
             rows = await thread_rows(session, space) if space is not None else []
     for row in rows:
-        print(json.dumps(row, ensure_ascii=False) if args.json else
-              f"{row['updated']}  {row['replies']:>4} replies  {row['name']}  ({row['id']})"
-              + ("  [locked]" if row["locked"] else ""))
+        print(
+            json.dumps(row, ensure_ascii=False)
+            if args.json
+            else f"{row['updated']}  {row['replies']:>4} replies  {row['name']}  ({row['id']})"
+            + ("  [locked]" if row["locked"] else "")
+        )
 
 
 async def cmd_space_moderate(args) -> None:
@@ -122,8 +159,11 @@ async def cmd_space_moderate(args) -> None:
         space_actor = await _space_actor(fed, args.space, fetch=False)
         target_actor = None
         if args.action in ("ban", "unban"):
-            target_actor = await resolve_handle(fed, args.target) if "@" in args.target and "://" not in args.target \
+            target_actor = (
+                await resolve_handle(fed, args.target)
+                if "@" in args.target and "://" not in args.target
                 else await _actor_by_uri(fed, args.target)
+            )
         async with fed.db.session() as session:
             space = await space_of_actor(session, space_actor)
             if space is None or not space.local:
@@ -134,18 +174,23 @@ async def cmd_space_moderate(args) -> None:
                 raise CliError(f"{args.as_} is not a moderator of {space_actor.username}")
             if target_actor is not None:
                 action = moderate_ban if args.action == "ban" else moderate_unban
-                activity = await action(session, fed, view, await session.get(Actor, target_actor.id), args.reason)
+                activity = await action(
+                    session, fed, view, await session.get(Actor, target_actor.id), args.reason
+                )
             else:
                 post = await post_by_uri(session, args.target)
                 if post is None or post.space_id != space.id:
                     raise CliError(f"{args.target} is not a post of this space")
-                action = {"remove": moderate_remove, "lock": moderate_lock, "unlock": moderate_unlock}[args.action]
+                action = {"remove": moderate_remove, "lock": moderate_lock, "unlock": moderate_unlock}[
+                    args.action
+                ]
                 activity = await action(session, fed, view, post, args.reason)
         print(activity.uri)
 
 
 async def _actor_by_uri(fed, uri: str) -> Actor:
     from federation.actors import get_actor
+
     try:
         return await get_actor(fed, uri)
     except ActorError as error:
@@ -155,16 +200,32 @@ async def _actor_by_uri(fed, uri: str) -> Actor:
 async def cmd_space_list(args) -> None:
     async with open_instance(args.data) as fed:
         async with fed.db.session() as session:
-            followed = select(Follow.followee_id).join(Actor, Actor.id == Follow.follower_id).where(
-                Actor.local.is_(True), Follow.state == FollowState.accepted.value)
-            rows = (await session.execute(
-                select(Space, Actor).join(Actor, Actor.id == Space.actor_id)
-                .where(Space.local.is_(True) | Space.actor_id.in_(followed)).order_by(Actor.host, Actor.username)
-            )).all()
+            followed = (
+                select(Follow.followee_id)
+                .join(Actor, Actor.id == Follow.follower_id)
+                .where(Actor.local.is_(True), Follow.state == FollowState.accepted.value)
+            )
+            rows = (
+                await session.execute(
+                    select(Space, Actor)
+                    .join(Actor, Actor.id == Space.actor_id)
+                    .where(Space.local.is_(True) | Space.actor_id.in_(followed))
+                    .order_by(Actor.host, Actor.username)
+                )
+            ).all()
     for space, actor in rows:
-        row = {"id": actor.uri, "handle": actor.handle, "name": actor.name, "local": space.local,
-               "visibility": space.visibility}
-        print(json.dumps(row, ensure_ascii=False) if args.json else f"{actor.handle:40} {row['visibility']:8} {actor.name}")
+        row = {
+            "id": actor.uri,
+            "handle": actor.handle,
+            "name": actor.name,
+            "local": space.local,
+            "visibility": space.visibility,
+        }
+        print(
+            json.dumps(row, ensure_ascii=False)
+            if args.json
+            else f"{actor.handle:40} {row['visibility']:8} {actor.name}"
+        )
 
 
 def add_commands(sub) -> None:
@@ -175,12 +236,20 @@ def add_commands(sub) -> None:
     p.add_argument("slug")
     p.add_argument("--name", required=True)
     p.add_argument("--movement", required=True, help="the local movement that owns the space")
-    p.add_argument("--members-only", action="append", metavar="MOVEMENT_HANDLE",
-                   help="only members of this movement (and the owner's) may join and post; repeatable")
+    p.add_argument(
+        "--members-only",
+        action="append",
+        metavar="MOVEMENT_HANDLE",
+        help="only members of this movement (and the owner's) may join and post; repeatable",
+    )
     p.add_argument("--description", help="what the space is for (Markdown)")
     p.add_argument("--rules", help="the space's rules (Markdown)")
-    p.add_argument("--moderator", action="append", metavar="MEMBER",
-                   help="a local member who moderates (the owner's admins always do); repeatable")
+    p.add_argument(
+        "--moderator",
+        action="append",
+        metavar="MEMBER",
+        help="a local member who moderates (the owner's admins always do); repeatable",
+    )
     p.set_defaults(run=cmd_space_create)
 
     p = actions.add_parser("join", help="a local actor follows a space (local or remote)")
@@ -200,7 +269,9 @@ def add_commands(sub) -> None:
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_space_threads)
 
-    p = actions.add_parser("moderate", help="remove a post, lock or unlock a thread, ban or unban an actor (moderators)")
+    p = actions.add_parser(
+        "moderate", help="remove a post, lock or unlock a thread, ban or unban an actor (moderators)"
+    )
     p.add_argument("space", metavar="SPACE_HANDLE")
     p.add_argument("--as", dest="as_", required=True, metavar="MEMBER")
     p.add_argument("action", choices=("remove", "lock", "unlock", "ban", "unban"))
@@ -212,7 +283,9 @@ def add_commands(sub) -> None:
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_space_list)
 
-    p = sub.add_parser("reply", help="reply to a post (inside its space when it has one); prints the reply's URL")
+    p = sub.add_parser(
+        "reply", help="reply to a post (inside its space when it has one); prints the reply's URL"
+    )
     p.add_argument("actor")
     p.add_argument("object_url")
     p.add_argument("text", help="Markdown, or - to read stdin")

@@ -1,5 +1,6 @@
 """Accounts: the signed-in account, profiles, lookups, relationships, follows, follow requests, and the
 statuses and follow lists of an account."""
+
 from __future__ import annotations
 
 from aiohttp import web
@@ -8,13 +9,23 @@ from sqlalchemy import select
 from federation.actors import parse_handle
 from federation.content import markdown_to_html
 from federation.interactions import answer_follow_request, update_profile
-from federation.outbox import follow as send_follow, unfollow as send_unfollow
+from federation.outbox import follow as send_follow
+from federation.outbox import unfollow as send_unfollow
 from federation.urls import INSTANCE_ACTOR
 from models import Actor, Follow, FollowState, Object
 from models.actor import actor_by_handle, local_actor
 from server.keys import FED
 from server.mastodon.api import (
-    ApiError, Caller, Params, endpoint, in_order, not_found, object_id, page_of, paged, paginate,
+    ApiError,
+    Caller,
+    Params,
+    endpoint,
+    in_order,
+    not_found,
+    object_id,
+    page_of,
+    paged,
+    paginate,
 )
 from server.mastodon.entities import Renderer
 
@@ -26,16 +37,28 @@ async def account_by_id(session, account_id: int) -> Actor:
     return actor
 
 
-@endpoint("GET", "/api/v1/accounts/verify_credentials", scope="read:accounts", user=True,
-          summary="The account the token acts as, with its source")
+@endpoint(
+    "GET",
+    "/api/v1/accounts/verify_credentials",
+    scope="read:accounts",
+    user=True,
+    summary="The account the token acts as, with its source",
+)
 async def verify_credentials(request: web.Request, params: Params, caller: Caller):
     fed = request.app[FED]
     async with fed.db.session() as session:
-        return await Renderer(session, fed, caller.account).credential_account(await session.get(Actor, caller.account_id))
+        return await Renderer(session, fed, caller.account).credential_account(
+            await session.get(Actor, caller.account_id)
+        )
 
 
-@endpoint("PATCH", "/api/v1/accounts/update_credentials", scope="write:accounts", user=True,
-          summary="Change display name and bio (sends Update to followers)")
+@endpoint(
+    "PATCH",
+    "/api/v1/accounts/update_credentials",
+    scope="write:accounts",
+    user=True,
+    summary="Change display name and bio (sends Update to followers)",
+)
 async def update_credentials(request: web.Request, params: Params, caller: Caller):
     fed = request.app[FED]
     name = params.str("display_name")
@@ -50,7 +73,9 @@ async def update_credentials(request: web.Request, params: Params, caller: Calle
     return answer
 
 
-@endpoint("GET", "/api/v1/accounts/lookup", summary="An account by its acct (name or name@host), without fetching")
+@endpoint(
+    "GET", "/api/v1/accounts/lookup", summary="An account by its acct (name or name@host), without fetching"
+)
 async def lookup(request: web.Request, params: Params, caller: Caller):
     fed = request.app[FED]
     acct = (params.str("acct") or "").strip().lstrip("@")
@@ -67,8 +92,13 @@ async def lookup(request: web.Request, params: Params, caller: Caller):
         return await Renderer(session, fed, caller.account).account(actor)
 
 
-@endpoint("GET", "/api/v1/accounts/relationships", scope="read:follows", user=True,
-          summary="Relationships of the signed-in account with the given accounts (id[]=...)")
+@endpoint(
+    "GET",
+    "/api/v1/accounts/relationships",
+    scope="read:follows",
+    user=True,
+    summary="Relationships of the signed-in account with the given accounts (id[]=...)",
+)
 async def relationships(request: web.Request, params: Params, caller: Caller):
     fed = request.app[FED]
     ids = [int(i) for i in params.list("id") if str(i).isdigit() and len(str(i)) <= 18]
@@ -76,9 +106,12 @@ async def relationships(request: web.Request, params: Params, caller: Caller):
         return await Renderer(session, fed, caller.account).relationships(ids)
 
 
-@endpoint("GET", "/api/v1/accounts/search", scope="read:accounts", summary="Accounts matching a name (and resolve)")
+@endpoint(
+    "GET", "/api/v1/accounts/search", scope="read:accounts", summary="Accounts matching a name (and resolve)"
+)
 async def search_accounts(request: web.Request, params: Params, caller: Caller):
     from server.mastodon.search import find_accounts
+
     return await find_accounts(request, params, caller)
 
 
@@ -86,11 +119,17 @@ async def search_accounts(request: web.Request, params: Params, caller: Caller):
 async def get_account(request: web.Request, params: Params, caller: Caller):
     fed = request.app[FED]
     async with fed.db.session() as session:
-        return await Renderer(session, fed, caller.account).account(await account_by_id(session, object_id(request)))
+        return await Renderer(session, fed, caller.account).account(
+            await account_by_id(session, object_id(request))
+        )
 
 
-@endpoint("GET", "/api/v1/accounts/{id}/statuses", paginated=True,
-          summary="Statuses an account made (known here), newest first")
+@endpoint(
+    "GET",
+    "/api/v1/accounts/{id}/statuses",
+    paginated=True,
+    summary="Statuses an account made (known here), newest first",
+)
 async def account_statuses(request: web.Request, params: Params, caller: Caller):
     fed = request.app[FED]
     page = page_of(params)
@@ -104,6 +143,7 @@ async def account_statuses(request: web.Request, params: Params, caller: Caller)
         if params.bool("pinned") or params.bool("only_media"):
             return paged(request, [])
         from server.mastodon.timelines import visible_to
+
         query = query.where(visible_to(caller.account))
         rows = in_order(list((await session.scalars(paginate(query, Object.id, page))).all()), page)
         items = await Renderer(session, fed, caller.account).statuses(rows)
@@ -116,25 +156,47 @@ def _follow_list(direction: str):
         page = page_of(params, 40, 80)
         async with fed.db.session() as session:
             actor = await account_by_id(session, object_id(request))
-            mine, theirs = ((Follow.followee_id, Follow.follower_id) if direction == "followers"
-                            else (Follow.follower_id, Follow.followee_id))
-            query = select(Follow.id, Actor).join(Actor, Actor.id == theirs).where(
-                mine == actor.id, Follow.state == FollowState.accepted.value)
+            mine, theirs = (
+                (Follow.followee_id, Follow.follower_id)
+                if direction == "followers"
+                else (Follow.follower_id, Follow.followee_id)
+            )
+            query = (
+                select(Follow.id, Actor)
+                .join(Actor, Actor.id == theirs)
+                .where(mine == actor.id, Follow.state == FollowState.accepted.value)
+            )
             rows = in_order(list((await session.execute(paginate(query, Follow.id, page))).all()), page)
             items = await Renderer(session, fed, caller.account).accounts([a for _, a in rows])
         return paged(request, items, [i for i, _ in rows])
+
     handler.__name__ = direction
     return handler
 
 
-endpoint("GET", "/api/v1/accounts/{id}/followers", paginated=True, summary="Accounts following an account",
-         tag="accounts")(_follow_list("followers"))
-endpoint("GET", "/api/v1/accounts/{id}/following", paginated=True, summary="Accounts an account follows",
-         tag="accounts")(_follow_list("following"))
+endpoint(
+    "GET",
+    "/api/v1/accounts/{id}/followers",
+    paginated=True,
+    summary="Accounts following an account",
+    tag="accounts",
+)(_follow_list("followers"))
+endpoint(
+    "GET",
+    "/api/v1/accounts/{id}/following",
+    paginated=True,
+    summary="Accounts an account follows",
+    tag="accounts",
+)(_follow_list("following"))
 
 
-@endpoint("POST", "/api/v1/accounts/{id}/follow", scope="write:follows", user=True,
-          summary="Follow an account (a Follow activity for remote ones)")
+@endpoint(
+    "POST",
+    "/api/v1/accounts/{id}/follow",
+    scope="write:follows",
+    user=True,
+    summary="Follow an account (a Follow activity for remote ones)",
+)
 async def follow(request: web.Request, params: Params, caller: Caller):
     fed = request.app[FED]
     async with fed.db.session() as session:
@@ -147,8 +209,13 @@ async def follow(request: web.Request, params: Params, caller: Caller):
     return answer
 
 
-@endpoint("POST", "/api/v1/accounts/{id}/unfollow", scope="write:follows", user=True,
-          summary="Unfollow an account (Undo Follow for remote ones)")
+@endpoint(
+    "POST",
+    "/api/v1/accounts/{id}/unfollow",
+    scope="write:follows",
+    user=True,
+    summary="Unfollow an account (Undo Follow for remote ones)",
+)
 async def unfollow(request: web.Request, params: Params, caller: Caller):
     fed = request.app[FED]
     async with fed.db.session() as session:
@@ -159,14 +226,23 @@ async def unfollow(request: web.Request, params: Params, caller: Caller):
     return answer
 
 
-@endpoint("GET", "/api/v1/follow_requests", scope="read:follows", user=True, paginated=True,
-          summary="Accounts waiting for the signed-in account to accept their follow")
+@endpoint(
+    "GET",
+    "/api/v1/follow_requests",
+    scope="read:follows",
+    user=True,
+    paginated=True,
+    summary="Accounts waiting for the signed-in account to accept their follow",
+)
 async def follow_requests(request: web.Request, params: Params, caller: Caller):
     fed = request.app[FED]
     page = page_of(params, 40, 80)
     async with fed.db.session() as session:
-        query = select(Follow.id, Actor).join(Actor, Actor.id == Follow.follower_id).where(
-            Follow.followee_id == caller.account_id, Follow.state == FollowState.pending.value)
+        query = (
+            select(Follow.id, Actor)
+            .join(Actor, Actor.id == Follow.follower_id)
+            .where(Follow.followee_id == caller.account_id, Follow.state == FollowState.pending.value)
+        )
         rows = in_order(list((await session.execute(paginate(query, Follow.id, page))).all()), page)
         items = await Renderer(session, fed, caller.account).accounts([a for _, a in rows])
     return paged(request, items, [i for i, _ in rows])
@@ -183,11 +259,24 @@ def _answer(accept: bool):
             [answer] = await Renderer(session, fed, caller.account).relationships([follower.id])
         fed.deliveries_queued.set()
         return answer
+
     handler.__name__ = "authorize" if accept else "reject"
     return handler
 
 
-endpoint("POST", "/api/v1/follow_requests/{id}/authorize", scope="write:follows", user=True,
-         summary="Accept a follow request (sends Accept)", tag="accounts")(_answer(True))
-endpoint("POST", "/api/v1/follow_requests/{id}/reject", scope="write:follows", user=True,
-         summary="Reject a follow request (sends Reject)", tag="accounts")(_answer(False))
+endpoint(
+    "POST",
+    "/api/v1/follow_requests/{id}/authorize",
+    scope="write:follows",
+    user=True,
+    summary="Accept a follow request (sends Accept)",
+    tag="accounts",
+)(_answer(True))
+endpoint(
+    "POST",
+    "/api/v1/follow_requests/{id}/reject",
+    scope="write:follows",
+    user=True,
+    summary="Reject a follow request (sends Reject)",
+    tag="accounts",
+)(_answer(False))

@@ -1,5 +1,6 @@
 """What every Mastodon API endpoint shares: the endpoint table, token authentication and scopes, parameters from
 query, JSON or form bodies, the error shape, Mastodon pagination with Link headers, and CORS."""
+
 from __future__ import annotations
 
 import json
@@ -71,13 +72,32 @@ class Endpoint:
 ENDPOINTS: list[Endpoint] = []
 
 
-def endpoint(method: str, path: str, scope: str | None = None, user: bool = False, summary: str = "",
-             paginated: bool = False, tag: str = ""):
+def endpoint(
+    method: str,
+    path: str,
+    scope: str | None = None,
+    user: bool = False,
+    summary: str = "",
+    paginated: bool = False,
+    tag: str = "",
+):
     """Registers a handler(request, params, caller) that returns a JSON-able value or a web.StreamResponse."""
+
     def register(fn: Handler) -> Handler:
-        ENDPOINTS.append(Endpoint(method, path, fn, scope, user or False, summary or (fn.__doc__ or "").strip(),
-                                  paginated, tag or fn.__module__.rsplit(".", 1)[-1]))
+        ENDPOINTS.append(
+            Endpoint(
+                method,
+                path,
+                fn,
+                scope,
+                user or False,
+                summary or (fn.__doc__ or "").strip(),
+                paginated,
+                tag or fn.__module__.rsplit(".", 1)[-1],
+            )
+        )
         return fn
+
     return register
 
 
@@ -139,8 +159,10 @@ async def read_params(request: web.Request) -> Params:
         body = await request.read()
         if body.strip():
             content_type = request.content_type
-            if content_type == "application/json" or (content_type not in (
-                    "application/x-www-form-urlencoded", "multipart/form-data") and body.lstrip()[:1] in (b"{", b"[")):
+            if content_type == "application/json" or (
+                content_type not in ("application/x-www-form-urlencoded", "multipart/form-data")
+                and body.lstrip()[:1] in (b"{", b"[")
+            ):
                 try:
                     values.extend(_flatten_json(json.loads(body)))
                 except ValueError:
@@ -171,12 +193,13 @@ def bearer(request: web.Request) -> str | None:
     return request.query.get("access_token") or None
 
 
-
-
 _TOKEN_COLUMNS = tuple(AccessToken.__table__.columns)
 _ACTOR_COLUMNS = tuple(c.label(f"actor_{c.key}") for c in Actor.__table__.columns)
-_CALLER = (select(*_TOKEN_COLUMNS, *_ACTOR_COLUMNS).outerjoin(Actor, Actor.id == AccessToken.account_id)
-           .where(AccessToken.token_hash == bindparam("hash"), AccessToken.revoked_at.is_(None)))
+_CALLER = (
+    select(*_TOKEN_COLUMNS, *_ACTOR_COLUMNS)
+    .outerjoin(Actor, Actor.id == AccessToken.account_id)
+    .where(AccessToken.token_hash == bindparam("hash"), AccessToken.revoked_at.is_(None))
+)
 
 
 def _detached(model, values: dict):
@@ -231,6 +254,7 @@ def _wrap(ep: Endpoint):
         if isinstance(result, web.StreamResponse):
             return result
         return web.json_response(result, dumps=dumps)
+
     handler.__name__ = ep.handler.__name__
     return handler
 
@@ -260,8 +284,13 @@ def _id_param(params: Params, name: str) -> int | None:
 
 def page_of(params: Params, default: int = 20, maximum: int = 40) -> Page:
     limit = params.int("limit", default) or default
-    return Page(_id_param(params, "max_id"), _id_param(params, "since_id"), _id_param(params, "min_id"),
-                max(1, min(limit, maximum)), max(0, params.int("offset", 0) or 0))
+    return Page(
+        _id_param(params, "max_id"),
+        _id_param(params, "since_id"),
+        _id_param(params, "min_id"),
+        max(1, min(limit, maximum)),
+        max(0, params.int("offset", 0) or 0),
+    )
 
 
 def paginate(query, column, page: Page):
@@ -285,7 +314,9 @@ def link_header(request: web.Request, newest: int | None, oldest: int | None) ->
     if newest is None or oldest is None:
         return {}
     base = request.app[FED].settings.base_url + request.path
-    kept = [(k, v) for k, v in request.query.items() if k not in ("max_id", "min_id", "since_id", "access_token")]
+    kept = [
+        (k, v) for k, v in request.query.items() if k not in ("max_id", "min_id", "since_id", "access_token")
+    ]
     nxt = urlencode(kept + [("max_id", str(oldest))])
     prev = urlencode(kept + [("min_id", str(newest))])
     return {"Link": f'<{base}?{nxt}>; rel="next", <{base}?{prev}>; rel="prev"'}
@@ -322,13 +353,17 @@ async def cors_middleware(request: web.Request, handler):
     if not wants_cors(request.path):
         return await handler(request)
     if request.method == "OPTIONS":
-        return web.Response(status=204, headers={
-            **CORS_HEADERS,
-            "Access-Control-Allow-Methods": "POST, PUT, DELETE, GET, PATCH, OPTIONS",
-            "Access-Control-Allow-Headers": request.headers.get(
-                "Access-Control-Request-Headers", "Authorization, Content-Type, Idempotency-Key"),
-            "Access-Control-Max-Age": "1728000",
-        })
+        return web.Response(
+            status=204,
+            headers={
+                **CORS_HEADERS,
+                "Access-Control-Allow-Methods": "POST, PUT, DELETE, GET, PATCH, OPTIONS",
+                "Access-Control-Allow-Headers": request.headers.get(
+                    "Access-Control-Request-Headers", "Authorization, Content-Type, Idempotency-Key"
+                ),
+                "Access-Control-Max-Age": "1728000",
+            },
+        )
     try:
         response = await handler(request)
     except web.HTTPException as error:
@@ -350,4 +385,3 @@ def add_routes(app: web.Application) -> None:
         handler = _wrap(ep)
         for path in (ep.path, ep.path + "/"):
             app.router.add_route(ep.method, path, handler)
-

@@ -1,5 +1,6 @@
 """The instance (v1 and v2), the answers apps ask for on start-up (preferences, markers, and empty but valid
 custom emojis, filters, lists, announcements, trends and the like), and default avatar and header images."""
+
 from __future__ import annotations
 
 import struct
@@ -24,32 +25,59 @@ SOURCE_URL = "https://codeberg.org/interpeople/interpeople"
 
 
 async def _stats(session) -> dict:
-    users = await session.scalar(select(func.count()).select_from(Actor).where(
-        Actor.local.is_(True), Actor.type == "Person")) or 0
-    statuses = await session.scalar(select(func.count()).select_from(Object).where(
-        Object.local.is_(True), Object.reblog_of_id.is_(None), Object.deleted_at.is_(None))) or 0
-    domains = await session.scalar(select(func.count(distinct(Actor.host))).where(Actor.local.is_(False))) or 0
+    users = (
+        await session.scalar(
+            select(func.count()).select_from(Actor).where(Actor.local.is_(True), Actor.type == "Person")
+        )
+        or 0
+    )
+    statuses = (
+        await session.scalar(
+            select(func.count())
+            .select_from(Object)
+            .where(Object.local.is_(True), Object.reblog_of_id.is_(None), Object.deleted_at.is_(None))
+        )
+        or 0
+    )
+    domains = (
+        await session.scalar(select(func.count(distinct(Actor.host))).where(Actor.local.is_(False))) or 0
+    )
     return {"user_count": users, "status_count": statuses, "domain_count": domains}
 
 
 def _streaming(base: str) -> str:
-    return "wss://" + base[len("https://"):] if base.startswith("https://") else "ws://" + base[len("http://"):]
+    return (
+        "wss://" + base[len("https://") :]
+        if base.startswith("https://")
+        else "ws://" + base[len("http://") :]
+    )
 
 
 def _configuration() -> dict:
     return {
         "accounts": {"max_featured_tags": 0, "max_pinned_statuses": 0},
-        "statuses": {"max_characters": MAX_CHARACTERS, "max_media_attachments": 0, "characters_reserved_per_url": 23},
-        "media_attachments": {"supported_mime_types": [], "image_size_limit": 0, "image_matrix_limit": 0,
-                              "video_size_limit": 0, "video_frame_rate_limit": 0, "video_matrix_limit": 0,
-                              "description_limit": 0},
+        "statuses": {
+            "max_characters": MAX_CHARACTERS,
+            "max_media_attachments": 0,
+            "characters_reserved_per_url": 23,
+        },
+        "media_attachments": {
+            "supported_mime_types": [],
+            "image_size_limit": 0,
+            "image_matrix_limit": 0,
+            "video_size_limit": 0,
+            "video_frame_rate_limit": 0,
+            "video_matrix_limit": 0,
+            "description_limit": 0,
+        },
         "polls": {"max_options": 0, "max_characters_per_option": 0, "min_expiration": 0, "max_expiration": 0},
     }
 
 
 def _description(fed) -> str:
     return fed.settings.extra.get("description") or (
-        "An Interpeople instance: movements and their members, forum spaces and co-signed agreements.")
+        "An Interpeople instance: movements and their members, forum spaces and co-signed agreements."
+    )
 
 
 @endpoint("GET", "/api/v1/instance", summary="The instance (v1)")
@@ -59,12 +87,22 @@ async def instance_v1(request: web.Request, params: Params, caller: Caller):
     async with fed.db.session() as session:
         stats = await _stats(session)
     return {
-        "uri": host, "title": fed.settings.extra.get("title") or host, "short_description": _description(fed),
-        "description": _description(fed), "email": fed.settings.extra.get("contact_email") or "",
-        "version": MASTODON_VERSION, "urls": {"streaming_api": _streaming(base)}, "stats": stats,
-        "thumbnail": f"{base}/headers/default.png", "languages": ["en"], "registrations": False,
-        "approval_required": True, "invites_enabled": False, "configuration": _configuration(),
-        "contact_account": None, "rules": [],
+        "uri": host,
+        "title": fed.settings.extra.get("title") or host,
+        "short_description": _description(fed),
+        "description": _description(fed),
+        "email": fed.settings.extra.get("contact_email") or "",
+        "version": MASTODON_VERSION,
+        "urls": {"streaming_api": _streaming(base)},
+        "stats": stats,
+        "thumbnail": f"{base}/headers/default.png",
+        "languages": ["en"],
+        "registrations": False,
+        "approval_required": True,
+        "invites_enabled": False,
+        "configuration": _configuration(),
+        "contact_account": None,
+        "rules": [],
     }
 
 
@@ -75,24 +113,35 @@ async def instance_v2(request: web.Request, params: Params, caller: Caller):
     async with fed.db.session() as session:
         stats = await _stats(session)
     configuration = _configuration()
-    configuration.update(urls={"streaming": _streaming(base), "status": None, "about": f"{base}/"},
-                         vapid={"public_key": ""}, translation={"enabled": False})
+    configuration.update(
+        urls={"streaming": _streaming(base), "status": None, "about": f"{base}/"},
+        vapid={"public_key": ""},
+        translation={"enabled": False},
+    )
     return {
-        "domain": host, "title": fed.settings.extra.get("title") or host, "version": MASTODON_VERSION,
-        "source_url": SOURCE_URL, "description": _description(fed),
+        "domain": host,
+        "title": fed.settings.extra.get("title") or host,
+        "version": MASTODON_VERSION,
+        "source_url": SOURCE_URL,
+        "description": _description(fed),
         "usage": {"users": {"active_month": stats["user_count"]}},
         "thumbnail": {"url": f"{base}/headers/default.png", "blurhash": None, "versions": {}},
-        "icon": [], "languages": ["en"], "configuration": configuration,
+        "icon": [],
+        "languages": ["en"],
+        "configuration": configuration,
         "registrations": {"enabled": False, "approval_required": True, "message": None, "url": None},
         "api_versions": API_VERSIONS,
-        "contact": {"email": fed.settings.extra.get("contact_email") or "", "account": None}, "rules": [],
+        "contact": {"email": fed.settings.extra.get("contact_email") or "", "account": None},
+        "rules": [],
     }
 
 
 @endpoint("GET", "/api/v1/instance/peers", summary="Hosts this instance knows")
 async def peers(request: web.Request, params: Params, caller: Caller):
     async with request.app[FED].db.session() as session:
-        return sorted((await session.scalars(select(distinct(Actor.host)).where(Actor.local.is_(False)))).all())
+        return sorted(
+            (await session.scalars(select(distinct(Actor.host)).where(Actor.local.is_(False)))).all()
+        )
 
 
 @endpoint("GET", "/api/v1/instance/activity", summary="Weekly activity (not kept: empty)")
@@ -105,13 +154,22 @@ async def rules(request: web.Request, params: Params, caller: Caller):
     return []
 
 
-@endpoint("GET", "/api/v1/preferences", scope="read:accounts", user=True, summary="Posting and reading preferences")
+@endpoint(
+    "GET", "/api/v1/preferences", scope="read:accounts", user=True, summary="Posting and reading preferences"
+)
 async def preferences(request: web.Request, params: Params, caller: Caller):
-    return {"posting:default:visibility": "public", "posting:default:sensitive": False,
-            "posting:default:language": None, "reading:expand:media": "default", "reading:expand:spoilers": False}
+    return {
+        "posting:default:visibility": "public",
+        "posting:default:sensitive": False,
+        "posting:default:language": None,
+        "reading:expand:media": "default",
+        "reading:expand:spoilers": False,
+    }
 
 
-@endpoint("GET", "/api/v1/markers", scope="read:statuses", user=True, summary="Read positions (timeline[]=home...)")
+@endpoint(
+    "GET", "/api/v1/markers", scope="read:statuses", user=True, summary="Read positions (timeline[]=home...)"
+)
 async def get_markers(request: web.Request, params: Params, caller: Caller):
     wanted = [t for t in params.list("timeline") if t in ("home", "notifications")]
     async with request.app[FED].db.session() as session:
@@ -134,8 +192,9 @@ async def save_markers(request: web.Request, params: Params, caller: Caller):
                 value = nested.get("last_read_id")
             if value is None:
                 continue
-            marker = await session.scalar(select(Marker).where(
-                Marker.account_id == caller.account_id, Marker.timeline == timeline))
+            marker = await session.scalar(
+                select(Marker).where(Marker.account_id == caller.account_id, Marker.timeline == timeline)
+            )
             if marker is None:
                 marker = Marker(account_id=caller.account_id, timeline=timeline, version=0)
                 session.add(marker)
@@ -150,6 +209,7 @@ async def save_markers(request: web.Request, params: Params, caller: Caller):
 def _empty(path: str, summary: str, scope: str | None = None, user: bool = False, value=None):
     async def handler(request: web.Request, params: Params, caller: Caller):
         return [] if value is None else value
+
     handler.__name__ = "empty_" + path.strip("/").replace("/", "_").replace("{", "").replace("}", "")
     endpoint("GET", path, scope=scope, user=user, summary=summary, tag="instance")(handler)
 
@@ -202,13 +262,20 @@ def png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
     raw = zlib.compress(row * height, 9)
 
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        return (
+            struct.pack(">I", len(data))
+            + kind
+            + data
+            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        )
+
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", raw) + chunk(b"IEND", b"")
 
 
 def hue_rgb(hue: int, saturation: float = 0.45, lightness: float = 0.45) -> tuple[int, int, int]:
     import colorsys
+
     r, g, b = colorsys.hls_to_rgb(hue / 360, lightness, saturation)
     return int(r * 255), int(g * 255), int(b * 255)
 
@@ -216,18 +283,25 @@ def hue_rgb(hue: int, saturation: float = 0.45, lightness: float = 0.45) -> tupl
 async def avatar(request: web.Request) -> web.Response:
     """An actor's default avatar: a square in the colour its pages use for it."""
     from server.app import hue
+
     fed = request.app[FED]
     async with fed.db.session() as session:
         actor = await session.get(Actor, object_id(request))
     if actor is None or actor.username == INSTANCE_ACTOR:
         raise web.HTTPNotFound()
-    return web.Response(body=png(96, 96, hue_rgb(hue(actor.uri))), content_type="image/png",
-                        headers={"Cache-Control": "public, max-age=86400"})
+    return web.Response(
+        body=png(96, 96, hue_rgb(hue(actor.uri))),
+        content_type="image/png",
+        headers={"Cache-Control": "public, max-age=86400"},
+    )
 
 
 async def header(request: web.Request) -> web.Response:
-    return web.Response(body=png(150, 50, (0x1D, 0x24, 0x30)), content_type="image/png",
-                        headers={"Cache-Control": "public, max-age=86400"})
+    return web.Response(
+        body=png(150, 50, (0x1D, 0x24, 0x30)),
+        content_type="image/png",
+        headers={"Cache-Control": "public, max-age=86400"},
+    )
 
 
 def setup(app: web.Application) -> None:

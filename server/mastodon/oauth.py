@@ -1,13 +1,14 @@
 """OAuth 2 for Mastodon clients: app registration, the login and consent page, the token endpoint (authorization
 code with optional PKCE, client credentials, password), revocation, and the server metadata document."""
+
 from __future__ import annotations
 
 import base64
-from html import escape
 import datetime as dt
 import hashlib
 import hmac
 import secrets
+from html import escape
 from urllib.parse import urlencode, urlsplit
 
 from aiohttp import web
@@ -26,8 +27,11 @@ OOB = "urn:ietf:wg:oauth:2.0:oob"
 CODE_LIFETIME = dt.timedelta(minutes=10)
 GRANTS = ["authorization_code", "client_credentials", "password"]
 SCOPE_TEXT = {
-    "read": "read everything your account can see", "write": "post, favourite, boost and change your profile",
-    "follow": "follow and unfollow accounts", "push": "receive push notifications", "profile": "see your profile",
+    "read": "read everything your account can see",
+    "write": "post, favourite, boost and change your profile",
+    "follow": "follow and unfollow accounts",
+    "push": "receive push notifications",
+    "profile": "see your profile",
 }
 
 
@@ -48,7 +52,15 @@ def _redirect_allowed(uri: str) -> bool:
     if uri == OOB:
         return True
     scheme = urlsplit(uri).scheme.lower()
-    return bool(scheme) and scheme not in ("javascript", "data", "vbscript", "file", "blob", "about", "filesystem")
+    return bool(scheme) and scheme not in (
+        "javascript",
+        "data",
+        "vbscript",
+        "file",
+        "blob",
+        "about",
+        "filesystem",
+    )
 
 
 # ---------------------------------------------------------------- apps
@@ -60,7 +72,9 @@ async def create_app(request: web.Request, params: Params, caller: Caller):
     if not name:
         raise ApiError(422, "Validation failed: Application name can't be blank")
     redirect = params.get("redirect_uris") or params.get("redirect_uri") or OOB
-    uris = [u.strip() for u in (redirect if isinstance(redirect, list) else str(redirect).split()) if u.strip()]
+    uris = [
+        u.strip() for u in (redirect if isinstance(redirect, list) else str(redirect).split()) if u.strip()
+    ]
     if not uris or not all(_redirect_allowed(u) for u in uris):
         raise ApiError(422, "Validation failed: Redirect URI must be an absolute URI")
     try:
@@ -68,8 +82,14 @@ async def create_app(request: web.Request, params: Params, caller: Caller):
     except scope_rules.ScopeError as error:
         raise ApiError(422, f"Validation failed: {error}") from None
     secret = secrets.token_urlsafe(32)
-    app = OAuthApp(client_id=secrets.token_urlsafe(32), client_secret_hash=digest(secret), name=name[:255],
-                   website=params.str("website") or None, redirect_uris="\n".join(uris), scopes=" ".join(scopes))
+    app = OAuthApp(
+        client_id=secrets.token_urlsafe(32),
+        client_secret_hash=digest(secret),
+        name=name[:255],
+        website=params.str("website") or None,
+        redirect_uris="\n".join(uris),
+        scopes=" ".join(scopes),
+    )
     async with request.app[FED].db.session() as session:
         session.add(app)
         await session.flush()
@@ -95,8 +115,15 @@ def _secret_ok(app: OAuthApp, secret: str | None) -> bool:
 
 # ---------------------------------------------------------------- the consent page
 
-OAUTH_FIELDS = ("client_id", "redirect_uri", "scope", "state", "response_type", "code_challenge",
-                "code_challenge_method")
+OAUTH_FIELDS = (
+    "client_id",
+    "redirect_uri",
+    "scope",
+    "state",
+    "response_type",
+    "code_challenge",
+    "code_challenge_method",
+)
 
 
 async def _actable_accounts(session, member: Actor) -> list[Actor]:
@@ -115,7 +142,9 @@ class _Request:
     def __init__(self, app: OAuthApp, values: dict):
         self.app = app
         self.values = values
-        self.redirect_uri = values.get("redirect_uri") or (app.redirect_uri_list[0] if len(app.redirect_uri_list) == 1 else "")
+        self.redirect_uri = values.get("redirect_uri") or (
+            app.redirect_uri_list[0] if len(app.redirect_uri_list) == 1 else ""
+        )
         self.state = values.get("state") or ""
         self.scopes: list[str] = []
 
@@ -140,7 +169,10 @@ async def _check_request(request: web.Request, values: dict) -> tuple[_Request |
         return None, str(error)
     if not scope_rules.within(requested, app.scopes.split()):
         return None, "The application asks for more than it registered."
-    if values.get("code_challenge") and (values.get("code_challenge_method") or "plain") not in ("S256", "plain"):
+    if values.get("code_challenge") and (values.get("code_challenge_method") or "plain") not in (
+        "S256",
+        "plain",
+    ):
         return None, "Unsupported code_challenge_method."
     checked.scopes = requested
     return checked, None
@@ -148,18 +180,30 @@ async def _check_request(request: web.Request, values: dict) -> tuple[_Request |
 
 async def _page(request: web.Request, checked: _Request | None, status: int = 200, **context) -> web.Response:
     session = await sessions.load(request)
-    html = request.app[TEMPLATES].get_template("oauth_authorize.html").render(
-        app=checked.app if checked else None, oauth=checked.oauth if checked else {}, csrf=session.csrf,
-        scopes=getattr(checked, "scopes", []), scope_text=lambda s: SCOPE_TEXT.get(s, s), host=request.host,
-        **context)
-    response = web.Response(text=html, status=status, content_type="text/html",
-                            headers={"Cache-Control": "no-store", "X-Frame-Options": "DENY"})
+    html = (
+        request.app[TEMPLATES]
+        .get_template("oauth_authorize.html")
+        .render(
+            app=checked.app if checked else None,
+            oauth=checked.oauth if checked else {},
+            csrf=session.csrf,
+            scopes=getattr(checked, "scopes", []),
+            scope_text=lambda s: SCOPE_TEXT.get(s, s),
+            host=request.host,
+            **context,
+        )
+    )
+    response = web.Response(
+        text=html,
+        status=status,
+        content_type="text/html",
+        headers={"Cache-Control": "no-store", "X-Frame-Options": "DENY"},
+    )
     return await sessions.keep(request, response)
 
 
 def _error_page(request: web.Request, message: str, status: int = 400) -> web.Response:
-    html = (f"<!doctype html><meta charset=utf-8><title>Authorization error</title>"
-            f"<p>{escape(message)}</p>")
+    html = f"<!doctype html><meta charset=utf-8><title>Authorization error</title><p>{escape(message)}</p>"
     return web.Response(text=html, status=status, content_type="text/html")
 
 
@@ -175,7 +219,11 @@ async def authorize_form(request: web.Request) -> web.Response:
     checked, problem = await _check_request(request, dict(request.query))
     if checked is None:
         return _error_page(request, problem)
-    member = None if request.query.get("force_login", "").lower() in ("1", "true") else await _signed_in_member(request)
+    member = (
+        None
+        if request.query.get("force_login", "").lower() in ("1", "true")
+        else await _signed_in_member(request)
+    )
     return await _consent_or_login(request, checked, member)
 
 
@@ -203,14 +251,19 @@ async def authorize_submit(request: web.Request) -> web.Response:
     action = form.get("action")
     fed = request.app[FED]
     if action == "login":
-        member, wait = await throttle.sign_in(request, str(form.get("username", "")).strip(),
-                                              str(form.get("password", "")))
+        member, wait = await throttle.sign_in(
+            request, str(form.get("username", "")).strip(), str(form.get("password", ""))
+        )
         if wait:
-            response = await _consent_or_login(request, checked, None, status=429, error=throttle.wait_message(wait))
+            response = await _consent_or_login(
+                request, checked, None, status=429, error=throttle.wait_message(wait)
+            )
             response.headers["Retry-After"] = str(wait)
             return response
         if member is None:
-            return await _consent_or_login(request, checked, None, status=401, error="Wrong name or password.")
+            return await _consent_or_login(
+                request, checked, None, status=401, error="Wrong name or password."
+            )
         fresh = sessions.Session(member.id, secrets.token_urlsafe(24))
         request["session"] = fresh
         response = await _consent_or_login(request, checked, member)
@@ -227,16 +280,25 @@ async def authorize_submit(request: web.Request) -> web.Response:
         accounts = {a.username: a for a in await _actable_accounts(db, member)}
         account = accounts.get(str(form.get("account") or member.username))
         if account is None:
-            return await _consent_or_login(request, checked, member, status=403,
-                                           error="You may not act for that account.")
+            return await _consent_or_login(
+                request, checked, member, status=403, error="You may not act for that account."
+            )
         code = secrets.token_urlsafe(32)
-        db.add(AuthorizationCode(
-            code_hash=digest(code), app_id=checked.app.id, account_id=account.id, member_id=member.id,
-            redirect_uri=checked.redirect_uri, scopes=" ".join(checked.scopes),
-            code_challenge=checked.values.get("code_challenge") or None,
-            code_challenge_method=(checked.values.get("code_challenge_method") or "plain")
-            if checked.values.get("code_challenge") else None,
-            expires_at=utcnow() + CODE_LIFETIME))
+        db.add(
+            AuthorizationCode(
+                code_hash=digest(code),
+                app_id=checked.app.id,
+                account_id=account.id,
+                member_id=member.id,
+                redirect_uri=checked.redirect_uri,
+                scopes=" ".join(checked.scopes),
+                code_challenge=checked.values.get("code_challenge") or None,
+                code_challenge_method=(checked.values.get("code_challenge_method") or "plain")
+                if checked.values.get("code_challenge")
+                else None,
+                expires_at=utcnow() + CODE_LIFETIME,
+            )
+        )
     if checked.redirect_uri == OOB:
         return await _page(request, checked, code=code, member=member)
     return _redirect(checked.redirect_uri, code=code, state=checked.state)
@@ -267,14 +329,25 @@ def _pkce_ok(code: AuthorizationCode, verifier: str | None) -> bool:
     return hmac.compare_digest(verifier, code.code_challenge)
 
 
-async def _issue(session, app: OAuthApp, scopes: list[str], account_id: int | None, member_id: int | None) -> dict:
+async def _issue(
+    session, app: OAuthApp, scopes: list[str], account_id: int | None, member_id: int | None
+) -> dict:
     token = secrets.token_urlsafe(32)
-    row = AccessToken(token_hash=digest(token), app_id=app.id, account_id=account_id, member_id=member_id,
-                      scopes=" ".join(scopes))
+    row = AccessToken(
+        token_hash=digest(token),
+        app_id=app.id,
+        account_id=account_id,
+        member_id=member_id,
+        scopes=" ".join(scopes),
+    )
     session.add(row)
     await session.flush()
-    return {"access_token": token, "token_type": "Bearer", "scope": row.scopes,
-            "created_at": int(row.created_at.timestamp())}
+    return {
+        "access_token": token,
+        "token_type": "Bearer",
+        "scope": row.scopes,
+        "created_at": int(row.created_at.timestamp()),
+    }
 
 
 async def token(request: web.Request) -> web.Response:
@@ -296,14 +369,18 @@ async def _token(request: web.Request, params: Params) -> dict:
             raise OAuthError(401, "invalid_client", "Client authentication failed due to unknown client.")
         if grant == "authorization_code":
             code_text = params.str("code") or ""
-            code = await session.scalar(select(AuthorizationCode).where(AuthorizationCode.code_hash == digest(code_text)))
+            code = await session.scalar(
+                select(AuthorizationCode).where(AuthorizationCode.code_hash == digest(code_text))
+            )
             if code is None or code.app_id != app.id or code.expires_at < utcnow():
                 raise OAuthError(400, "invalid_grant", "The authorization code is invalid, expired or used.")
             await session.delete(code)  # a code works once
             if not _secret_ok(app, secret) and not (code.code_challenge and not secret):
                 raise OAuthError(401, "invalid_client", "Client authentication failed.")
             if (params.str("redirect_uri") or code.redirect_uri) != code.redirect_uri:
-                raise OAuthError(400, "invalid_grant", "The redirect URI does not match the authorization request.")
+                raise OAuthError(
+                    400, "invalid_grant", "The redirect URI does not match the authorization request."
+                )
             if not _pkce_ok(code, params.str("code_verifier")):
                 raise OAuthError(400, "invalid_grant", "The code verifier does not match.")
             return await _issue(session, app, code.scopes.split(), code.account_id, code.member_id)
@@ -314,7 +391,9 @@ async def _token(request: web.Request, params: Params) -> dict:
         except scope_rules.ScopeError as error:
             raise OAuthError(400, "invalid_scope", str(error)) from None
         if not scope_rules.within(scopes, app.scopes.split()):
-            raise OAuthError(400, "invalid_scope", "The requested scope is not one the application registered.")
+            raise OAuthError(
+                400, "invalid_scope", "The requested scope is not one the application registered."
+            )
         if grant == "client_credentials":
             return await _issue(session, app, scopes, None, None)
         if grant == "password":
@@ -342,8 +421,11 @@ async def revoke(request: web.Request) -> web.Response:
         app = await _app(session, client_id)
         if app is None or not _secret_ok(app, secret):
             return _oauth_error(403, "unauthorized_client", "You are not authorized to revoke this token")
-        found = await session.scalar(select(AccessToken).where(
-            AccessToken.token_hash == digest(params.str("token") or ""), AccessToken.app_id == app.id))
+        found = await session.scalar(
+            select(AccessToken).where(
+                AccessToken.token_hash == digest(params.str("token") or ""), AccessToken.app_id == app.id
+            )
+        )
         if found is not None and found.revoked_at is None:
             found.revoked_at = utcnow()
     return json_answer({})
@@ -351,19 +433,31 @@ async def revoke(request: web.Request) -> web.Response:
 
 async def server_metadata(request: web.Request) -> web.Response:
     base = request.app[FED].settings.base_url
-    return json_answer({
-        "issuer": base + "/", "service_documentation": f"{base}/api/openapi.json",
-        "authorization_endpoint": f"{base}/oauth/authorize", "token_endpoint": f"{base}/oauth/token",
-        "app_registration_endpoint": f"{base}/api/v1/apps", "revocation_endpoint": f"{base}/oauth/revoke",
-        "scopes_supported": sorted(scope_rules.KNOWN), "response_types_supported": ["code"],
-        "response_modes_supported": ["query", "fragment", "form_post"],
-        "code_challenge_methods_supported": ["S256"], "grant_types_supported": GRANTS,
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
-    })
+    return json_answer(
+        {
+            "issuer": base + "/",
+            "service_documentation": f"{base}/api/openapi.json",
+            "authorization_endpoint": f"{base}/oauth/authorize",
+            "token_endpoint": f"{base}/oauth/token",
+            "app_registration_endpoint": f"{base}/api/v1/apps",
+            "revocation_endpoint": f"{base}/oauth/revoke",
+            "scopes_supported": sorted(scope_rules.KNOWN),
+            "response_types_supported": ["code"],
+            "response_modes_supported": ["query", "fragment", "form_post"],
+            "code_challenge_methods_supported": ["S256"],
+            "grant_types_supported": GRANTS,
+            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        }
+    )
 
 
 OAUTH_ROUTES = [
-    ("GET", "/oauth/authorize", authorize_form, "The login and consent page (shows the code for out-of-band apps)"),
+    (
+        "GET",
+        "/oauth/authorize",
+        authorize_form,
+        "The login and consent page (shows the code for out-of-band apps)",
+    ),
     ("POST", "/oauth/authorize", authorize_submit, "Sign in, then approve or deny; redirects with ?code="),
     ("POST", "/oauth/token", token, "Exchange a code, client credentials or a password for a token"),
     ("POST", "/oauth/revoke", revoke, "Revoke a token"),

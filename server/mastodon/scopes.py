@@ -1,15 +1,42 @@
 """OAuth scopes of the Mastodon API: the top-level ones, their sub-scopes, and the check an endpoint makes."""
+
 from __future__ import annotations
 
 TOP = ("read", "write", "follow", "push", "profile")
 SUB = {
-    "read": ("accounts", "blocks", "bookmarks", "favourites", "filters", "follows", "lists", "mutes",
-             "notifications", "search", "statuses"),
-    "write": ("accounts", "blocks", "bookmarks", "conversations", "favourites", "filters", "follows", "lists",
-              "media", "mutes", "notifications", "reports", "statuses"),
+    "read": (
+        "accounts",
+        "blocks",
+        "bookmarks",
+        "favourites",
+        "filters",
+        "follows",
+        "lists",
+        "mutes",
+        "notifications",
+        "search",
+        "statuses",
+    ),
+    "write": (
+        "accounts",
+        "blocks",
+        "bookmarks",
+        "conversations",
+        "favourites",
+        "filters",
+        "follows",
+        "lists",
+        "media",
+        "mutes",
+        "notifications",
+        "reports",
+        "statuses",
+    ),
 }
 # `follow` is the old name for these (Mastodon keeps it as an alias).
-FOLLOW = frozenset({"read:blocks", "read:follows", "read:mutes", "write:blocks", "write:follows", "write:mutes"})
+FOLLOW = frozenset(
+    {"read:blocks", "read:follows", "read:mutes", "write:blocks", "write:follows", "write:mutes"}
+)
 KNOWN = frozenset(TOP) | frozenset(f"{top}:{sub}" for top, subs in SUB.items() for sub in subs)
 
 

@@ -1,5 +1,6 @@
 """Search: accounts by name or handle, statuses and accounts by URL; resolve=true looks them up over
 WebFinger and ActivityPub."""
+
 from __future__ import annotations
 
 import logging
@@ -59,7 +60,9 @@ async def _resolve_url(request: web.Request, url: str) -> tuple[Actor | None, Ob
         return None, None
 
 
-async def search_results(request: web.Request, params: Params, caller: Caller) -> tuple[list[Actor], list[Object]]:
+async def search_results(
+    request: web.Request, params: Params, caller: Caller
+) -> tuple[list[Actor], list[Object]]:
     fed = request.app[FED]
     q = (params.str("q") or "").strip()
     kind = params.str("type")
@@ -92,10 +95,22 @@ async def search_results(request: web.Request, params: Params, caller: Caller) -
     elif kind in (None, "accounts"):
         term = q.lstrip("@").lower().replace("%", "").replace("_", r"\_")
         async with fed.db.session() as session:
-            accounts += list((await session.scalars(select(Actor).where(
-                Actor.username != INSTANCE_ACTOR,
-                or_(Actor.username.ilike(f"{term}%", escape="\\"), Actor.name.ilike(f"%{term}%", escape="\\")))
-                .order_by(Actor.local.desc(), Actor.username).limit(limit))).all())
+            accounts += list(
+                (
+                    await session.scalars(
+                        select(Actor)
+                        .where(
+                            Actor.username != INSTANCE_ACTOR,
+                            or_(
+                                Actor.username.ilike(f"{term}%", escape="\\"),
+                                Actor.name.ilike(f"%{term}%", escape="\\"),
+                            ),
+                        )
+                        .order_by(Actor.local.desc(), Actor.username)
+                        .limit(limit)
+                    )
+                ).all()
+            )
     if kind not in (None, "accounts"):
         accounts = []
     if kind not in (None, "statuses"):
@@ -107,7 +122,9 @@ async def _in_session(session, accounts: list[Actor]) -> list[Actor]:
     """The found accounts loaded in this session, in one query, in their order."""
     if not accounts:
         return []
-    loaded = {a.id: a for a in (await session.scalars(select(Actor).where(Actor.id.in_([a.id for a in accounts]))))}
+    loaded = {
+        a.id: a for a in (await session.scalars(select(Actor).where(Actor.id.in_([a.id for a in accounts]))))
+    }
     return [loaded[a.id] for a in accounts if a.id in loaded]
 
 
@@ -115,12 +132,15 @@ async def find_accounts(request: web.Request, params: Params, caller: Caller) ->
     accounts, _ = await search_results(request, params, caller)
     fed = request.app[FED]
     async with fed.db.session() as session:
-        return await Renderer(session, fed, caller.account).accounts(
-            await _in_session(session, accounts))
+        return await Renderer(session, fed, caller.account).accounts(await _in_session(session, accounts))
 
 
-@endpoint("GET", "/api/v2/search", summary="Accounts, statuses and hashtags; resolve=true (signed in) looks up "
-          "remote handles and URLs over WebFinger and ActivityPub")
+@endpoint(
+    "GET",
+    "/api/v2/search",
+    summary="Accounts, statuses and hashtags; resolve=true (signed in) looks up "
+    "remote handles and URLs over WebFinger and ActivityPub",
+)
 async def search(request: web.Request, params: Params, caller: Caller):
     if caller.token is not None and not covers(caller.scopes, "read:search"):
         raise ApiError(403, "This action is outside the authorized scopes")
@@ -130,7 +150,21 @@ async def search(request: web.Request, params: Params, caller: Caller):
     accounts, statuses = await search_results(request, params, caller)
     async with fed.db.session() as session:
         renderer = Renderer(session, fed, caller.account)
-        visible = list((await session.scalars(select(Object).where(
-            Object.id.in_([s.id for s in statuses]), visible_to(caller.account))))) if statuses else []
-        return {"accounts": await renderer.accounts(await _in_session(session, accounts)),
-                "statuses": await renderer.statuses(visible), "hashtags": []}
+        visible = (
+            list(
+                (
+                    await session.scalars(
+                        select(Object).where(
+                            Object.id.in_([s.id for s in statuses]), visible_to(caller.account)
+                        )
+                    )
+                )
+            )
+            if statuses
+            else []
+        )
+        return {
+            "accounts": await renderer.accounts(await _in_session(session, accounts)),
+            "statuses": await renderer.statuses(visible),
+            "hashtags": [],
+        }

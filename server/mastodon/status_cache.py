@@ -8,6 +8,7 @@ viewer's own `favourited`/`reblogged` are never cached: they come from grouped i
 All functions here are plain blocking Core calls on a Connection, run through Database.run_read (one hop to
 a reader thread on SQLite) or a session's run_sync.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -34,13 +35,44 @@ def raw(column):
     return type_coerce(column, NullType()).label(column.key)
 
 
-STATUS_COLUMNS = tuple(raw(c) for c in (
-    Object.id, Object.uri, Object.type, Object.local, Object.attributed_to_id, Object.name, Object.content,
-    Object.summary, Object.in_reply_to, Object.public, Object.published, Object.updated, Object.deleted_at,
-    Object.document, Object.reblog_of_id, Object.visibility))
-ACTOR_COLUMNS = tuple(raw(c) for c in (
-    Actor.id, Actor.uri, Actor.type, Actor.local, Actor.username, Actor.host, Actor.name, Actor.summary,
-    Actor.url, Actor.auto_accept, Actor.document, Actor.created_at))
+STATUS_COLUMNS = tuple(
+    raw(c)
+    for c in (
+        Object.id,
+        Object.uri,
+        Object.type,
+        Object.local,
+        Object.attributed_to_id,
+        Object.name,
+        Object.content,
+        Object.summary,
+        Object.in_reply_to,
+        Object.public,
+        Object.published,
+        Object.updated,
+        Object.deleted_at,
+        Object.document,
+        Object.reblog_of_id,
+        Object.visibility,
+    )
+)
+ACTOR_COLUMNS = tuple(
+    raw(c)
+    for c in (
+        Actor.id,
+        Actor.uri,
+        Actor.type,
+        Actor.local,
+        Actor.username,
+        Actor.host,
+        Actor.name,
+        Actor.summary,
+        Actor.url,
+        Actor.auto_accept,
+        Actor.document,
+        Actor.created_at,
+    )
+)
 
 
 _IDS = bindparam("ids", expanding=True)
@@ -51,7 +83,8 @@ ACTORS_BY_ID = select(*ACTOR_COLUMNS).where(Actor.id.in_(_IDS))
 PUBLISHED_BY_ID = select(Object.id, raw(Object.published)).where(Object.id.in_(_IDS))
 PARENTS_BY_URI = select(Object.uri, Object.id, Object.attributed_to_id).where(Object.uri.in_(_IDS))
 MENTIONED_BY_URI = select(Actor.id, Actor.uri, Actor.username, Actor.host, Actor.local, Actor.url).where(
-    Actor.uri.in_(_IDS))
+    Actor.uri.in_(_IDS)
+)
 
 
 def status_rows(conn: Connection, ids: Iterable[int]) -> dict[int, Any]:
@@ -108,21 +141,39 @@ def account_fixed(base: str, actor, document: dict | None) -> dict:
     avatar = _image(document, "icon") or f"{base}/avatars/{actor.id}.png"
     header = _image(document, "image") or f"{base}/headers/default.png"
     return {
-        "id": str(actor.id), "username": actor.username, "acct": acct_of(actor),
-        "display_name": actor.name or "", "locked": not actor.auto_accept,
-        "bot": actor.type in BOT_TYPES, "group": actor.type in GROUP_TYPES,
-        "discoverable": bool(document.get("discoverable", True)), "indexable": True, "noindex": False,
-        "hide_collections": False, "created_at": iso_ms(actor.created_at),
-        "note": actor.summary or "", "url": actor.url or actor.uri, "uri": actor.uri,
-        "avatar": avatar, "avatar_static": avatar, "header": header, "header_static": header,
-        "emojis": [], "fields": [], "roles": [],
+        "id": str(actor.id),
+        "username": actor.username,
+        "acct": acct_of(actor),
+        "display_name": actor.name or "",
+        "locked": not actor.auto_accept,
+        "bot": actor.type in BOT_TYPES,
+        "group": actor.type in GROUP_TYPES,
+        "discoverable": bool(document.get("discoverable", True)),
+        "indexable": True,
+        "noindex": False,
+        "hide_collections": False,
+        "created_at": iso_ms(actor.created_at),
+        "note": actor.summary or "",
+        "url": actor.url or actor.uri,
+        "uri": actor.uri,
+        "avatar": avatar,
+        "avatar_static": avatar,
+        "header": header,
+        "header_static": header,
+        "emojis": [],
+        "fields": [],
+        "roles": [],
     }
 
 
 def account_counts(counts: tuple) -> dict:
     followers, following, statuses, last = counts
-    return {"followers_count": followers, "following_count": following, "statuses_count": statuses,
-            "last_status_at": last.date().isoformat() if last else None}
+    return {
+        "followers_count": followers,
+        "following_count": following,
+        "statuses_count": statuses,
+        "last_status_at": last.date().isoformat() if last else None,
+    }
 
 
 def visibility(row, document: dict) -> str:
@@ -144,10 +195,28 @@ def plain(html_text: str | None) -> str:
 
 
 BOOST_FIXED = {
-    "content": "", "visibility": "public", "sensitive": False, "spoiler_text": "", "media_attachments": [],
-    "application": None, "mentions": [], "tags": [], "emojis": [], "reblogs_count": 0, "favourites_count": 0,
-    "replies_count": 0, "in_reply_to_id": None, "in_reply_to_account_id": None, "poll": None, "card": None,
-    "language": None, "text": None, "edited_at": None, "muted": False, "bookmarked": False, "pinned": False,
+    "content": "",
+    "visibility": "public",
+    "sensitive": False,
+    "spoiler_text": "",
+    "media_attachments": [],
+    "application": None,
+    "mentions": [],
+    "tags": [],
+    "emojis": [],
+    "reblogs_count": 0,
+    "favourites_count": 0,
+    "replies_count": 0,
+    "in_reply_to_id": None,
+    "in_reply_to_account_id": None,
+    "poll": None,
+    "card": None,
+    "language": None,
+    "text": None,
+    "edited_at": None,
+    "muted": False,
+    "bookmarked": False,
+    "pinned": False,
     "filtered": [],
 }
 
@@ -155,8 +224,13 @@ BOOST_FIXED = {
 def status_fixed(base: str, row, document: dict) -> tuple[dict, list[str]]:
     """A Status's fields that change only when its row does, and the actor ids (URIs) it mentions."""
     if row.reblog_of_id is not None:
-        return {"id": str(row.id), "uri": row.uri, "url": row.uri, "created_at": iso_ms(row.published),
-                **BOOST_FIXED}, []
+        return {
+            "id": str(row.id),
+            "uri": row.uri,
+            "url": row.uri,
+            "created_at": iso_ms(row.published),
+            **BOOST_FIXED,
+        }, []
     content = row.content or ""
     if row.name and row.type != "Note":  # a forum thread (Page): its title leads
         content = f"<p><strong>{html.escape(row.name)}</strong></p>{content}"
@@ -174,16 +248,31 @@ def status_fixed(base: str, row, document: dict) -> tuple[dict, list[str]]:
         language = next(iter(document["contentMap"]))
     source = document.get("source")
     url = document.get("url")
-    url = web_url(id_of(url[0]) if isinstance(url, list) and url else (url if isinstance(url, str) else id_of(url)))
+    url = web_url(
+        id_of(url[0]) if isinstance(url, list) and url else (url if isinstance(url, str) else id_of(url))
+    )
     return {
-        "id": str(row.id), "uri": row.uri, "url": url or row.uri, "created_at": iso_ms(row.published),
-        "content": content, "visibility": visibility(row, document),
+        "id": str(row.id),
+        "uri": row.uri,
+        "url": url or row.uri,
+        "created_at": iso_ms(row.published),
+        "content": content,
+        "visibility": visibility(row, document),
         "sensitive": bool(document.get("sensitive")) or bool(row.summary),
         "spoiler_text": plain(row.summary) if row.summary else plain(document.get("summary")),
-        "media_attachments": [], "application": None, "tags": tags, "emojis": [],
-        "reblog": None, "poll": None, "card": None, "language": language,
+        "media_attachments": [],
+        "application": None,
+        "tags": tags,
+        "emojis": [],
+        "reblog": None,
+        "poll": None,
+        "card": None,
+        "language": language,
         "text": source.get("content") if row.local and isinstance(source, dict) else None,
-        "edited_at": iso_ms(row.updated), "muted": False, "bookmarked": False, "pinned": False,
+        "edited_at": iso_ms(row.updated),
+        "muted": False,
+        "bookmarked": False,
+        "pinned": False,
         "filtered": [],
     }, mentions
 
@@ -248,24 +337,39 @@ def cache_for(base: str) -> EntityCache:
 # ---------------------------------------------------------------- counts read per page
 
 STATUS_COUNTS = union_all(  # (kind, status id, count, how many of them are the viewer's)
-    select(literal(0), Favourite.object_id, func.count(),
-           func.sum(case((Favourite.actor_id == _ME, 1), else_=0)))
-    .where(Favourite.object_id.in_(_IDS)).group_by(Favourite.object_id),
-    select(literal(1), Object.reblog_of_id, func.count(),
-           func.sum(case((Object.attributed_to_id == _ME, 1), else_=0)))
-    .where(Object.reblog_of_id.in_(_IDS), Object.deleted_at.is_(None)).group_by(Object.reblog_of_id))
-REPLY_COUNTS = (select(Object.in_reply_to, func.count())
-                .where(Object.in_reply_to.in_(_IDS), Object.deleted_at.is_(None)).group_by(Object.in_reply_to))
+    select(
+        literal(0), Favourite.object_id, func.count(), func.sum(case((Favourite.actor_id == _ME, 1), else_=0))
+    )
+    .where(Favourite.object_id.in_(_IDS))
+    .group_by(Favourite.object_id),
+    select(
+        literal(1),
+        Object.reblog_of_id,
+        func.count(),
+        func.sum(case((Object.attributed_to_id == _ME, 1), else_=0)),
+    )
+    .where(Object.reblog_of_id.in_(_IDS), Object.deleted_at.is_(None))
+    .group_by(Object.reblog_of_id),
+)
+REPLY_COUNTS = (
+    select(Object.in_reply_to, func.count())
+    .where(Object.in_reply_to.in_(_IDS), Object.deleted_at.is_(None))
+    .group_by(Object.in_reply_to)
+)
 
 _ACCEPTED = Follow.state == FollowState.accepted.value
 ACCOUNT_COUNTS = union_all(  # (kind, actor id, count, newest status id)
     select(literal(0), Follow.followee_id, func.count(), literal(0))
-    .where(Follow.followee_id.in_(_IDS), _ACCEPTED).group_by(Follow.followee_id),
+    .where(Follow.followee_id.in_(_IDS), _ACCEPTED)
+    .group_by(Follow.followee_id),
     select(literal(1), Follow.follower_id, func.count(), literal(0))
-    .where(Follow.follower_id.in_(_IDS), _ACCEPTED).group_by(Follow.follower_id),
+    .where(Follow.follower_id.in_(_IDS), _ACCEPTED)
+    .group_by(Follow.follower_id),
     # from the (author, deleted_at, id) index alone
     select(literal(2), Object.attributed_to_id, func.count(), func.max(Object.id))
-    .where(Object.attributed_to_id.in_(_IDS), Object.deleted_at.is_(None)).group_by(Object.attributed_to_id))
+    .where(Object.attributed_to_id.in_(_IDS), Object.deleted_at.is_(None))
+    .group_by(Object.attributed_to_id),
+)
 
 
 def account_counts_of(conn: Connection, cache: EntityCache, ids: set[int]) -> dict[int, tuple]:
@@ -316,8 +420,11 @@ class Page:
             shown.append((row, original))
         content = [original or row for row, original in shown]
         self._load_accounts({r.attributed_to_id for r, _ in shown} | {r.attributed_to_id for r in content})
-        shown = [(r, o) for r, o in shown if r.attributed_to_id in self.accounts
-                 and (o is None or o.attributed_to_id in self.accounts)]
+        shown = [
+            (r, o)
+            for r, o in shown
+            if r.attributed_to_id in self.accounts and (o is None or o.attributed_to_id in self.accounts)
+        ]
         content = [original or row for row, original in shown]
         self.fixed = {r.id: self.cache.status(r) for pair in shown for r in pair if r is not None}
         self._load_status_counts(content)
@@ -344,13 +451,25 @@ class Page:
             by_uri = dict(self.conn.execute(REPLY_COUNTS, {"ids": [r.uri for r in content]}).all())
             self.replies = {r.id: by_uri[r.uri] for r in content if r.uri in by_uri}
         parent_uris = list({r.in_reply_to for r in content if r.in_reply_to})
-        self.parents = {uri: (i, author) for uri, i, author in self.conn.execute(
-            PARENTS_BY_URI, {"ids": parent_uris})
-        } if parent_uris else {}
+        self.parents = (
+            {uri: (i, author) for uri, i, author in self.conn.execute(PARENTS_BY_URI, {"ids": parent_uris})}
+            if parent_uris
+            else {}
+        )
         hrefs = list({h for r in content for h in self.fixed[r.id].mentions})
-        self.mentioned = {row.uri: {"id": str(row.id), "username": row.username, "url": row.url or row.uri,
-                                    "acct": acct_of(row)} for row in self.conn.execute(
-            MENTIONED_BY_URI, {"ids": hrefs})} if hrefs else {}
+        self.mentioned = (
+            {
+                row.uri: {
+                    "id": str(row.id),
+                    "username": row.username,
+                    "url": row.url or row.uri,
+                    "acct": acct_of(row),
+                }
+                for row in self.conn.execute(MENTIONED_BY_URI, {"ids": hrefs})
+            }
+            if hrefs
+            else {}
+        )
 
     # -- dicts
 
@@ -361,11 +480,13 @@ class Page:
         parent = self.parents.get(row.in_reply_to) if row.in_reply_to else None
         return {
             "mentions": [self.mentioned[h] for h in self.fixed[row.id].mentions if h in self.mentioned],
-            "reblogs_count": self.reblogs.get(row.id, 0), "favourites_count": self.favourites.get(row.id, 0),
+            "reblogs_count": self.reblogs.get(row.id, 0),
+            "favourites_count": self.favourites.get(row.id, 0),
             "replies_count": self.replies.get(row.id, 0),
             "in_reply_to_id": str(parent[0]) if parent else None,
             "in_reply_to_account_id": str(parent[1]) if parent and parent[1] else None,
-            "favourited": row.id in self.favourited, "reblogged": row.id in self.reblogged,
+            "favourited": row.id in self.favourited,
+            "reblogged": row.id in self.reblogged,
         }
 
     def status_dict(self, row, original) -> dict:
@@ -373,24 +494,33 @@ class Page:
         if original is None:
             return {**self.fixed[row.id].fields, "account": account, **self._dynamic(row)}
         inner = self.status_dict(original, None)
-        return {**self.fixed[row.id].fields, "account": account, "reblog": inner,
-                "favourited": inner["favourited"], "reblogged": inner["reblogged"]}
+        return {
+            **self.fixed[row.id].fields,
+            "account": account,
+            "reblog": inner,
+            "favourited": inner["favourited"],
+            "reblogged": inner["reblogged"],
+        }
 
     # -- JSON, each fixed part written once
 
     def account_json(self, actor_id: int) -> str:
         counts = self.counts[actor_id]
         last = counts[3].date().isoformat() if counts[3] else None
-        return (f'{{{self.accounts[actor_id].json},"followers_count":{counts[0]},'
-                f'"following_count":{counts[1]},'
-                f'"statuses_count":{counts[2]},"last_status_at":{json.dumps(last)}}}')
+        return (
+            f'{{{self.accounts[actor_id].json},"followers_count":{counts[0]},'
+            f'"following_count":{counts[1]},'
+            f'"statuses_count":{counts[2]},"last_status_at":{json.dumps(last)}}}'
+        )
 
     def status_json(self, row, original) -> str:
         account = self.account_json(row.attributed_to_id)
         if original is not None:
             inner = self.status_json(original, None)
-            flags = (f'"favourited":{_js(original.id in self.favourited)},'
-                     f'"reblogged":{_js(original.id in self.reblogged)}')
+            flags = (
+                f'"favourited":{_js(original.id in self.favourited)},'
+                f'"reblogged":{_js(original.id in self.reblogged)}'
+            )
             return f'{{{self.fixed[row.id].json},"account":{account},"reblog":{inner},{flags}}}'
         dynamic = self._dynamic(row)
         return f'{{{self.fixed[row.id].json},"account":{account},{dumps(dynamic)[1:]}'

@@ -1,5 +1,6 @@
 """Statuses: posting (replies, visibility, content warnings, language, idempotency keys), reading, deleting,
 threads, favourites and boosts. Each action goes through the same federation code as the command line."""
+
 from __future__ import annotations
 
 from aiohttp import web
@@ -15,7 +16,16 @@ from models.interaction import Favourite
 from models.oauth import IdempotencyKey
 from server.keys import FED
 from server.mastodon.api import (
-    ApiError, Caller, Params, endpoint, in_order, not_found, object_id, page_of, paged, paginate,
+    ApiError,
+    Caller,
+    Params,
+    endpoint,
+    in_order,
+    not_found,
+    object_id,
+    page_of,
+    paged,
+    paginate,
 )
 from server.mastodon.entities import Renderer
 from server.mastodon.timelines import visible_to
@@ -25,15 +35,21 @@ CONTEXT_LIMIT = 60
 
 
 async def visible_status(session, caller: Caller, status_id: int) -> Object:
-    obj = await session.scalar(select(Object).where(
-        Object.id == status_id, Object.deleted_at.is_(None), visible_to(caller.account)))
+    obj = await session.scalar(
+        select(Object).where(Object.id == status_id, Object.deleted_at.is_(None), visible_to(caller.account))
+    )
     if obj is None:
         raise not_found()
     return obj
 
 
-@endpoint("POST", "/api/v1/statuses", scope="write:statuses", user=True,
-          summary="Post a status (a Create{Note}); in_reply_to_id, visibility, spoiler_text, language, Idempotency-Key")
+@endpoint(
+    "POST",
+    "/api/v1/statuses",
+    scope="write:statuses",
+    user=True,
+    summary="Post a status (a Create{Note}); in_reply_to_id, visibility, spoiler_text, language, Idempotency-Key",
+)
 async def create_status(request: web.Request, params: Params, caller: Caller):
     fed = request.app[FED]
     text = params.str("status") or ""
@@ -41,7 +57,12 @@ async def create_status(request: web.Request, params: Params, caller: Caller):
         raise ApiError(422, "Validation failed: Text can't be blank")
     if len(text) > MAX_CHARACTERS:
         raise ApiError(422, f"Validation failed: Text character limit of {MAX_CHARACTERS} exceeded")
-    if params.list("media_ids") or params.get("poll") or params.get("poll[options][]") or params.get("scheduled_at"):
+    if (
+        params.list("media_ids")
+        or params.get("poll")
+        or params.get("poll[options][]")
+        or params.get("scheduled_at")
+    ):
         raise ApiError(422, "Validation failed: media, polls and scheduled posts are not supported here")
     visibility = params.str("visibility") or "public"
     if visibility not in VISIBILITIES:
@@ -49,8 +70,11 @@ async def create_status(request: web.Request, params: Params, caller: Caller):
     key = request.headers.get("Idempotency-Key", "").strip()[:255] or None
     async with fed.db.session() as session:
         if key:
-            earlier = await session.scalar(select(Object).join(IdempotencyKey, IdempotencyKey.object_id == Object.id)
-                                           .where(IdempotencyKey.account_id == caller.account_id, IdempotencyKey.key == key))
+            earlier = await session.scalar(
+                select(Object)
+                .join(IdempotencyKey, IdempotencyKey.object_id == Object.id)
+                .where(IdempotencyKey.account_id == caller.account_id, IdempotencyKey.key == key)
+            )
             if earlier is not None:
                 return await Renderer(session, fed, caller.account).status(earlier)
         parent = None
@@ -78,8 +102,16 @@ async def create_status(request: web.Request, params: Params, caller: Caller):
     return answer
 
 
-async def _post(fed, author: Actor, text: str, rendered, parent: Object | None, visibility: str,
-                spoiler: str | None, language: str | None) -> Object:
+async def _post(
+    fed,
+    author: Actor,
+    text: str,
+    rendered,
+    parent: Object | None,
+    visibility: str,
+    spoiler: str | None,
+    language: str | None,
+) -> Object:
     """A reply inside a forum space goes to the space; anything else is a Note to followers and the named."""
     if parent is not None:
         _, space_actor = await space_of_parent(fed, parent.uri)
@@ -87,13 +119,27 @@ async def _post(fed, author: Actor, text: str, rendered, parent: Object | None, 
             return await publish(fed, author, space_actor, text, parent=parent)
     async with fed.db.session() as session:
         mentioned = await actors_by_uris(session, rendered.mentioned)
-        if parent is not None and parent.attributed_to_id and parent.attributed_to_id not in {m.id for m in mentioned}:
+        if (
+            parent is not None
+            and parent.attributed_to_id
+            and parent.attributed_to_id not in {m.id for m in mentioned}
+        ):
             parent_author = await session.get(Actor, parent.attributed_to_id)
             if parent_author is not None and parent_author.id != author.id:
                 mentioned.append(parent_author)
-        obj, _ = await post_note(session, fed, await session.get(Actor, author.id), text, mentioned,
-                                 in_reply_to=parent.uri if parent else None, visibility=visibility,
-                                 html=rendered.html, tags=rendered.tags, spoiler_text=spoiler, language=language)
+        obj, _ = await post_note(
+            session,
+            fed,
+            await session.get(Actor, author.id),
+            text,
+            mentioned,
+            in_reply_to=parent.uri if parent else None,
+            visibility=visibility,
+            html=rendered.html,
+            tags=rendered.tags,
+            spoiler_text=spoiler,
+            language=language,
+        )
         return obj
 
 
@@ -108,14 +154,24 @@ async def get_status(request: web.Request, params: Params, caller: Caller):
     return answer
 
 
-@endpoint("DELETE", "/api/v1/statuses/{id}", scope="write:statuses", user=True,
-          summary="Delete one's own status (sends Delete); answers it with its source text")
+@endpoint(
+    "DELETE",
+    "/api/v1/statuses/{id}",
+    scope="write:statuses",
+    user=True,
+    summary="Delete one's own status (sends Delete); answers it with its source text",
+)
 async def delete_status(request: web.Request, params: Params, caller: Caller):
     fed = request.app[FED]
     async with fed.db.session() as session:
-        obj = await session.scalar(select(Object).where(
-            Object.id == object_id(request), Object.attributed_to_id == caller.account_id, Object.local.is_(True),
-            Object.deleted_at.is_(None)))
+        obj = await session.scalar(
+            select(Object).where(
+                Object.id == object_id(request),
+                Object.attributed_to_id == caller.account_id,
+                Object.local.is_(True),
+                Object.deleted_at.is_(None),
+            )
+        )
         if obj is None:
             raise not_found()
         if obj.reblog_of_id is not None:  # deleting one's boost is unboosting
@@ -138,7 +194,9 @@ async def context(request: web.Request, params: Params, caller: Caller):
         ancestors: list[Object] = []
         parent_uri = obj.in_reply_to
         while parent_uri and len(ancestors) < CONTEXT_LIMIT:
-            parent = await session.scalar(select(Object).where(Object.uri == parent_uri, visible_to(caller.account)))
+            parent = await session.scalar(
+                select(Object).where(Object.uri == parent_uri, visible_to(caller.account))
+            )
             if parent is None or parent in ancestors:
                 break
             ancestors.append(parent)
@@ -146,14 +204,27 @@ async def context(request: web.Request, params: Params, caller: Caller):
         descendants: list[Object] = []
         frontier = [obj.uri]
         while frontier and len(descendants) < CONTEXT_LIMIT:
-            children = list((await session.scalars(select(Object).where(
-                Object.in_reply_to.in_(frontier), Object.deleted_at.is_(None), visible_to(caller.account))
-                .order_by(Object.id).limit(CONTEXT_LIMIT))).all())
+            children = list(
+                (
+                    await session.scalars(
+                        select(Object)
+                        .where(
+                            Object.in_reply_to.in_(frontier),
+                            Object.deleted_at.is_(None),
+                            visible_to(caller.account),
+                        )
+                        .order_by(Object.id)
+                        .limit(CONTEXT_LIMIT)
+                    )
+                ).all()
+            )
             descendants.extend(children)
             frontier = [c.uri for c in children]
         renderer = Renderer(session, fed, caller.account)
-        return {"ancestors": await renderer.statuses(list(reversed(ancestors))),
-                "descendants": await renderer.statuses(descendants[:CONTEXT_LIMIT])}
+        return {
+            "ancestors": await renderer.statuses(list(reversed(ancestors))),
+            "descendants": await renderer.statuses(descendants[:CONTEXT_LIMIT]),
+        }
 
 
 def _interaction(action, name: str):
@@ -171,6 +242,7 @@ def _interaction(action, name: str):
             answer = await Renderer(session, fed, caller.account).status(shown)
         fed.deliveries_queued.set()
         return answer
+
     handler.__name__ = name
     return handler
 
@@ -181,43 +253,64 @@ for _name, _action, _summary, _scope in (
     ("reblog", reblog, "Boost a status (sends Announce); answers the boost", "write:statuses"),
     ("unreblog", unreblog, "Undo a boost (sends Undo{Announce})", "write:statuses"),
 ):
-    endpoint("POST", f"/api/v1/statuses/{{id}}/{_name}", scope=_scope, user=True, summary=_summary,
-             tag="statuses")(_interaction(_action, _name))
+    endpoint(
+        "POST", f"/api/v1/statuses/{{id}}/{_name}", scope=_scope, user=True, summary=_summary, tag="statuses"
+    )(_interaction(_action, _name))
 
 
-@endpoint("GET", "/api/v1/statuses/{id}/favourited_by", paginated=True, summary="Accounts that favourited a status")
+@endpoint(
+    "GET", "/api/v1/statuses/{id}/favourited_by", paginated=True, summary="Accounts that favourited a status"
+)
 async def favourited_by(request: web.Request, params: Params, caller: Caller):
     fed = request.app[FED]
     page = page_of(params, 40, 80)
     async with fed.db.session() as session:
         obj = await visible_status(session, caller, object_id(request))
-        query = select(Favourite.id, Actor).join(Actor, Actor.id == Favourite.actor_id).where(Favourite.object_id == obj.id)
+        query = (
+            select(Favourite.id, Actor)
+            .join(Actor, Actor.id == Favourite.actor_id)
+            .where(Favourite.object_id == obj.id)
+        )
         rows = in_order(list((await session.execute(paginate(query, Favourite.id, page))).all()), page)
         items = await Renderer(session, fed, caller.account).accounts([a for _, a in rows])
     return paged(request, items, [i for i, _ in rows])
 
 
-@endpoint("GET", "/api/v1/statuses/{id}/reblogged_by", paginated=True, summary="Accounts that boosted a status")
+@endpoint(
+    "GET", "/api/v1/statuses/{id}/reblogged_by", paginated=True, summary="Accounts that boosted a status"
+)
 async def reblogged_by(request: web.Request, params: Params, caller: Caller):
     fed = request.app[FED]
     page = page_of(params, 40, 80)
     async with fed.db.session() as session:
         obj = await visible_status(session, caller, object_id(request))
-        query = select(Object.id, Actor).join(Actor, Actor.id == Object.attributed_to_id).where(
-            Object.reblog_of_id == obj.id, Object.deleted_at.is_(None))
+        query = (
+            select(Object.id, Actor)
+            .join(Actor, Actor.id == Object.attributed_to_id)
+            .where(Object.reblog_of_id == obj.id, Object.deleted_at.is_(None))
+        )
         rows = in_order(list((await session.execute(paginate(query, Object.id, page))).all()), page)
         items = await Renderer(session, fed, caller.account).accounts([a for _, a in rows])
     return paged(request, items, [i for i, _ in rows])
 
 
-@endpoint("GET", "/api/v1/favourites", scope="read:favourites", user=True, paginated=True,
-          summary="Statuses the account favourited")
+@endpoint(
+    "GET",
+    "/api/v1/favourites",
+    scope="read:favourites",
+    user=True,
+    paginated=True,
+    summary="Statuses the account favourited",
+)
 async def favourites(request: web.Request, params: Params, caller: Caller):
     fed = request.app[FED]
     page = page_of(params)
     async with fed.db.session() as session:
-        query = select(Favourite.id, Object).join(Object, Object.id == Favourite.object_id).where(
-            Favourite.actor_id == caller.account_id, Object.deleted_at.is_(None))
+        query = (
+            select(Favourite.id, Object)
+            .join(Object, Object.id == Favourite.object_id)
+            .where(Favourite.actor_id == caller.account_id, Object.deleted_at.is_(None))
+        )
         rows = in_order(list((await session.execute(paginate(query, Favourite.id, page))).all()), page)
         items = await Renderer(session, fed, caller.account).statuses([o for _, o in rows])
     return paged(request, items, [i for i, _ in rows])

@@ -4,6 +4,7 @@ events and WebSocket.
 One poller per process reads what is new in the database (timeline entries, posts, notifications) and hands
 it to the open streams, so posts written by any process (the inbox, the command line, another worker) arrive.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -87,14 +88,32 @@ class Hub:
     async def _poll(self) -> None:
         fed = self.app[FED]
         async with fed.db.session() as session:
-            entries = (await session.execute(
-                select(TimelineEntry.id, TimelineEntry.owner_id, TimelineEntry.via_actor_id, Object)
-                .join(Object, Object.id == TimelineEntry.object_id)
-                .where(TimelineEntry.id > self._marks["entry"]).order_by(TimelineEntry.id).limit(500))).all()
-            objects = list((await session.scalars(select(Object).where(
-                Object.id > self._marks["object"]).order_by(Object.id).limit(500))).all())
-            notes = list((await session.scalars(select(Notification).where(
-                Notification.id > self._marks["notification"]).order_by(Notification.id).limit(500))).all())
+            entries = (
+                await session.execute(
+                    select(TimelineEntry.id, TimelineEntry.owner_id, TimelineEntry.via_actor_id, Object)
+                    .join(Object, Object.id == TimelineEntry.object_id)
+                    .where(TimelineEntry.id > self._marks["entry"])
+                    .order_by(TimelineEntry.id)
+                    .limit(500)
+                )
+            ).all()
+            objects = list(
+                (
+                    await session.scalars(
+                        select(Object).where(Object.id > self._marks["object"]).order_by(Object.id).limit(500)
+                    )
+                ).all()
+            )
+            notes = list(
+                (
+                    await session.scalars(
+                        select(Notification)
+                        .where(Notification.id > self._marks["notification"])
+                        .order_by(Notification.id)
+                        .limit(500)
+                    )
+                ).all()
+            )
             if entries:
                 self._marks["entry"] = entries[-1][0]
             if objects:
@@ -102,8 +121,14 @@ class Hub:
             if notes:
                 self._marks["notification"] = notes[-1].id
             boosted = {o.reblog_of_id: o.attributed_to_id for o in objects if o.reblog_of_id}
-            shown = [o for o in objects if o.reblog_of_id is None and o.deleted_at is None and o.type in POST_TYPES
-                     and (o.visibility == "public" or (o.visibility is None and o.public))]
+            shown = [
+                o
+                for o in objects
+                if o.reblog_of_id is None
+                and o.deleted_at is None
+                and o.type in POST_TYPES
+                and (o.visibility == "public" or (o.visibility is None and o.public))
+            ]
             public_for: dict[int | None, list[dict]] = {}  # viewer -> rendered public posts, once per poll
             for listener in list(self.listeners):
                 await self._deliver(session, listener, entries, objects, notes, boosted, shown, public_for)
@@ -113,8 +138,13 @@ class Hub:
         renderer = Renderer(session, fed, listener.account)
         me = listener.account.id if listener.account else None
         if "user" in listener.streams and me is not None:
-            mine = [o for _, owner, via, o in entries if owner == me and o.deleted_at is None
-                    and not (via is not None and via != o.attributed_to_id and boosted.get(o.id) == via)]
+            mine = [
+                o
+                for _, owner, via, o in entries
+                if owner == me
+                and o.deleted_at is None
+                and not (via is not None and via != o.attributed_to_id and boosted.get(o.id) == via)
+            ]
             mine += [o for o in objects if o.attributed_to_id == me and o.deleted_at is None]
             seen: set[int] = set()
             for status in await renderer.statuses(sorted(mine, key=lambda o: o.id)):
@@ -123,14 +153,18 @@ class Hub:
                     listener.offer("user", "update", status)
         if me is not None and listener.streams & {"user", "user:notification"}:
             for item in await renderer.notifications([n for n in notes if n.owner_id == me]):
-                listener.offer("user" if "user" in listener.streams else "user:notification", "notification", item)
+                listener.offer(
+                    "user" if "user" in listener.streams else "user:notification", "notification", item
+                )
         if shown and any(s.startswith("public") for s in listener.streams):
             if me not in public_for:
                 public_for[me] = await renderer.statuses(shown)
             for status in public_for[me]:
                 obj_local = status["account"]["acct"].count("@") == 0
                 for stream in ("public", "public:local", "public:remote"):
-                    if stream in listener.streams and (stream == "public" or (stream == "public:local") == obj_local):
+                    if stream in listener.streams and (
+                        stream == "public" or (stream == "public:local") == obj_local
+                    ):
                         listener.offer(stream, "update", status)
 
 
@@ -162,8 +196,14 @@ def _stream_name(path_or_param: str) -> str | None:
 
 async def sse(request: web.Request, listener: Listener) -> web.StreamResponse:
     hub = request.app[HUB]
-    response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
-                                           "X-Accel-Buffering": "no", "Access-Control-Allow-Origin": "*"})
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "text/event-stream",
+            "Cache-Control": "no-cache",
+            "X-Accel-Buffering": "no",
+            "Access-Control-Allow-Origin": "*",
+        }
+    )
     await response.prepare(request)
     hub.add(listener)  # before the greeting, so a client that has read it misses nothing
     await response.write(b":)\n")
@@ -203,8 +243,16 @@ async def websocket(request: web.Request, caller: Caller, first: str | None) -> 
                 await ws.close()
                 return
             stream, event, payload = item
-            await ws.send_str(json.dumps({"stream": stream.split(":") if ":" in stream else [stream],
-                                          "event": event, "payload": json.dumps(payload, ensure_ascii=False)}))
+            await ws.send_str(
+                json.dumps(
+                    {
+                        "stream": stream.split(":") if ":" in stream else [stream],
+                        "event": event,
+                        "payload": json.dumps(payload, ensure_ascii=False),
+                    }
+                )
+            )
+
     sender = asyncio.create_task(pump())
     try:
         async for message in ws:
@@ -236,7 +284,9 @@ async def _subscribe(ws, caller: Caller, listener: Listener, name: str) -> None:
     listener.streams.add(name)
 
 
-@endpoint("GET", "/api/v1/streaming", summary="WebSocket (subscribe to user, public, public:local) or SSE ?stream=")
+@endpoint(
+    "GET", "/api/v1/streaming", summary="WebSocket (subscribe to user, public, public:local) or SSE ?stream="
+)
 async def streaming(request: web.Request, params: Params, caller: Caller):
     caller = await _streaming_caller(request, caller)
     first = _stream_name(params.str("stream") or "") if params.str("stream") else None
@@ -256,13 +306,18 @@ def _sse_endpoint(name: str):
     async def handler(request: web.Request, params: Params, caller: Caller):
         caller = await _streaming_caller(request, caller)
         return await sse(request, await _listener(caller, {name}))
+
     handler.__name__ = "stream_" + name.replace(":", "_")
     return handler
 
 
 for _name in STREAMS:
-    endpoint("GET", "/api/v1/streaming/" + _name.replace(":", "/"), summary=f"The {_name} stream (server-sent events)",
-             tag="streaming")(_sse_endpoint(_name))
+    endpoint(
+        "GET",
+        "/api/v1/streaming/" + _name.replace(":", "/"),
+        summary=f"The {_name} stream (server-sent events)",
+        tag="streaming",
+    )(_sse_endpoint(_name))
 
 
 def setup(app: web.Application) -> None:
@@ -273,5 +328,6 @@ def setup(app: web.Application) -> None:
 
     async def close(app: web.Application) -> None:
         await app[HUB].close()
+
     app.on_shutdown.append(shutdown)
     app.on_cleanup.append(close)

@@ -1,5 +1,6 @@
 """Timelines: home (what the account follows, boosts included, and its own posts), public (local or remote)
 and hashtag timelines, newest first with Mastodon's pagination."""
+
 from __future__ import annotations
 
 from aiohttp import web
@@ -9,7 +10,16 @@ from models import Actor, Object, TimelineEntry
 from models.interaction import Hashtag
 from server.keys import FED
 from server.mastodon.api import (
-    Caller, Page, Params, endpoint, in_order, not_found, page_of, paged, paged_json, paginate,
+    Caller,
+    Page,
+    Params,
+    endpoint,
+    in_order,
+    not_found,
+    page_of,
+    paged,
+    paged_json,
+    paginate,
 )
 from server.mastodon.entities import Renderer
 from server.mastodon.status_cache import STATUS_COLUMNS, statuses_json
@@ -18,15 +28,21 @@ POST_TYPES = ("Note", "Page", "Article", "Question")
 
 
 def publicly_visible():
-    return or_(Object.visibility.in_(("public", "unlisted")), and_(Object.visibility.is_(None), Object.public.is_(True)))
+    return or_(
+        Object.visibility.in_(("public", "unlisted")),
+        and_(Object.visibility.is_(None), Object.public.is_(True)),
+    )
 
 
 def visible_to(viewer: Actor | None):
     """Who may see a status: anyone for public and unlisted ones; its author and those it reached otherwise."""
     if viewer is None:
         return publicly_visible()
-    return or_(publicly_visible(), Object.attributed_to_id == viewer.id, exists().where(
-        TimelineEntry.owner_id == viewer.id, TimelineEntry.object_id == Object.id))
+    return or_(
+        publicly_visible(),
+        Object.attributed_to_id == viewer.id,
+        exists().where(TimelineEntry.owner_id == viewer.id, TimelineEntry.object_id == Object.id),
+    )
 
 
 _STATEMENTS: dict[tuple, object] = {}
@@ -38,30 +54,41 @@ def _bound(build, column, page: Page):
     found = _STATEMENTS.get(shape)
     if found is None:
         names = ("max_id", "since_id", "min_id")
-        bounds = Page(*(bindparam(n) if v else None for n, v in zip(names, shape[1:])),
-                      limit=bindparam("limit"))
+        bounds = Page(
+            *(bindparam(n) if v else None for n, v in zip(names, shape[1:])), limit=bindparam("limit")
+        )
         found = _STATEMENTS[shape] = paginate(build(), column, bounds)
     return found
 
 
 def _values(page: Page, **more) -> dict:
-    return {"max_id": page.max_id, "since_id": page.since_id, "min_id": page.min_id, "limit": page.limit,
-            **more}
+    return {
+        "max_id": page.max_id,
+        "since_id": page.since_id,
+        "min_id": page.min_id,
+        "limit": page.limit,
+        **more,
+    }
 
 
 def _entries():
-    return (select(TimelineEntry.via_actor_id.label("via"), *STATUS_COLUMNS).select_from(TimelineEntry)
-            .join(Object, Object.id == TimelineEntry.object_id)
-            .where(TimelineEntry.owner_id == bindparam("owner")))
+    return (
+        select(TimelineEntry.via_actor_id.label("via"), *STATUS_COLUMNS)
+        .select_from(TimelineEntry)
+        .join(Object, Object.id == TimelineEntry.object_id)
+        .where(TimelineEntry.owner_id == bindparam("owner"))
+    )
 
 
 def _own():
-    return select(*STATUS_COLUMNS).where(Object.attributed_to_id == bindparam("owner"),
-                                         Object.deleted_at.is_(None))
+    return select(*STATUS_COLUMNS).where(
+        Object.attributed_to_id == bindparam("owner"), Object.deleted_at.is_(None)
+    )
 
 
 _BOOSTS_OF = select(Object.reblog_of_id, Object.attributed_to_id).where(
-    Object.reblog_of_id.in_(bindparam("ids", expanding=True)), Object.deleted_at.is_(None))
+    Object.reblog_of_id.in_(bindparam("ids", expanding=True)), Object.deleted_at.is_(None)
+)
 
 
 def _received(conn, owner_id: int, page: Page) -> list:
@@ -71,8 +98,9 @@ def _received(conn, owner_id: int, page: Page) -> list:
     kept: list = []
     cursor = Page(page.max_id, page.since_id, page.min_id, page.limit + 5)
     while len(kept) < page.limit:
-        entries = conn.execute(_bound(_entries, TimelineEntry.object_id, cursor),
-                               _values(cursor, owner=owner_id)).all()
+        entries = conn.execute(
+            _bound(_entries, TimelineEntry.object_id, cursor), _values(cursor, owner=owner_id)
+        ).all()
         if not entries:
             break
         relayed = [e.id for e in entries if e.via is not None and e.via != e.attributed_to_id]
@@ -105,8 +133,14 @@ def home_page(conn, base: str, owner_id: int, page: Page) -> tuple[str, list[int
     return text, [r.id for r in rows]
 
 
-@endpoint("GET", "/api/v1/timelines/home", scope="read:statuses", user=True, paginated=True,
-          summary="Home timeline: posts and boosts of followed accounts, mentions, own posts")
+@endpoint(
+    "GET",
+    "/api/v1/timelines/home",
+    scope="read:statuses",
+    user=True,
+    paginated=True,
+    summary="Home timeline: posts and boosts of followed accounts, mentions, own posts",
+)
 async def home(request: web.Request, params: Params, caller: Caller):
     fed = request.app[FED]
     text, ids = await fed.db.run_read(home_page, fed.urls.base, caller.account_id, page_of(params))
@@ -116,9 +150,12 @@ async def home(request: web.Request, params: Params, caller: Caller):
 async def _public(request: web.Request, params: Params, caller: Caller, extra=()) -> web.Response:
     fed = request.app[FED]
     page = page_of(params)
-    query = select(Object).where(Object.deleted_at.is_(None), Object.reblog_of_id.is_(None),
-                                 Object.type.in_(POST_TYPES), *extra)
-    query = query.where(or_(Object.visibility == "public", and_(Object.visibility.is_(None), Object.public.is_(True))))
+    query = select(Object).where(
+        Object.deleted_at.is_(None), Object.reblog_of_id.is_(None), Object.type.in_(POST_TYPES), *extra
+    )
+    query = query.where(
+        or_(Object.visibility == "public", and_(Object.visibility.is_(None), Object.public.is_(True)))
+    )
     if params.bool("local"):
         query = query.where(Object.local.is_(True))
     elif params.bool("remote"):
@@ -131,7 +168,9 @@ async def _public(request: web.Request, params: Params, caller: Caller, extra=()
     return paged(request, items, [r.id for r in rows])
 
 
-@endpoint("GET", "/api/v1/timelines/public", paginated=True, summary="Public posts (local=true: this instance's)")
+@endpoint(
+    "GET", "/api/v1/timelines/public", paginated=True, summary="Public posts (local=true: this instance's)"
+)
 async def public(request: web.Request, params: Params, caller: Caller):
     return await _public(request, params, caller)
 
@@ -139,10 +178,13 @@ async def public(request: web.Request, params: Params, caller: Caller):
 @endpoint("GET", "/api/v1/timelines/tag/{tag}", paginated=True, summary="Public posts with a hashtag")
 async def tag(request: web.Request, params: Params, caller: Caller):
     name = request.match_info["tag"].lstrip("#").lower()
-    return await _public(request, params, caller, extra=(
-        Object.id.in_(select(Hashtag.object_id).where(Hashtag.name == name)),))
+    return await _public(
+        request, params, caller, extra=(Object.id.in_(select(Hashtag.object_id).where(Hashtag.name == name)),)
+    )
 
 
-@endpoint("GET", "/api/v1/timelines/list/{id}", scope="read:lists", user=True, summary="No lists are kept: 404")
+@endpoint(
+    "GET", "/api/v1/timelines/list/{id}", scope="read:lists", user=True, summary="No lists are kept: 404"
+)
 async def list_timeline(request: web.Request, params: Params, caller: Caller):
     raise not_found()

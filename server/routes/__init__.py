@@ -1,4 +1,5 @@
 """HTTP routes; each module adds its own with setup(app)."""
+
 from server.routes import actors, admin, agreements, inbox, mastodon, metrics, pages, spaces, wellknown
 
 ROUTE_MODULES = [wellknown, inbox, actors, pages, admin, agreements, spaces, mastodon, metrics]

@@ -1,4 +1,5 @@
 """Actor documents and profiles, their collections, and local objects and activities."""
+
 from __future__ import annotations
 
 import json
@@ -7,11 +8,11 @@ from aiohttp import web
 from sqlalchemy import func, select
 
 from federation.actors import actor_document
+from federation.spaces.access import may_read, space_of_object
 from federation.urls import INSTANCE_ACTOR
 from models import Activity, Actor, Follow, FollowState, Object
 from models.actor import local_actor
 from models.content import local_activity_by_uri, local_object_by_uri
-from federation.spaces.access import may_read, space_of_object
 from server.access import check_fetch, member_of
 from server.keys import FED
 from server.routes.common import activity_json, paged_collection, render, wants_json
@@ -24,7 +25,9 @@ async def _local_actor(request: web.Request, name: str | None = None) -> Actor:
         actor = await local_actor(session, name)
     if actor is None:
         if wants_json(request):
-            raise web.HTTPNotFound(text=json.dumps({"error": f"no actor {name}"}), content_type="application/json")
+            raise web.HTTPNotFound(
+                text=json.dumps({"error": f"no actor {name}"}), content_type="application/json"
+            )
         raise web.HTTPNotFound(text=f"No movement or member called {name} here.")
     return actor
 
@@ -35,28 +38,66 @@ async def actor(request: web.Request) -> web.Response:
     async with fed.db.session() as session:
         if wants_json(request):
             return activity_json(await actor_document(session, fed, found), request=request)
-        followers = await session.scalar(select(func.count()).select_from(Follow).where(
-            Follow.followee_id == found.id, Follow.state == FollowState.accepted.value)) or 0
-        following = await session.scalar(select(func.count()).select_from(Follow).where(
-            Follow.follower_id == found.id, Follow.state == FollowState.accepted.value)) or 0
+        followers = (
+            await session.scalar(
+                select(func.count())
+                .select_from(Follow)
+                .where(Follow.followee_id == found.id, Follow.state == FollowState.accepted.value)
+            )
+            or 0
+        )
+        following = (
+            await session.scalar(
+                select(func.count())
+                .select_from(Follow)
+                .where(Follow.follower_id == found.id, Follow.state == FollowState.accepted.value)
+            )
+            or 0
+        )
         connections = {
-            label: (await session.scalars(
-                select(Actor).join(Follow, theirs == Actor.id)
-                .where(mine == found.id, Follow.state == FollowState.accepted.value)
-                .order_by(Follow.id.desc()).limit(24))).all()
-            for label, mine, theirs in (("followed by", Follow.followee_id, Follow.follower_id),
-                                        ("follows", Follow.follower_id, Follow.followee_id))
+            label: (
+                await session.scalars(
+                    select(Actor)
+                    .join(Follow, theirs == Actor.id)
+                    .where(mine == found.id, Follow.state == FollowState.accepted.value)
+                    .order_by(Follow.id.desc())
+                    .limit(24)
+                )
+            ).all()
+            for label, mine, theirs in (
+                ("followed by", Follow.followee_id, Follow.follower_id),
+                ("follows", Follow.follower_id, Follow.followee_id),
+            )
         }
-        posts = (await session.scalars(
-            select(Object).where(Object.attributed_to_id == found.id, Object.deleted_at.is_(None),
-                                Object.public.is_(True),
-                                Object.reblog_of_id.is_(None))
-            .order_by(Object.published.desc()).limit(20))).all()
+        posts = (
+            await session.scalars(
+                select(Object)
+                .where(
+                    Object.attributed_to_id == found.id,
+                    Object.deleted_at.is_(None),
+                    Object.public.is_(True),
+                    Object.reblog_of_id.is_(None),
+                )
+                .order_by(Object.published.desc())
+                .limit(20)
+            )
+        ).all()
         movement = await session.get(Actor, found.movement_id) if found.movement_id else None
-        members = (await session.scalars(select(Actor).where(Actor.movement_id == found.id).order_by(Actor.username))).all()
-    return render(request, "actor.html", actor=found, host=fed.settings.host, followers=followers,
-                  following=following, posts=posts, movement=movement, members=members,
-                  connections=connections)
+        members = (
+            await session.scalars(select(Actor).where(Actor.movement_id == found.id).order_by(Actor.username))
+        ).all()
+    return render(
+        request,
+        "actor.html",
+        actor=found,
+        host=fed.settings.host,
+        followers=followers,
+        following=following,
+        posts=posts,
+        movement=movement,
+        members=members,
+        connections=connections,
+    )
 
 
 async def instance_actor(request: web.Request) -> web.Response:
@@ -68,9 +109,14 @@ async def instance_actor(request: web.Request) -> web.Response:
 
 async def outbox(request: web.Request) -> web.Response:
     found = await _local_actor(request)
-    where = (Activity.actor_id == found.id, Activity.local.is_(True), Activity.type.in_(("Create", "Announce")))
+    where = (
+        Activity.actor_id == found.id,
+        Activity.local.is_(True),
+        Activity.type.in_(("Create", "Announce")),
+    )
     return await paged_collection(
-        request, found.outbox,
+        request,
+        found.outbox,
         select(func.count()).select_from(Activity).where(*where),
         select(Activity.payload).where(*where).order_by(Activity.id.desc()),
         lambda row: json.loads(row.payload),
@@ -80,14 +126,20 @@ async def outbox(request: web.Request) -> web.Response:
 def _follow_collection(direction: str):
     async def handler(request: web.Request) -> web.Response:
         found = await _local_actor(request)
-        mine, theirs = (Follow.followee_id, Follow.follower_id) if direction == "followers" else (Follow.follower_id, Follow.followee_id)
+        mine, theirs = (
+            (Follow.followee_id, Follow.follower_id)
+            if direction == "followers"
+            else (Follow.follower_id, Follow.followee_id)
+        )
         where = (mine == found.id, Follow.state == FollowState.accepted.value)
         return await paged_collection(
-            request, found.followers_url if direction == "followers" else found.following_url,
+            request,
+            found.followers_url if direction == "followers" else found.following_url,
             select(func.count()).select_from(Follow).where(*where),
             select(Actor.uri).join(Follow, theirs == Actor.id).where(*where).order_by(Follow.id.desc()),
             lambda row: row.uri,
         )
+
     return handler
 
 
@@ -96,14 +148,22 @@ async def local_object(request: web.Request) -> web.Response:
     uri = f"{fed.settings.base_url}/objects/{request.match_info['id']}"
     async with fed.db.session() as session:
         obj = await local_object_by_uri(session, uri)
-        author = await session.get(Actor, obj.attributed_to_id) if obj is not None and obj.attributed_to_id else None
+        author = (
+            await session.get(Actor, obj.attributed_to_id)
+            if obj is not None and obj.attributed_to_id
+            else None
+        )
     if obj is None:
         raise web.HTTPNotFound(text="no such object")
     await _check_space_reader(request, obj)
     if obj.deleted_at is not None:
-        return activity_json({"@context": "https://www.w3.org/ns/activitystreams", **obj.document}, status=410)
+        return activity_json(
+            {"@context": "https://www.w3.org/ns/activitystreams", **obj.document}, status=410
+        )
     if wants_json(request):
-        return activity_json({"@context": "https://www.w3.org/ns/activitystreams", **obj.document}, request=request)
+        return activity_json(
+            {"@context": "https://www.w3.org/ns/activitystreams", **obj.document}, request=request
+        )
     return render(request, "object.html", obj=obj, author=author)
 
 
@@ -116,8 +176,10 @@ async def _check_space_reader(request: web.Request, obj: Object) -> None:
             return
         if not wants_json(request):
             if not await may_read(session, space, await member_of(request)):
-                raise web.HTTPForbidden(text="This post belongs to a members-only space: sign in as a member "
-                                             "and open it from the space's page.")
+                raise web.HTTPForbidden(
+                    text="This post belongs to a members-only space: sign in as a member "
+                    "and open it from the space's page."
+                )
             return
     await check_fetch(request, space)
 

@@ -1,4 +1,5 @@
 """Pages for the instance's admins (members with the admin role): the inbox journal's parked and refused entries."""
+
 from __future__ import annotations
 
 from urllib.parse import quote
@@ -34,10 +35,19 @@ async def inbox_page(request: web.Request) -> web.Response:
     fed = request.app[FED]
     entries = await list_entries(fed, TROUBLE, limit=500)
     async with fed.db.session() as db:
-        counts = dict((await db.execute(select(InboxEntry.state, func.count()).group_by(InboxEntry.state))).all())
-    response = render(request, "admin_inbox.html", host=fed.settings.host, viewer=member, csrf=session.csrf,
-                      entries=entries, counts={s.value: counts.get(s.value, 0) for s in InboxState},
-                      done=request.query.get("retried"))
+        counts = dict(
+            (await db.execute(select(InboxEntry.state, func.count()).group_by(InboxEntry.state))).all()
+        )
+    response = render(
+        request,
+        "admin_inbox.html",
+        host=fed.settings.host,
+        viewer=member,
+        csrf=session.csrf,
+        entries=entries,
+        counts={s.value: counts.get(s.value, 0) for s in InboxState},
+        done=request.query.get("retried"),
+    )
     return await sessions.keep(request, response)
 
 

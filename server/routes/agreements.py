@@ -1,5 +1,6 @@
 """Pages and JSON-LD of proposals, agreements and movement charters, the forms signatories use, and
 the vocabulary's context."""
+
 from __future__ import annotations
 
 import json
@@ -12,7 +13,10 @@ from federation.agreements.actions import amend, comment, decline, sign
 from federation.agreements.charter import GROUPS, CharterPage
 from federation.agreements.charter import charter_page as charter_page_of
 from federation.agreements.documents import (
-    CONTEXT_DOCUMENT, CONTEXT_PATH, agreement_document, proposal_document,
+    CONTEXT_DOCUMENT,
+    CONTEXT_PATH,
+    agreement_document,
+    proposal_document,
 )
 from federation.agreements.lifecycle import refresh_expiry
 from federation.agreements.store import agreement_by_uri, members_of, signatures_of, versions_of
@@ -31,10 +35,16 @@ from server.routes.common import activity_json, not_found, render, wants_json
 
 AGREED = {s.value for s in AGREED_STATES}
 STATE_LABELS = {
-    "draft": "draft", "open": "open for signature", "agreed": "in force", "declined": "declined",
-    "withdrawn_by_author": "withdrawn by its author", "expired": "expired",
-    "withdrawn_by_party": "dissolved: parties withdrew", "superseded": "superseded",
-    "in_force": "in force", "withdrawn": "withdrawn",
+    "draft": "draft",
+    "open": "open for signature",
+    "agreed": "in force",
+    "declined": "declined",
+    "withdrawn_by_author": "withdrawn by its author",
+    "expired": "expired",
+    "withdrawn_by_party": "dissolved: parties withdrew",
+    "superseded": "superseded",
+    "in_force": "in force",
+    "withdrawn": "withdrawn",
 }
 
 
@@ -47,8 +57,11 @@ def agreement_path(proposal: Proposal) -> str:
 
 
 async def context(request: web.Request) -> web.Response:
-    return web.Response(text=json.dumps(CONTEXT_DOCUMENT, indent=1), content_type="application/ld+json",
-                        headers={"Cache-Control": "public, max-age=86400", "Access-Control-Allow-Origin": "*"})
+    return web.Response(
+        text=json.dumps(CONTEXT_DOCUMENT, indent=1),
+        content_type="application/ld+json",
+        headers={"Cache-Control": "public, max-age=86400", "Access-Control-Allow-Origin": "*"},
+    )
 
 
 async def _find(request: web.Request, kind: str) -> Proposal:
@@ -84,9 +97,20 @@ async def _viewer(request: web.Request) -> tuple[sessions.Session, Actor | None,
 async def _page(request: web.Request, template: str, **context) -> web.Response:
     session, member, movement = await _viewer(request)
     fed = request.app[FED]
-    response = render(request, template, host=fed.settings.host, viewer=member, viewer_movement=movement,
-                      csrf=session.csrf, path=request.path_qs, labels=STATE_LABELS, sanitize=sanitize_html,
-                      proposal_path=proposal_path, agreement_path=agreement_path, **context)
+    response = render(
+        request,
+        template,
+        host=fed.settings.host,
+        viewer=member,
+        viewer_movement=movement,
+        csrf=session.csrf,
+        path=request.path_qs,
+        labels=STATE_LABELS,
+        sanitize=sanitize_html,
+        proposal_path=proposal_path,
+        agreement_path=agreement_path,
+        **context,
+    )
     return await sessions.keep(request, response)
 
 
@@ -103,10 +127,19 @@ def _label(actors: dict[str, Actor], uri: str) -> str:
 async def known_key_resolver(session, document: dict):
     """Keys of the signers as this instance holds them (fetched and checked when the proofs arrived)."""
     from federation.vocabulary import as_list
+
     methods = [p.get("verificationMethod") for p in as_list(document.get("proof")) if isinstance(p, dict)]
-    rows = (await session.execute(select(Key.uri, Key.public, Actor.uri.label("owner")).join(Actor, Actor.id == Key.actor_id)
-                                  .where(Key.uri.in_([m for m in methods if isinstance(m, str)]),
-                                         Key.kind == "ed25519"))).all() if methods else []
+    rows = (
+        (
+            await session.execute(
+                select(Key.uri, Key.public, Actor.uri.label("owner"))
+                .join(Actor, Actor.id == Key.actor_id)
+                .where(Key.uri.in_([m for m in methods if isinstance(m, str)]), Key.kind == "ed25519")
+            )
+        ).all()
+        if methods
+        else []
+    )
     keys = {}
     for row in rows:
         try:
@@ -136,34 +169,62 @@ async def proposal_page(request: web.Request) -> web.Response:
         if not proposal.local:
             raise web.HTTPFound(proposal.uri)
         async with fed.db.session() as session:
-            return activity_json(await proposal_document(session, fed, await session.get(Proposal, proposal.id)),
-                                 request=request)
+            return activity_json(
+                await proposal_document(session, fed, await session.get(Proposal, proposal.id)),
+                request=request,
+            )
     async with fed.db.session() as session:
         members = await members_of(session, proposal)
         parties = [m for m in members if m.role == "party"]
         mediator = next((m for m in members if m.role == "mediator"), None)
         versions = await versions_of(session, proposal)
         signatures = await signatures_of(session, proposal)
-        comments = (await session.scalars(select(Object).where(
-            or_(Object.context == proposal.uri, Object.in_reply_to == proposal.uri), Object.deleted_at.is_(None))
-            .order_by(Object.published, Object.id).limit(500))).all()
-        events = (await session.scalars(select(ProposalEvent).where(ProposalEvent.proposal_id == proposal.id)
-                                        .order_by(ProposalEvent.id))).all()
+        comments = (
+            await session.scalars(
+                select(Object)
+                .where(
+                    or_(Object.context == proposal.uri, Object.in_reply_to == proposal.uri),
+                    Object.deleted_at.is_(None),
+                )
+                .order_by(Object.published, Object.id)
+                .limit(500)
+            )
+        ).all()
+        events = (
+            await session.scalars(
+                select(ProposalEvent)
+                .where(ProposalEvent.proposal_id == proposal.id)
+                .order_by(ProposalEvent.id)
+            )
+        ).all()
         authors = {c.attributed_to_id for c in comments}
-        comment_authors = {a.id: a for a in (await session.scalars(select(Actor).where(Actor.id.in_(authors)))).all()} \
-            if authors else {}
-        actors = await _actors(session, [m.actor_uri for m in members] + [v.author_uri for v in versions]
-                               + [proposal.author_uri] + [e.actor_uri for e in events])
+        comment_authors = (
+            {a.id: a for a in (await session.scalars(select(Actor).where(Actor.id.in_(authors)))).all()}
+            if authors
+            else {}
+        )
+        actors = await _actors(
+            session,
+            [m.actor_uri for m in members]
+            + [v.author_uri for v in versions]
+            + [proposal.author_uri]
+            + [e.actor_uri for e in events],
+        )
         renews = await agreement_by_uri(session, proposal.renews_uri)
     signed = {(s.version_hash, s.signer_uri) for s in signatures}
-    current = next((v for v in versions if v.hash == proposal.current_version), versions[-1] if versions else None)
+    current = next(
+        (v for v in versions if v.hash == proposal.current_version), versions[-1] if versions else None
+    )
     ordered = [v for v in versions if v.seq is not None]
     new = _pick(ordered, request.query.get("to")) or current
     old = _pick(ordered, request.query.get("from"))
     if old is None and new is not None and new.document.get("previousVersion"):
         old = _pick(ordered, new.document["previousVersion"])
-    diff = text_diff(old.document["source"]["content"], new.document["source"]["content"]) \
-        if old is not None and new is not None and old.hash != new.hash else None
+    diff = (
+        text_diff(old.document["source"]["content"], new.document["source"]["content"])
+        if old is not None and new is not None and old.hash != new.hash
+        else None
+    )
 
     def state_of(uri: str) -> str:
         member = next((m for m in parties if m.actor_uri == uri), None)
@@ -172,22 +233,42 @@ async def proposal_page(request: web.Request) -> web.Response:
         if member and member.declined_at:
             return "declined"
         return "signed" if current and (current.hash, uri) in signed else "pending"
+
     nodes = [Node(_label(actors, p.actor_uri), p.actor_uri, state_of(p.actor_uri)) for p in parties]
     center = Node(_label(actors, mediator.actor_uri), mediator.actor_uri, "mediator") if mediator else None
     for node in nodes + ([center] if center else []):
         node.hue = _hue(node.href)
     graph = party_graph(nodes, center)
     may_sign = await _may_act(request, parties)
-    return await _page(request, "proposal.html", proposal=proposal, parties=parties, mediator=mediator,
-                       versions=ordered, pending=[v for v in versions if v.seq is None], current=current,
-                       signed=signed, comments=comments, comment_authors=comment_authors, events=events,
-                       actors=actors, label=lambda uri: _label(actors, uri), renews=renews, graph=graph,
-                       diff=diff, old=old, new=new, state_of=state_of, may_sign=may_sign,
-                       message=notices.text_of(request.query.get("notice")))
+    return await _page(
+        request,
+        "proposal.html",
+        proposal=proposal,
+        parties=parties,
+        mediator=mediator,
+        versions=ordered,
+        pending=[v for v in versions if v.seq is None],
+        current=current,
+        signed=signed,
+        comments=comments,
+        comment_authors=comment_authors,
+        events=events,
+        actors=actors,
+        label=lambda uri: _label(actors, uri),
+        renews=renews,
+        graph=graph,
+        diff=diff,
+        old=old,
+        new=new,
+        state_of=state_of,
+        may_sign=may_sign,
+        message=notices.text_of(request.query.get("notice")),
+    )
 
 
 def _hue(text: str) -> int:
     import zlib
+
     return zlib.crc32(text.encode("utf-8")) % 360
 
 
@@ -210,8 +291,11 @@ async def agreement_page(request: web.Request) -> web.Response:
             raise not_found(request, "not an agreement (yet)")
         raise web.HTTPFound(proposal_path(proposal))
     if wants_json(request) or request.query.get("format") == "json":
-        return web.Response(body=proposal.agreement_canonical.encode("utf-8"), content_type="application/activity+json",
-                            headers={"Vary": "Accept", "Access-Control-Allow-Origin": "*"})
+        return web.Response(
+            body=proposal.agreement_canonical.encode("utf-8"),
+            content_type="application/activity+json",
+            headers={"Vary": "Accept", "Access-Control-Allow-Origin": "*"},
+        )
     document = agreement_document(proposal)
     async with fed.db.session() as session:
         report = await verify_known(session, document)
@@ -222,15 +306,30 @@ async def agreement_page(request: web.Request) -> web.Response:
     withdrawn = {p.actor_uri: p for p in parties if p.withdrawn_at}
     nodes = []
     for check in report.parties:
-        state = "withdrawn" if check.party in withdrawn else ("signed" if check.status == VERIFIED else "declined")
+        state = (
+            "withdrawn"
+            if check.party in withdrawn
+            else ("signed" if check.status == VERIFIED else "declined")
+        )
         nodes.append(Node(_label(actors, check.party), check.party, state, hue=_hue(check.party)))
     mediator = document.get("mediator") if isinstance(document.get("mediator"), str) else None
     center = Node(_label(actors, mediator), mediator, "mediator", hue=_hue(mediator)) if mediator else None
     graph = party_graph(nodes, center)
     translations = document.get("contentMap") or {}
-    return await _page(request, "agreement.html", proposal=proposal, document=document, report=report,
-                       withdrawn=withdrawn, actors=actors, label=lambda uri: _label(actors, uri), graph=graph,
-                       chain=chain, translations=translations, export_url=proposal.agreement_uri)
+    return await _page(
+        request,
+        "agreement.html",
+        proposal=proposal,
+        document=document,
+        report=report,
+        withdrawn=withdrawn,
+        actors=actors,
+        label=lambda uri: _label(actors, uri),
+        graph=graph,
+        chain=chain,
+        translations=translations,
+        export_url=proposal.agreement_uri,
+    )
 
 
 async def _renewal_chain(session, proposal: Proposal) -> list[Proposal]:
@@ -263,24 +362,41 @@ def _page_number(request: web.Request) -> int:
 
 
 def _charter_item(i) -> dict:
-    return {"id": i.agreement_uri, "type": "Agreement", "name": i.title, "status": i.status,
-            "version": i.agreed_version, "parties": i.parties,
-            **({"renews": i.renews_uri} if i.renews_uri else {}),
-            **({"supersededBy": i.superseded_by_uri} if i.superseded_by_uri else {})}
+    return {
+        "id": i.agreement_uri,
+        "type": "Agreement",
+        "name": i.title,
+        "status": i.status,
+        "version": i.agreed_version,
+        "parties": i.parties,
+        **({"renews": i.renews_uri} if i.renews_uri else {}),
+        **({"supersededBy": i.superseded_by_uri} if i.superseded_by_uri else {}),
+    }
 
 
 def _charter_json(request: web.Request, movement: Actor, page: CharterPage, embedded: bool) -> web.Response:
     """The charter as a paged OrderedCollection: the collection embeds its first page; ?page=N is page N."""
     url = f"{movement.uri}/charter"
-    document = {"id": f"{url}?page={page.number}", "type": "OrderedCollectionPage", "partOf": url,
-                "totalItems": page.total, "orderedItems": [_charter_item(i) for i in page.items]}
+    document = {
+        "id": f"{url}?page={page.number}",
+        "type": "OrderedCollectionPage",
+        "partOf": url,
+        "totalItems": page.total,
+        "orderedItems": [_charter_item(i) for i in page.items],
+    }
     if page.number > 1:
         document["prev"] = f"{url}?page={page.number - 1}"
     if page.number < page.pages:
         document["next"] = f"{url}?page={page.number + 1}"
     if embedded:
-        document = {"id": url, "type": "OrderedCollection", "attributedTo": movement.uri,
-                    "totalItems": page.total, "first": document, "last": f"{url}?page={page.pages}"}
+        document = {
+            "id": url,
+            "type": "OrderedCollection",
+            "attributedTo": movement.uri,
+            "totalItems": page.total,
+            "first": document,
+            "last": f"{url}?page={page.pages}",
+        }
     else:
         document["attributedTo"] = movement.uri
     return activity_json({"@context": [AS, CONTEXT_DOCUMENT["@context"]], **document}, request=request)
@@ -299,10 +415,19 @@ async def charter_page(request: web.Request) -> web.Response:
             raise not_found(request, "no such page of this charter")
         if wants_json(request):
             return _charter_json(request, movement, page, embedded="page" not in request.query)
-        open_proposals = (await session.scalars(select(Proposal).join(
-            ProposalParty, ProposalParty.proposal_id == Proposal.id).where(
-            ProposalParty.actor_uri == movement.uri, Proposal.state == "open").order_by(Proposal.created_at.desc())
-            .limit(100))).all() if number == 1 else []
+        open_proposals = (
+            (
+                await session.scalars(
+                    select(Proposal)
+                    .join(ProposalParty, ProposalParty.proposal_id == Proposal.id)
+                    .where(ProposalParty.actor_uri == movement.uri, Proposal.state == "open")
+                    .order_by(Proposal.created_at.desc())
+                    .limit(100)
+                )
+            ).all()
+            if number == 1
+            else []
+        )
         named = {u for i in page.items for u in i.parties} | {u for u, _ in page.partners}
         actors = await _actors(session, named)
     own_name = movement.name or movement.username
@@ -314,18 +439,35 @@ async def charter_page(request: web.Request) -> web.Response:
     groups: dict[str, list[dict]] = {g: [] for g in GROUPS}
     for i in page.items:
         others = [u for u in i.parties if u != movement.uri]
-        groups[i.status].append({
-            "href": agreement_path(i), "title": i.title,
-            "partners": [(u, _label(actors, u)) for u in others[:6]], "more": max(0, len(others) - 6),
-            "renews": link(i.renews_uri), "renewed_by": link(i.superseded_by_uri),
-            "withdrew": i.withdrawn_at.strftime("%Y-%m-%d") if i.withdrawn_at else None,
-            "agreed": i.agreed_at.strftime("%Y-%m-%d") if i.agreed_at else "",
-            "until": i.end_time.strftime("%Y-%m-%d") if i.end_time else None, "version": (i.agreed_version or "")[:10]})
-    nodes = [Node(_label(actors, uri), uri, "signed", hue=_hue(uri), title=f"{count} agreement(s) in force")
-             for uri, count in page.partners]
+        groups[i.status].append(
+            {
+                "href": agreement_path(i),
+                "title": i.title,
+                "partners": [(u, _label(actors, u)) for u in others[:6]],
+                "more": max(0, len(others) - 6),
+                "renews": link(i.renews_uri),
+                "renewed_by": link(i.superseded_by_uri),
+                "withdrew": i.withdrawn_at.strftime("%Y-%m-%d") if i.withdrawn_at else None,
+                "agreed": i.agreed_at.strftime("%Y-%m-%d") if i.agreed_at else "",
+                "until": i.end_time.strftime("%Y-%m-%d") if i.end_time else None,
+                "version": (i.agreed_version or "")[:10],
+            }
+        )
+    nodes = [
+        Node(_label(actors, uri), uri, "signed", hue=_hue(uri), title=f"{count} agreement(s) in force")
+        for uri, count in page.partners
+    ]
     center = Node(own_name, movement.uri, "center", hue=_hue(movement.uri))
-    return await _page(request, "charter.html", movement=movement, groups=groups, page=page,
-                       graph=party_graph(nodes, center, mesh=False), open_proposals=open_proposals, own_name=own_name)
+    return await _page(
+        request,
+        "charter.html",
+        movement=movement,
+        groups=groups,
+        page=page,
+        graph=party_graph(nodes, center, mesh=False),
+        open_proposals=open_proposals,
+        own_name=own_name,
+    )
 
 
 # ---------------------------------------------------------------- forms
@@ -345,7 +487,9 @@ async def act(request: web.Request) -> web.Response:
     back = proposal_path(proposal)
     if member is None:
         raise web.HTTPSeeOther(f"/login?next={back}")
-    if action in ("sign", "decline", "amend") and (movement is None or member.role not in ("signatory", "admin")):
+    if action in ("sign", "decline", "amend") and (
+        movement is None or member.role not in ("signatory", "admin")
+    ):
         raise web.HTTPSeeOther(f"{back}?notice=not-signatory")
     try:
         async with fed.db.session() as session:

@@ -1,23 +1,28 @@
 """Helpers shared by the route modules: JSON-LD answers, pages, content negotiation."""
+
 from __future__ import annotations
 
 import json
 
 from aiohttp import web
 
-from federation.vocabulary import AP_CONTENT_TYPE, LD_CONTENT_TYPE, wants_activity_json
 from federation.collections import PAGE_SIZE, ordered_collection, ordered_page
+from federation.vocabulary import AP_CONTENT_TYPE, LD_CONTENT_TYPE, wants_activity_json
 from server.keys import FED, TEMPLATES
 
 
 def activity_json(document: dict, status: int = 200, request: web.Request | None = None) -> web.Response:
     """An ActivityPub document, labelled the way the client asked (activity+json or ld+json)."""
     content_type = AP_CONTENT_TYPE
-    if request is not None and "application/ld+json" in request.headers.get("accept", "") \
-            and "application/activity+json" not in request.headers.get("accept", ""):
+    if (
+        request is not None
+        and "application/ld+json" in request.headers.get("accept", "")
+        and "application/activity+json" not in request.headers.get("accept", "")
+    ):
         content_type = LD_CONTENT_TYPE
     return web.Response(
-        body=json.dumps(document, ensure_ascii=False).encode("utf-8"), status=status,
+        body=json.dumps(document, ensure_ascii=False).encode("utf-8"),
+        status=status,
         headers={"Content-Type": content_type, "Vary": "Accept"},
     )
 
@@ -48,7 +53,9 @@ def page_number(request: web.Request) -> int | None:
         raise web.HTTPBadRequest(text="page must be a number") from None
 
 
-async def paged_collection(request: web.Request, collection_id: str, count_query, items_query, to_item) -> web.Response:
+async def paged_collection(
+    request: web.Request, collection_id: str, count_query, items_query, to_item
+) -> web.Response:
     """An OrderedCollection (no ?page) or one of its pages, from a count query and an items query."""
     page = page_number(request)
     async with request.app[FED].db.session() as session:
@@ -56,4 +63,6 @@ async def paged_collection(request: web.Request, collection_id: str, count_query
         if page is None:
             return activity_json(ordered_collection(collection_id, total), request=request)
         rows = (await session.execute(items_query.limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE))).all()
-    return activity_json(ordered_page(collection_id, page, [to_item(r) for r in rows], total), request=request)
+    return activity_json(
+        ordered_page(collection_id, page, [to_item(r) for r in rows], total), request=request
+    )

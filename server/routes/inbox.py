@@ -1,4 +1,5 @@
 """POST endpoints of the shared inbox and each local actor's inbox."""
+
 from __future__ import annotations
 
 import json
@@ -34,7 +35,8 @@ _SUCCESS_BODIES: dict[str, bytes] = {}  # the few success answers, serialised on
 async def _answer(request: web.Request, recipient: Actor | None) -> web.Response:
     body = await _read_body(request)
     status, message = await request.app[INBOX].receive(
-        request.method, request.raw_path, request.headers, body, recipient)
+        request.method, request.raw_path, request.headers, body, recipient
+    )
     if status >= 400:
         return web.json_response({"error": message}, status=status)
     answer = _SUCCESS_BODIES.get(message)

@@ -11,8 +11,8 @@ from sqlalchemy import func, select
 
 from federation.settings import is_loopback_host
 from models import Delivery, DeliveryState, utcnow
-from models.inbox_entry import UNFINISHED, InboxEntry, InboxState
 from models.delivery import PENDING
+from models.inbox_entry import UNFINISHED, InboxEntry, InboxState
 from server.keys import FED
 
 FORWARDED = ("X-Forwarded-For", "Forwarded", "X-Real-IP")

@@ -1,4 +1,5 @@
 """Server-rendered pages that are not tied to one actor: the instance's front page."""
+
 from __future__ import annotations
 
 from aiohttp import web
@@ -14,15 +15,39 @@ from server.routes.common import render
 async def home(request: web.Request) -> web.Response:
     fed = request.app[FED]
     async with fed.db.session() as session:
-        movements = (await session.scalars(select(Actor).where(
-            Actor.local.is_(True), Actor.type == "Group", Actor.username != INSTANCE_ACTOR,
-            Actor.id.not_in(select(Space.actor_id))).order_by(Actor.username))).all()
-        counts = dict((await session.execute(
-            select(Follow.followee_id, func.count()).where(Follow.state == FollowState.accepted.value)
-            .group_by(Follow.followee_id))).all())
-        members = dict((await session.execute(
-            select(Actor.movement_id, func.count()).where(Actor.movement_id.is_not(None)).group_by(Actor.movement_id))).all())
-    return render(request, "home.html", host=fed.settings.host, movements=movements, followers=counts, members=members)
+        movements = (
+            await session.scalars(
+                select(Actor)
+                .where(
+                    Actor.local.is_(True),
+                    Actor.type == "Group",
+                    Actor.username != INSTANCE_ACTOR,
+                    Actor.id.not_in(select(Space.actor_id)),
+                )
+                .order_by(Actor.username)
+            )
+        ).all()
+        counts = dict(
+            (
+                await session.execute(
+                    select(Follow.followee_id, func.count())
+                    .where(Follow.state == FollowState.accepted.value)
+                    .group_by(Follow.followee_id)
+                )
+            ).all()
+        )
+        members = dict(
+            (
+                await session.execute(
+                    select(Actor.movement_id, func.count())
+                    .where(Actor.movement_id.is_not(None))
+                    .group_by(Actor.movement_id)
+                )
+            ).all()
+        )
+    return render(
+        request, "home.html", host=fed.settings.host, movements=movements, followers=counts, members=members
+    )
 
 
 def setup(app: web.Application) -> None:

@@ -1,4 +1,5 @@
 """Pages and ActivityPub documents of forum spaces, login, and the forms members and moderators use."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -11,21 +12,25 @@ from sqlalchemy import func, select
 
 from federation.collections import PAGE_SIZE, ordered_collection, ordered_page
 from federation.refusal import Refusal
+from federation.spaces.access import may_read, readers
 from federation.spaces.documents import space_document
 from federation.spaces.moderation import moderate_ban, moderate_lock, moderate_remove, moderate_unlock
 from federation.spaces.posting import join_space, publish
 from federation.spaces.rules import is_banned, is_member, may_moderate
 from federation.spaces.store import (
-    SpaceView, allowed_movements, local_space_by_slug, moderator_uris, thread_page_url,
+    SpaceView,
+    allowed_movements,
+    local_space_by_slug,
+    moderator_uris,
+    thread_page_url,
 )
 from federation.vocabulary import AS
 from models import Activity, Actor, Follow, FollowState, Object, utcnow
 from models.space import Space, SpacePost, SpaceReport
 from server import notices, sessions, throttle
-from server.keys import FED, TEMPLATES
 from server.access import check_fetch, member_of
+from server.keys import FED, TEMPLATES
 from server.links import site_path
-from federation.spaces.access import may_read, readers
 from server.routes.common import activity_json, not_found, page_number, paged_collection, render, wants_json
 from server.routes.inbox import _answer
 
@@ -60,8 +65,16 @@ async def _viewer(request: web.Request) -> tuple[sessions.Session, Actor | None]
 async def _page(request: web.Request, template: str, status: int = 200, **context) -> web.Response:
     session, viewer = await _viewer(request)
     fed = request.app[FED]
-    response = render(request, template, status=status, host=fed.settings.host, viewer=viewer,
-                      csrf=session.csrf, path=request.path_qs, **context)
+    response = render(
+        request,
+        template,
+        status=status,
+        host=fed.settings.host,
+        viewer=viewer,
+        csrf=session.csrf,
+        path=request.path_qs,
+        **context,
+    )
     return await sessions.keep(request, response)
 
 
@@ -74,8 +87,13 @@ async def _space_by_ref(request: web.Request, ref: str | None = None) -> SpaceVi
             view = await local_space_by_slug(session, ref)
         else:
             name, _, host = ref.partition("@")
-            row = (await session.execute(select(Space, Actor).join(Actor, Actor.id == Space.actor_id)
-                                         .where(Actor.username == name, Actor.host == host.lower()))).first()
+            row = (
+                await session.execute(
+                    select(Space, Actor)
+                    .join(Actor, Actor.id == Space.actor_id)
+                    .where(Actor.username == name, Actor.host == host.lower())
+                )
+            ).first()
             view = SpaceView(*row) if row else None
     if view is None:
         raise not_found(request, f"no space {ref} here")
@@ -83,15 +101,25 @@ async def _space_by_ref(request: web.Request, ref: str | None = None) -> SpaceVi
 
 
 def space_path(view: SpaceView) -> str:
-    return f"/spaces/{view.actor.username}" if view.space.local else f"/spaces/{view.actor.username}@{view.actor.host}"
+    return (
+        f"/spaces/{view.actor.username}"
+        if view.space.local
+        else f"/spaces/{view.actor.username}@{view.actor.host}"
+    )
 
 
 async def _follows(session, actor_id: int | None, space_actor_id: int) -> bool:
     if actor_id is None:
         return False
-    return bool(await session.scalar(select(Follow.id).where(
-        Follow.follower_id == actor_id, Follow.followee_id == space_actor_id,
-        Follow.state == FollowState.accepted.value)))
+    return bool(
+        await session.scalar(
+            select(Follow.id).where(
+                Follow.follower_id == actor_id,
+                Follow.followee_id == space_actor_id,
+                Follow.state == FollowState.accepted.value,
+            )
+        )
+    )
 
 
 # ---------------------------------------------------------------- space list and space page
@@ -100,24 +128,58 @@ async def _follows(session, actor_id: int | None, space_actor_id: int) -> bool:
 async def spaces_index(request: web.Request) -> web.Response:
     fed = request.app[FED]
     async with fed.db.session() as session:
-        followed = select(Follow.followee_id).join(Actor, Actor.id == Follow.follower_id).where(
-            Actor.local.is_(True), Follow.state == FollowState.accepted.value)
-        rows = (await session.execute(
-            select(Space, Actor).join(Actor, Actor.id == Space.actor_id)
-            .where(Space.local.is_(True) | Space.actor_id.in_(followed))
-            .order_by(Space.local.desc(), Actor.name))).all()
-        stats = dict((s, (n, r, last)) for s, n, r, last in (await session.execute(
-            select(SpacePost.space_id, func.count(), func.coalesce(func.sum(SpacePost.reply_count), 0),
-                   func.max(SpacePost.last_activity_at))
-            .where(SpacePost.is_thread.is_(True), SpacePost.removed_at.is_(None)).group_by(SpacePost.space_id))).all())
-        followers = dict((await session.execute(
-            select(Follow.followee_id, func.count()).where(Follow.state == FollowState.accepted.value)
-            .group_by(Follow.followee_id))).all())
+        followed = (
+            select(Follow.followee_id)
+            .join(Actor, Actor.id == Follow.follower_id)
+            .where(Actor.local.is_(True), Follow.state == FollowState.accepted.value)
+        )
+        rows = (
+            await session.execute(
+                select(Space, Actor)
+                .join(Actor, Actor.id == Space.actor_id)
+                .where(Space.local.is_(True) | Space.actor_id.in_(followed))
+                .order_by(Space.local.desc(), Actor.name)
+            )
+        ).all()
+        stats = dict(
+            (s, (n, r, last))
+            for s, n, r, last in (
+                await session.execute(
+                    select(
+                        SpacePost.space_id,
+                        func.count(),
+                        func.coalesce(func.sum(SpacePost.reply_count), 0),
+                        func.max(SpacePost.last_activity_at),
+                    )
+                    .where(SpacePost.is_thread.is_(True), SpacePost.removed_at.is_(None))
+                    .group_by(SpacePost.space_id)
+                )
+            ).all()
+        )
+        followers = dict(
+            (
+                await session.execute(
+                    select(Follow.followee_id, func.count())
+                    .where(Follow.state == FollowState.accepted.value)
+                    .group_by(Follow.followee_id)
+                )
+            ).all()
+        )
     views = [SpaceView(*row) for row in rows]
     if wants_json(request):
-        return activity_json({"@context": AS, "id": fed.urls.base + "/spaces", "type": "Collection",
-                              "totalItems": len(views), "items": [v.actor.uri for v in views]}, request=request)
-    return await _page(request, "spaces.html", views=views, stats=stats, followers=followers, space_path=space_path)
+        return activity_json(
+            {
+                "@context": AS,
+                "id": fed.urls.base + "/spaces",
+                "type": "Collection",
+                "totalItems": len(views),
+                "items": [v.actor.uri for v in views],
+            },
+            request=request,
+        )
+    return await _page(
+        request, "spaces.html", views=views, stats=stats, followers=followers, space_path=space_path
+    )
 
 
 async def _members_only(request: web.Request, view: SpaceView) -> web.Response | None:
@@ -146,38 +208,97 @@ async def space_page(request: web.Request) -> web.Response:
     if refused is not None:
         return refused
     async with fed.db.session() as session:
-        where = (SpacePost.space_id == view.space.id, SpacePost.is_thread.is_(True), SpacePost.removed_at.is_(None))
+        where = (
+            SpacePost.space_id == view.space.id,
+            SpacePost.is_thread.is_(True),
+            SpacePost.removed_at.is_(None),
+        )
         total = await session.scalar(select(func.count()).select_from(SpacePost).where(*where)) or 0
-        rows = (await session.execute(
-            select(SpacePost, Object, Actor).join(Object, Object.id == SpacePost.object_id)
-            .outerjoin(Actor, Actor.id == SpacePost.author_id).where(*where)
-            .order_by(SpacePost.last_activity_at.desc(), SpacePost.id.desc())
-            .limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE))).all()
+        rows = (
+            await session.execute(
+                select(SpacePost, Object, Actor)
+                .join(Object, Object.id == SpacePost.object_id)
+                .outerjoin(Actor, Actor.id == SpacePost.author_id)
+                .where(*where)
+                .order_by(SpacePost.last_activity_at.desc(), SpacePost.id.desc())
+                .limit(PAGE_SIZE)
+                .offset((page - 1) * PAGE_SIZE)
+            )
+        ).all()
         if wants_json(request):
             collection_id = fed.urls.base + space_path(view)
-            return activity_json(ordered_page(collection_id, page, [o.uri for _, o, _ in rows], total), request=request)
+            return activity_json(
+                ordered_page(collection_id, page, [o.uri for _, o, _ in rows], total), request=request
+            )
         session_, viewer = await _viewer(request)
-        followers = await session.scalar(select(func.count()).select_from(Follow).where(
-            Follow.followee_id == view.actor.id, Follow.state == FollowState.accepted.value)) or 0
-        replies = await session.scalar(select(func.coalesce(func.sum(SpacePost.reply_count), 0)).where(*where)) or 0
+        followers = (
+            await session.scalar(
+                select(func.count())
+                .select_from(Follow)
+                .where(Follow.followee_id == view.actor.id, Follow.state == FollowState.accepted.value)
+            )
+            or 0
+        )
+        replies = (
+            await session.scalar(select(func.coalesce(func.sum(SpacePost.reply_count), 0)).where(*where)) or 0
+        )
         owner = await session.get(Actor, view.space.owner_id) if view.space.owner_id else None
-        moderators = (await session.scalars(select(Actor).where(Actor.uri.in_(await moderator_uris(session, view.space)))
-                                            .order_by(Actor.username))).all()
+        moderators = (
+            await session.scalars(
+                select(Actor)
+                .where(Actor.uri.in_(await moderator_uris(session, view.space)))
+                .order_by(Actor.username)
+            )
+        ).all()
         movements = await allowed_movements(session, view.space)
         joined = await _follows(session, viewer.id if viewer else None, view.actor.id)
-        may_post = viewer is not None and (view.space.local and await is_member(session, view.space, viewer)
-                                           and not await is_banned(session, view.space, viewer.uri) or joined)
-        moderating = viewer is not None and view.space.local and await may_moderate(session, view.space, viewer)
-        reports = (await session.scalars(select(SpaceReport).where(
-            SpaceReport.space_id == view.space.id, SpaceReport.resolved.is_(False))
-            .order_by(SpaceReport.id.desc()).limit(50))).all() if moderating else []
+        may_post = viewer is not None and (
+            view.space.local
+            and await is_member(session, view.space, viewer)
+            and not await is_banned(session, view.space, viewer.uri)
+            or joined
+        )
+        moderating = (
+            viewer is not None and view.space.local and await may_moderate(session, view.space, viewer)
+        )
+        reports = (
+            (
+                await session.scalars(
+                    select(SpaceReport)
+                    .where(SpaceReport.space_id == view.space.id, SpaceReport.resolved.is_(False))
+                    .order_by(SpaceReport.id.desc())
+                    .limit(50)
+                )
+            ).all()
+            if moderating
+            else []
+        )
     rules = view.space.rules
     async with fed.db.session() as session:
         who = await readers(session, view.space)
-    return await _page(request, "space.html", readers=who, view=view, rows=rows, total=total, page=page, page_size=PAGE_SIZE,
-                       followers=followers, replies=replies, owner=owner, moderators=moderators, movements=movements,
-                       joined=joined, may_post=may_post, moderating=moderating, reports=reports, rules=rules,
-                       space_path=space_path(view), ago=ago, error=notices.text_of(request.query.get("notice")))
+    return await _page(
+        request,
+        "space.html",
+        readers=who,
+        view=view,
+        rows=rows,
+        total=total,
+        page=page,
+        page_size=PAGE_SIZE,
+        followers=followers,
+        replies=replies,
+        owner=owner,
+        moderators=moderators,
+        movements=movements,
+        joined=joined,
+        may_post=may_post,
+        moderating=moderating,
+        reports=reports,
+        rules=rules,
+        space_path=space_path(view),
+        ago=ago,
+        error=notices.text_of(request.query.get("notice")),
+    )
 
 
 # ---------------------------------------------------------------- the thread page
@@ -195,10 +316,15 @@ async def _thread(request: web.Request):
             raise not_found(request, "no such thread")
         space = await session.get(Space, root.space_id)
         view = SpaceView(space, await session.get(Actor, space.actor_id))
-        rows = (await session.execute(
-            select(SpacePost, Object, Actor).join(Object, Object.id == SpacePost.object_id)
-            .outerjoin(Actor, Actor.id == SpacePost.author_id)
-            .where(SpacePost.thread_id == object_id).order_by(Object.published, SpacePost.id))).all()
+        rows = (
+            await session.execute(
+                select(SpacePost, Object, Actor)
+                .join(Object, Object.id == SpacePost.object_id)
+                .outerjoin(Actor, Actor.id == SpacePost.author_id)
+                .where(SpacePost.thread_id == object_id)
+                .order_by(Object.published, SpacePost.id)
+            )
+        ).all()
     return view, root, rows
 
 
@@ -213,10 +339,12 @@ async def thread_page(request: web.Request) -> web.Response:
         visible = [o.uri for p, o, _ in rows if p.removed_at is None]
         page = page_number(request)
         if page is None:
-            document = ordered_collection(url, len(visible)) | {"attributedTo": view.actor.uri,
-                                                                "audience": view.actor.uri}
+            document = ordered_collection(url, len(visible)) | {
+                "attributedTo": view.actor.uri,
+                "audience": view.actor.uri,
+            }
             return activity_json(document, request=request)
-        items = visible[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
+        items = visible[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
         return activity_json(ordered_page(url, page, items, len(visible)), request=request)
     children: dict[int | None, list] = {}
     thread = None
@@ -228,14 +356,30 @@ async def thread_page(request: web.Request) -> web.Response:
     async with fed.db.session() as session:
         session_, viewer = await _viewer(request)
         joined = await _follows(session, viewer.id if viewer else None, view.actor.id)
-        may_post = viewer is not None and not root.locked and (
-            joined or view.space.local and await is_member(session, view.space, viewer))
-        moderating = viewer is not None and view.space.local and await may_moderate(session, view.space, viewer)
+        may_post = (
+            viewer is not None
+            and not root.locked
+            and (joined or view.space.local and await is_member(session, view.space, viewer))
+        )
+        moderating = (
+            viewer is not None and view.space.local and await may_moderate(session, view.space, viewer)
+        )
     async with fed.db.session() as session:
         who = await readers(session, view.space)
-    return await _page(request, "thread.html", readers=who, view=view, root=root, thread=thread, children=children,
-                       may_post=may_post, moderating=moderating, space_path=space_path(view), ago=ago,
-                       error=notices.text_of(request.query.get("notice")))
+    return await _page(
+        request,
+        "thread.html",
+        readers=who,
+        view=view,
+        root=root,
+        thread=thread,
+        children=children,
+        may_post=may_post,
+        moderating=moderating,
+        space_path=space_path(view),
+        ago=ago,
+        error=notices.text_of(request.query.get("notice")),
+    )
 
 
 # ---------------------------------------------------------------- collections
@@ -251,43 +395,79 @@ async def _local_space(request: web.Request) -> SpaceView:
 async def space_outbox(request: web.Request) -> web.Response:
     view = await _local_space(request)
     await check_fetch(request, view.space)
-    where = (Activity.actor_id == view.actor.id, Activity.local.is_(True),
-             Activity.type.in_(("Announce", "Delete", "Lock", "Block", "Update")))
-    return await paged_collection(request, view.actor.outbox, select(func.count()).select_from(Activity).where(*where),
-                        select(Activity.payload).where(*where).order_by(Activity.id.desc()),
-                        lambda row: json.loads(row.payload))
+    where = (
+        Activity.actor_id == view.actor.id,
+        Activity.local.is_(True),
+        Activity.type.in_(("Announce", "Delete", "Lock", "Block", "Update")),
+    )
+    return await paged_collection(
+        request,
+        view.actor.outbox,
+        select(func.count()).select_from(Activity).where(*where),
+        select(Activity.payload).where(*where).order_by(Activity.id.desc()),
+        lambda row: json.loads(row.payload),
+    )
 
 
 async def space_followers(request: web.Request) -> web.Response:
     view = await _local_space(request)
     where = (Follow.followee_id == view.actor.id, Follow.state == FollowState.accepted.value)
-    return await paged_collection(request, view.actor.followers_url, select(func.count()).select_from(Follow).where(*where),
-                        select(Actor.uri).join(Follow, Follow.follower_id == Actor.id).where(*where)
-                        .order_by(Follow.id.desc()), lambda row: row.uri)
+    return await paged_collection(
+        request,
+        view.actor.followers_url,
+        select(func.count()).select_from(Follow).where(*where),
+        select(Actor.uri)
+        .join(Follow, Follow.follower_id == Actor.id)
+        .where(*where)
+        .order_by(Follow.id.desc()),
+        lambda row: row.uri,
+    )
 
 
 async def space_following(request: web.Request) -> web.Response:
     view = await _local_space(request)
-    return activity_json(ordered_collection(view.actor.following_url, 0)
-                         if page_number(request) is None else ordered_page(view.actor.following_url, 1, [], 0),
-                         request=request)
+    return activity_json(
+        ordered_collection(view.actor.following_url, 0)
+        if page_number(request) is None
+        else ordered_page(view.actor.following_url, 1, [], 0),
+        request=request,
+    )
 
 
 async def space_moderators(request: web.Request) -> web.Response:
     view = await _local_space(request)
     async with request.app[FED].db.session() as session:
         items = await moderator_uris(session, view.space)
-    return activity_json({"@context": AS, "id": f"{view.actor.uri}/moderators", "type": "OrderedCollection",
-                          "totalItems": len(items), "orderedItems": items}, request=request)
+    return activity_json(
+        {
+            "@context": AS,
+            "id": f"{view.actor.uri}/moderators",
+            "type": "OrderedCollection",
+            "totalItems": len(items),
+            "orderedItems": items,
+        },
+        request=request,
+    )
 
 
 async def space_threads(request: web.Request) -> web.Response:
     view = await _local_space(request)
     await check_fetch(request, view.space)
-    where = (SpacePost.space_id == view.space.id, SpacePost.is_thread.is_(True), SpacePost.removed_at.is_(None))
-    return await paged_collection(request, f"{view.actor.uri}/threads", select(func.count()).select_from(SpacePost).where(*where),
-                        select(Object.uri).join(SpacePost, SpacePost.object_id == Object.id).where(*where)
-                        .order_by(SpacePost.last_activity_at.desc(), SpacePost.id.desc()), lambda row: row.uri)
+    where = (
+        SpacePost.space_id == view.space.id,
+        SpacePost.is_thread.is_(True),
+        SpacePost.removed_at.is_(None),
+    )
+    return await paged_collection(
+        request,
+        f"{view.actor.uri}/threads",
+        select(func.count()).select_from(SpacePost).where(*where),
+        select(Object.uri)
+        .join(SpacePost, SpacePost.object_id == Object.id)
+        .where(*where)
+        .order_by(SpacePost.last_activity_at.desc(), SpacePost.id.desc()),
+        lambda row: row.uri,
+    )
 
 
 async def object_replies(request: web.Request) -> web.Response:
@@ -299,8 +479,13 @@ async def object_replies(request: web.Request) -> web.Response:
             raise not_found(request, "no such object")
     removed = select(SpacePost.object_id).where(SpacePost.removed_at.is_not(None))
     where = (Object.in_reply_to == uri, Object.deleted_at.is_(None), Object.id.not_in(removed))
-    return await paged_collection(request, f"{uri}/replies", select(func.count()).select_from(Object).where(*where),
-                        select(Object.uri).where(*where).order_by(Object.published, Object.id), lambda row: row.uri)
+    return await paged_collection(
+        request,
+        f"{uri}/replies",
+        select(func.count()).select_from(Object).where(*where),
+        select(Object.uri).where(*where).order_by(Object.published, Object.id),
+        lambda row: row.uri,
+    )
 
 
 async def space_inbox(request: web.Request) -> web.Response:
@@ -312,17 +497,34 @@ async def tag_page(request: web.Request) -> web.Response:
     fed = request.app[FED]
     tag = request.match_info["tag"].lower()
     async with fed.db.session() as session:
-        rows = (await session.execute(
-            select(SpacePost, Object, Actor).join(Object, Object.id == SpacePost.object_id)
-            .outerjoin(Actor, Actor.id == SpacePost.author_id)
-            .join(Space, Space.id == SpacePost.space_id)
-            .where(Space.visibility == "public", SpacePost.removed_at.is_(None), Object.deleted_at.is_(None),
-                   func.lower(Object.content).like(f"%/tags/{quote(tag)}%"))
-            .order_by(Object.published.desc()).limit(100))).all()
+        rows = (
+            await session.execute(
+                select(SpacePost, Object, Actor)
+                .join(Object, Object.id == SpacePost.object_id)
+                .outerjoin(Actor, Actor.id == SpacePost.author_id)
+                .join(Space, Space.id == SpacePost.space_id)
+                .where(
+                    Space.visibility == "public",
+                    SpacePost.removed_at.is_(None),
+                    Object.deleted_at.is_(None),
+                    func.lower(Object.content).like(f"%/tags/{quote(tag)}%"),
+                )
+                .order_by(Object.published.desc())
+                .limit(100)
+            )
+        ).all()
     if wants_json(request):
         url = f"{fed.urls.base}/tags/{quote(tag)}"
-        return activity_json({"@context": AS, "id": url, "type": "OrderedCollection", "totalItems": len(rows),
-                              "orderedItems": [o.uri for _, o, _ in rows]}, request=request)
+        return activity_json(
+            {
+                "@context": AS,
+                "id": url,
+                "type": "OrderedCollection",
+                "totalItems": len(rows),
+                "orderedItems": [o.uri for _, o, _ in rows],
+            },
+            request=request,
+        )
     return await _page(request, "tag.html", tag=tag, rows=rows, ago=ago)
 
 
@@ -341,16 +543,27 @@ def _safe_next(value: str | None) -> str:
 async def login(request: web.Request) -> web.Response:
     form = await request.post()
     await sessions.check_csrf(request, form)
-    member, wait = await throttle.sign_in(request, str(form.get("username", "")).strip(),
-                                          str(form.get("password", "")))
+    member, wait = await throttle.sign_in(
+        request, str(form.get("username", "")).strip(), str(form.get("password", ""))
+    )
     if wait:
-        response = await _page(request, "login.html", status=429, next=_safe_next(form.get("next")),
-                               error=throttle.wait_message(wait))
+        response = await _page(
+            request,
+            "login.html",
+            status=429,
+            next=_safe_next(form.get("next")),
+            error=throttle.wait_message(wait),
+        )
         response.headers["Retry-After"] = str(wait)
         return response
     if member is None:
-        return await _page(request, "login.html", status=401, next=_safe_next(form.get("next")),
-                           error="Wrong name or password.")
+        return await _page(
+            request,
+            "login.html",
+            status=401,
+            next=_safe_next(form.get("next")),
+            error="Wrong name or password.",
+        )
     fresh = sessions.Session(member.id, secrets.token_urlsafe(24))  # a new token after login
     response = web.HTTPSeeOther(_safe_next(form.get("next")))
     await sessions.save(request, response, fresh)
@@ -396,8 +609,13 @@ async def new_thread(request: web.Request) -> web.Response:
     form = await request.post()
     member = await _member(request, form)
     try:
-        obj = await publish(request.app[FED], member, view.actor, str(form.get("text", "")),
-                            title=str(form.get("title", "")).strip())
+        obj = await publish(
+            request.app[FED],
+            member,
+            view.actor,
+            str(form.get("text", "")),
+            title=str(form.get("title", "")).strip(),
+        )
     except Refusal as error:
         raise _back(space_path(view), notices.code_for(error.message)) from None
     raise web.HTTPSeeOther(f"/threads/{obj.id}")

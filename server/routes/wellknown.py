@@ -1,4 +1,5 @@
 """WebFinger, host-meta and NodeInfo 2.1."""
+
 from __future__ import annotations
 
 from urllib.parse import unquote
@@ -39,7 +40,11 @@ async def webfinger(request: web.Request) -> web.Response:
         "aliases": [actor.uri],
         "links": [
             {"rel": "self", "type": "application/activity+json", "href": actor.uri},
-            {"rel": "http://webfinger.net/rel/profile-page", "type": "text/html", "href": actor.url or actor.uri},
+            {
+                "rel": "http://webfinger.net/rel/profile-page",
+                "type": "text/html",
+                "href": actor.url or actor.uri,
+            },
         ],
     }
     return web.json_response(jrd, content_type="application/jrd+json", headers=CORS)
@@ -58,28 +63,50 @@ async def host_meta(request: web.Request) -> web.Response:
 
 async def nodeinfo_links(request: web.Request) -> web.Response:
     base = request.app[FED].settings.base_url
-    return web.json_response({"links": [
-        {"rel": "http://nodeinfo.diaspora.software/ns/schema/2.1", "href": f"{base}/nodeinfo/2.1"},
-    ]}, headers=CORS)
+    return web.json_response(
+        {
+            "links": [
+                {"rel": "http://nodeinfo.diaspora.software/ns/schema/2.1", "href": f"{base}/nodeinfo/2.1"},
+            ]
+        },
+        headers=CORS,
+    )
 
 
 async def nodeinfo(request: web.Request) -> web.Response:
     fed = request.app[FED]
     async with fed.db.session() as session:
-        members = await session.scalar(select(func.count()).select_from(Actor).where(
-            Actor.local.is_(True), Actor.type == "Person")) or 0
-        movements = await session.scalar(select(func.count()).select_from(Actor).where(
-            Actor.local.is_(True), Actor.type == "Group", Actor.movement_id.is_(None))) or 0
-        posts = await session.scalar(select(func.count()).select_from(Object).where(Object.local.is_(True))) or 0
+        members = (
+            await session.scalar(
+                select(func.count()).select_from(Actor).where(Actor.local.is_(True), Actor.type == "Person")
+            )
+            or 0
+        )
+        movements = (
+            await session.scalar(
+                select(func.count())
+                .select_from(Actor)
+                .where(Actor.local.is_(True), Actor.type == "Group", Actor.movement_id.is_(None))
+            )
+            or 0
+        )
+        posts = (
+            await session.scalar(select(func.count()).select_from(Object).where(Object.local.is_(True))) or 0
+        )
     document = {
         "version": "2.1",
-        "software": {"name": "interpeople", "version": SOFTWARE_VERSION,
-                     "repository": "https://codeberg.org/interpeople/interpeople"},
+        "software": {
+            "name": "interpeople",
+            "version": SOFTWARE_VERSION,
+            "repository": "https://codeberg.org/interpeople/interpeople",
+        },
         "protocols": ["activitypub"],
         "services": {"inbound": [], "outbound": []},
         "openRegistrations": False,
-        "usage": {"users": {"total": members, "activeMonth": members, "activeHalfyear": members},
-                  "localPosts": posts},
+        "usage": {
+            "users": {"total": members, "activeMonth": members, "activeHalfyear": members},
+            "localPosts": posts,
+        },
         "metadata": {"nodeName": fed.settings.host, "movements": movements},
     }
     profile = 'application/json; profile="http://nodeinfo.diaspora.software/ns/schema/2.1#"'

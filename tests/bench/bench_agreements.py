@@ -11,6 +11,7 @@
     .venv/bin/python tests/bench/bench_agreements.py [--backend sqlite|postgresql] [--requests 200]
                                                      [--charter-only]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,8 +46,10 @@ from models.agreement import Proposal, ProposalParty  # noqa: E402
 from tests.bench.common import p50_p95, timed_gets  # noqa: E402
 from tests.harness import PG_ENV, InstanceFactory  # noqa: E402
 
-TEXT = ("## Article {n}\n\nThe parties share the water of the basin fairly, publish their rotas every month and bring "
-        "disputes to the mediator before anyone else.\n\n") * 12
+TEXT = (
+    "## Article {n}\n\nThe parties share the water of the basin fairly, publish their rotas every month and bring "
+    "disputes to the mediator before anyone else.\n\n"
+) * 12
 
 
 def build_agreement(parties: int) -> tuple[dict, dict, dict]:
@@ -54,10 +57,20 @@ def build_agreement(parties: int) -> tuple[dict, dict, dict]:
     base = "https://a.example"
     uris = [f"https://h{i % 97}.example/actors/movement{i}" for i in range(parties)]
     document = version_document(
-        context=document_context(base), agreement_uri=f"{base}/agreements/{uuid.uuid4()}",
-        proposal_uri=f"{base}/proposals/{uuid.uuid4()}", author=uris[0], version_author=uris[0],
-        title="Basin water charter", text=TEXT, parties=uris, mediator=None, start=None,
-        end=dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc), renews=None, previous=None)
+        context=document_context(base),
+        agreement_uri=f"{base}/agreements/{uuid.uuid4()}",
+        proposal_uri=f"{base}/proposals/{uuid.uuid4()}",
+        author=uris[0],
+        version_author=uris[0],
+        title="Basin water charter",
+        text=TEXT,
+        parties=uris,
+        mediator=None,
+        start=None,
+        end=dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc),
+        renews=None,
+        previous=None,
+    )
     digest = document_digest(document)
     proofs, keys, actors = [], {}, {}
     for uri in uris:
@@ -65,10 +78,21 @@ def build_agreement(parties: int) -> tuple[dict, dict, dict]:
         method = uri + "#ed25519-key"
         proofs.append(make_proof(document, private, method, digest=digest))
         keys[method] = (uri, private.public_key())
-        actors[uri] = {"@context": ["https://www.w3.org/ns/activitystreams", "https://w3id.org/security/multikey/v1"],
-                       "id": uri, "type": "Group", "inbox": uri + "/inbox", "preferredUsername": uri.rsplit("/", 1)[1],
-                       "assertionMethod": [{"id": method, "type": "Multikey", "controller": uri,
-                                            "publicKeyMultibase": encode_public_key_to_multibase(private.public_key())}]}
+        actors[uri] = {
+            "@context": ["https://www.w3.org/ns/activitystreams", "https://w3id.org/security/multikey/v1"],
+            "id": uri,
+            "type": "Group",
+            "inbox": uri + "/inbox",
+            "preferredUsername": uri.rsplit("/", 1)[1],
+            "assertionMethod": [
+                {
+                    "id": method,
+                    "type": "Multikey",
+                    "controller": uri,
+                    "publicKeyMultibase": encode_public_key_to_multibase(private.public_key()),
+                }
+            ],
+        }
     return {**document, "proof": proofs}, keys, actors
 
 
@@ -85,18 +109,23 @@ def interleaved(functions: dict, repeat: int) -> dict[str, float]:
 
 def raw_baseline(document: dict, keys: dict) -> callable:
     """The same number of Ed25519 verifications, with prepared keys, signatures and messages: the physical limit."""
-    from bovine.crypto.multibase import multibase_decode
     import hashlib
+
+    from bovine.crypto.multibase import multibase_decode
+
     digest = document_digest(document)
     prepared = []
     for proof in document["proof"]:
         config = {k: v for k, v in proof.items() if k != "proofValue"}
         message = hashlib.sha256(canonical(config)).digest() + digest
-        prepared.append((keys[proof["verificationMethod"]][1], multibase_decode(proof["proofValue"]), message))
+        prepared.append(
+            (keys[proof["verificationMethod"]][1], multibase_decode(proof["proofValue"]), message)
+        )
 
     def run():
         for key, signature, message in prepared:
             key.verify(signature, message)
+
     return run
 
 
@@ -116,20 +145,28 @@ def verification(parties: int, repeat: int) -> None:
 
     def command():
         from server.cli import main
+
         agreement_verify._public_key.cache_clear()
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
             assert main(["verify", str(path)]) == 0
 
-    labels = {"verify, keys already parsed": parsed, "verify from a --with-keys bundle": bundle,
-              "`interpeople verify bundle.json`": command}
+    labels = {
+        "verify, keys already parsed": parsed,
+        "verify from a --with-keys bundle": bundle,
+        "`interpeople verify bundle.json`": command,
+    }
     found = interleaved({"raw": raw_baseline(document, keys), **labels}, repeat)
     raw = found["raw"]
     size = len(canonical({k: v for k, v in document.items() if k != "proof"}))
     print(f"\nagreement with {parties} parties ({size / 1024:.0f} KiB canonical text, {parties} proofs)")
-    print(f"  raw Ed25519 verify x{parties} (cryptography): {raw * 1000:8.1f} ms  {parties / raw:8.0f} signatures/s")
+    print(
+        f"  raw Ed25519 verify x{parties} (cryptography): {raw * 1000:8.1f} ms  {parties / raw:8.0f} signatures/s"
+    )
     for label in labels:
         took = found[label]
-        print(f"  {label:40} {took * 1000:8.1f} ms  {parties / took:8.0f} signatures/s   ratio {raw / took:6.1%}")
+        print(
+            f"  {label:40} {took * 1000:8.1f} ms  {parties / took:8.0f} signatures/s   ratio {raw / took:6.1%}"
+        )
 
 
 # ---------------------------------------------------------------- charter page
@@ -140,31 +177,75 @@ async def seed_charter(database_url: str, movement_uri: str, agreements: int) ->
     db = Database(database_url)
     now = dt.datetime.now(dt.timezone.utc)
     async with db.session() as session:
-        partners = [{"uri": f"https://p{i}.example/actors/m{i}", "type": "Group", "local": False,
-                     "username": f"m{i}", "host": f"p{i}.example", "name": f"Partner movement {i}",
-                     "inbox": f"https://p{i}.example/actors/m{i}/inbox", "created_at": now} for i in range(60)]
+        partners = [
+            {
+                "uri": f"https://p{i}.example/actors/m{i}",
+                "type": "Group",
+                "local": False,
+                "username": f"m{i}",
+                "host": f"p{i}.example",
+                "name": f"Partner movement {i}",
+                "inbox": f"https://p{i}.example/actors/m{i}/inbox",
+                "created_at": now,
+            }
+            for i in range(60)
+        ]
         await session.execute(insert(Actor), partners)
         rng = random.Random(7)
         proposals, members = [], []
         for n in range(agreements):
             key = uuid.uuid4()
             roll = rng.random()
-            state = "agreed" if roll < 0.7 else "expired" if roll < 0.8 else "superseded" if roll < 0.9 else "agreed"
-            proposals.append({"uri": f"https://a.example/proposals/{key}", "agreement_uri": f"https://a.example/agreements/{key}",
-                              "local": False, "author_uri": movement_uri, "title": f"Agreement number {n} on shared work",
-                              "state": state, "current_version": f"{n:064x}", "agreed_version": f"{n:064x}",
-                              "agreement_canonical": "{}", "agreed_at": now - dt.timedelta(hours=n),
-                              "end_time": now + dt.timedelta(days=365) if state != "expired" else now - dt.timedelta(days=1),
-                              "created_at": now, "updated_at": now})
+            state = (
+                "agreed"
+                if roll < 0.7
+                else "expired"
+                if roll < 0.8
+                else "superseded"
+                if roll < 0.9
+                else "agreed"
+            )
+            proposals.append(
+                {
+                    "uri": f"https://a.example/proposals/{key}",
+                    "agreement_uri": f"https://a.example/agreements/{key}",
+                    "local": False,
+                    "author_uri": movement_uri,
+                    "title": f"Agreement number {n} on shared work",
+                    "state": state,
+                    "current_version": f"{n:064x}",
+                    "agreed_version": f"{n:064x}",
+                    "agreement_canonical": "{}",
+                    "agreed_at": now - dt.timedelta(hours=n),
+                    "end_time": now + dt.timedelta(days=365)
+                    if state != "expired"
+                    else now - dt.timedelta(days=1),
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
         await session.execute(insert(Proposal), proposals)
         ids = (await session.scalars(select(Proposal.id).order_by(Proposal.id))).all()
         for n, proposal_id in enumerate(ids):
             withdrew = rng.random() < 0.1
-            members.append({"proposal_id": proposal_id, "actor_uri": movement_uri, "role": "party", "position": 0,
-                            "withdrawn_at": now if withdrew else None})
+            members.append(
+                {
+                    "proposal_id": proposal_id,
+                    "actor_uri": movement_uri,
+                    "role": "party",
+                    "position": 0,
+                    "withdrawn_at": now if withdrew else None,
+                }
+            )
             for position, partner in enumerate(rng.sample(partners, 2), 1):
-                members.append({"proposal_id": proposal_id, "actor_uri": partner["uri"], "role": "party",
-                                "position": position})
+                members.append(
+                    {
+                        "proposal_id": proposal_id,
+                        "actor_uri": partner["uri"],
+                        "role": "party",
+                        "position": position,
+                    }
+                )
         await session.execute(insert(ProposalParty), members)
     await db.close()
 
@@ -188,19 +269,32 @@ def charter_page(backend: str, count: int, agreements: int = 1_000) -> None:
         page = instance.url("/actors/bench/charter")
         html = requests.get(page, timeout=30).text
         listed, number = html.count('class="t"'), 1
-        while f'rel="next" href="?page={number + 1}"' in requests.get(f"{page}?page={number}", timeout=60).text:
+        while (
+            f'rel="next" href="?page={number + 1}"' in requests.get(f"{page}?page={number}", timeout=60).text
+        ):
             number += 1
             listed += requests.get(f"{page}?page={number}", timeout=30).text.count('class="t"')
         assert listed == agreements, "the pages list every agreement once"
         print(f"\ncharter: {agreements} agreements on {number} pages of up to {PAGE_SIZE}")
-        print(f"charter page 1 of a movement with {agreements} agreements ({backend}, "
-              f"{len(html) / 1024:.0f} KiB of HTML), "
-              f"{count} sequential requests")
-        print(summary("GET /.well-known/nodeinfo (baseline)", latencies(instance.url("/.well-known/nodeinfo"), count)))
+        print(
+            f"charter page 1 of a movement with {agreements} agreements ({backend}, "
+            f"{len(html) / 1024:.0f} KiB of HTML), "
+            f"{count} sequential requests"
+        )
+        print(
+            summary(
+                "GET /.well-known/nodeinfo (baseline)",
+                latencies(instance.url("/.well-known/nodeinfo"), count),
+            )
+        )
         print(summary("GET /actors/bench/charter (HTML, page 1)", latencies(page, count)))
         print(summary("GET /actors/bench/charter?page=10 (HTML)", latencies(f"{page}?page=10", count)))
-        print(summary("GET /actors/bench/charter (JSON-LD, page 1 embedded)",
-                      latencies(page, count, {"Accept": "application/activity+json"})))
+        print(
+            summary(
+                "GET /actors/bench/charter (JSON-LD, page 1 embedded)",
+                latencies(page, count, {"Accept": "application/activity+json"}),
+            )
+        )
     finally:
         factory.close()
 

@@ -10,6 +10,7 @@ received is verified. Also: idle RSS of `serve` with one movement, and its peak 
 
     .venv/bin/python tests/bench/bench_fanout.py [--backend sqlite|postgresql] [--posts 2]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,6 +41,7 @@ FOLLOWERS, HOSTS = 10_000, 1_000
 
 # ---------------------------------------------------------------- the sink (its own process)
 
+
 def sink_main(hosts: int, conn) -> None:
     """Listens on `hosts` loopback ports; answers every POST 202 and keeps what it needs to check it."""
     received: list[tuple[int, bytes, bytes]] = []
@@ -66,8 +68,8 @@ def sink_main(hosts: int, conn) -> None:
                         length = int(value)
                 if len(self.buffer) < end + 4 + length:
                     return
-                body = self.buffer[end + 4:end + 4 + length]
-                self.buffer = self.buffer[end + 4 + length:]
+                body = self.buffer[end + 4 : end + 4 + length]
+                self.buffer = self.buffer[end + 4 + length :]
                 received.append((self.port, head, body))
                 self.transport.write(b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n")
 
@@ -98,6 +100,7 @@ def sink_main(hosts: int, conn) -> None:
 
 # ---------------------------------------------------------------- set-up and checks
 
+
 async def seed(database_url: str, ports: list[int]) -> None:
     """10,000 remote followers of the movement `bench`, 10 per host, each host with a shared inbox."""
     db = Database(database_url)
@@ -106,27 +109,53 @@ async def seed(database_url: str, ports: list[int]) -> None:
         rows = []
         for i in range(FOLLOWERS):
             host = f"127.0.0.1:{ports[i % HOSTS]}"
-            rows.append({"uri": f"http://{host}/users/f{i}", "type": "Person", "local": False, "username": f"f{i}",
-                         "host": host, "inbox": f"http://{host}/users/f{i}/inbox",
-                         "shared_inbox": f"http://{host}/inbox", "followers_url": f"http://{host}/users/f{i}/followers",
-                         "auto_accept": True, "created_at": utcnow()})
+            rows.append(
+                {
+                    "uri": f"http://{host}/users/f{i}",
+                    "type": "Person",
+                    "local": False,
+                    "username": f"f{i}",
+                    "host": host,
+                    "inbox": f"http://{host}/users/f{i}/inbox",
+                    "shared_inbox": f"http://{host}/inbox",
+                    "followers_url": f"http://{host}/users/f{i}/followers",
+                    "auto_accept": True,
+                    "created_at": utcnow(),
+                }
+            )
         await session.execute(insert(Actor), rows)
         ids = (await session.scalars(select(Actor.id).where(Actor.local.is_(False)))).all()
-        await session.execute(insert(Follow), [
-            {"follower_id": i, "followee_id": movement.id, "state": "accepted", "activity_uri": f"urn:follow:{i}",
-             "created_at": utcnow(), "updated_at": utcnow()} for i in ids])
+        await session.execute(
+            insert(Follow),
+            [
+                {
+                    "follower_id": i,
+                    "followee_id": movement.id,
+                    "state": "accepted",
+                    "activity_uri": f"urn:follow:{i}",
+                    "created_at": utcnow(),
+                    "updated_at": utcnow(),
+                }
+                for i in ids
+            ],
+        )
     await db.close()
 
 
-async def wait_delivered(database_url: str, activity_after: int, expected: int, timeout: float = 600) -> float:
+async def wait_delivered(
+    database_url: str, activity_after: int, expected: int, timeout: float = 600
+) -> float:
     """Polls until `expected` deliveries of activities newer than `activity_after` are delivered."""
     db = Database(database_url, pool_size=1)
     deadline = time.monotonic() + timeout
     try:
         async with db.engine.connect() as conn:
             while time.monotonic() < deadline:
-                done = await conn.scalar(select(func.count()).select_from(Delivery).where(
-                    Delivery.activity_id > activity_after, Delivery.state == "delivered"))
+                done = await conn.scalar(
+                    select(func.count())
+                    .select_from(Delivery)
+                    .where(Delivery.activity_id > activity_after, Delivery.state == "delivered")
+                )
                 await conn.commit()
                 if done >= expected:
                     return time.perf_counter()
@@ -145,7 +174,10 @@ def bare_signing_seconds(private_pem: str, messages: list[bytes], runs: int = 3)
         started, started_cpu = time.perf_counter(), time.thread_time()
         for message in messages:
             base64.standard_b64encode(key.sign(message, padding.PKCS1v15(), hashes.SHA256()))
-        best, best_cpu = min(best, time.perf_counter() - started), min(best_cpu, time.thread_time() - started_cpu)
+        best, best_cpu = (
+            min(best, time.perf_counter() - started),
+            min(best_cpu, time.thread_time() - started_cpu),
+        )
     return best, best_cpu
 
 
@@ -171,8 +203,11 @@ def check_received(received, public_pem: str, key_id: str, ports: list[int]) -> 
         params = {k: v.strip('"') for k, v in params.items()}
         assert params["keyId"] == key_id, params["keyId"]
         message = "\n".join(
-            f"(request-target): {method.lower()} {target}" if name == "(request-target)" else f"{name}: {headers[name]}"
-            for name in params["headers"].split(" ")).encode()
+            f"(request-target): {method.lower()} {target}"
+            if name == "(request-target)"
+            else f"{name}: {headers[name]}"
+            for name in params["headers"].split(" ")
+        ).encode()
         public.verify(base64.b64decode(params["signature"]), message, padding.PKCS1v15(), hashes.SHA256())
         messages.append(message)
     assert sorted(by_port) == sorted(ports), f"{len(by_port)} hosts reached of {len(ports)}"
@@ -211,7 +246,9 @@ class ServerCpu:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--backend", choices=("sqlite", "postgresql"), default="sqlite")
-    parser.add_argument("--posts", type=int, default=2, help="posts, one after another (the first starts pools)")
+    parser.add_argument(
+        "--posts", type=int, default=2, help="posts, one after another (the first starts pools)"
+    )
     parser.add_argument("--profile", help="write a cProfile of serve to this file")
     args = parser.parse_args()
     if args.backend == "postgresql" and not os.environ.get(PG_ENV):
@@ -236,23 +273,46 @@ def main() -> None:
 
         started = time.perf_counter()
         asyncio.run(seed(database_url, ports))
-        print(f"seeded {FOLLOWERS} followers on {HOSTS} hosts in {time.perf_counter() - started:.1f}s ({args.backend})")
+        print(
+            f"seeded {FOLLOWERS} followers on {HOSTS} hosts in {time.perf_counter() - started:.1f}s ({args.backend})"
+        )
         key_id, private_pem = instance.private_key("bench")
         public_pem = instance.sql("SELECT k.public FROM keys k WHERE k.uri = :u", u=key_id)[0][0]
 
         idle_cpu = ServerCpu(process.pid)
         time.sleep(2)
-        print(f"CPU of serve while idle (polling every 50 ms): {sum(idle_cpu.used()) / 2 * 1000:.0f} ms per second")
+        print(
+            f"CPU of serve while idle (polling every 50 ms): {sum(idle_cpu.used()) / 2 * 1000:.0f} ms per second"
+        )
         results = []
         with PeakRss(process.pid) as peak:
             for n in range(args.posts):
                 last = instance.sql("SELECT coalesce(max(id), 0) FROM activities")[0][0]
                 spy = None
-                if os.environ.get("BENCH_PYSPY") and n == int(os.environ.get("BENCH_PYSPY_POST", "0")):  # a sampling profile of serve
+                if os.environ.get("BENCH_PYSPY") and n == int(
+                    os.environ.get("BENCH_PYSPY_POST", "0")
+                ):  # a sampling profile of serve
                     import subprocess
-                    spy = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "-p", str(process.pid),
-                                            "-r", "200", "-o", os.environ["BENCH_PYSPY"], "-f", "raw", "-d", "4",
-                                            "--threads", "--subprocesses", "--nonblocking"])
+
+                    spy = subprocess.Popen(
+                        [
+                            str(Path(sys.executable).parent / "py-spy"),
+                            "record",
+                            "-p",
+                            str(process.pid),
+                            "-r",
+                            "200",
+                            "-o",
+                            os.environ["BENCH_PYSPY"],
+                            "-f",
+                            "raw",
+                            "-d",
+                            "4",
+                            "--threads",
+                            "--subprocesses",
+                            "--nonblocking",
+                        ]
+                    )
                     time.sleep(1)
                 cpu = ServerCpu(process.pid)
                 started = time.perf_counter()
@@ -268,20 +328,28 @@ def main() -> None:
                 signing, signing_cpu = bare_signing_seconds(private_pem, messages)
                 results.append((queued - started, done - queued, signing))
                 total_cpu = main_cpu + workers_cpu
-                print(f"post {n + 1}: stored and queued {HOSTS} deliveries in {queued - started:.2f}s (CLI, in-process); "
-                      f"all {HOSTS} delivered {done - queued:.2f}s later ({HOSTS / (done - queued):.0f}/s); "
-                      f"bare RSA-2048 signing of the same {len(messages)} requests on one core: {signing:.3f}s "
-                      f"({len(messages) / signing:.0f}/s); wall-clock ratio signing / delivery: "
-                      f"{signing / (done - queued):.0%}")
-                print(f"post {n + 1}: CPU of serve from the post to the last delivery recorded: main {main_cpu:.3f}s "
-                      f"+ signing processes {workers_cpu:.3f}s = {total_cpu:.3f}s, "
-                      f"{HOSTS / total_cpu:.0f} deliveries per CPU-second; bare signing of the same requests: "
-                      f"{signing_cpu:.3f} CPU-s ({len(messages) / signing_cpu:.0f} signatures per CPU-second); "
-                      f"ratio deliveries / signatures per CPU-second: {signing_cpu / total_cpu:.0%} (target >= 80%)")
-        print(f"peak RSS of serve during the fan-out: {peak.peak:.1f} MB "
-              f"({peak.peak_with_children:.1f} MB with its signing processes, shared pages counted twice)")
+                print(
+                    f"post {n + 1}: stored and queued {HOSTS} deliveries in {queued - started:.2f}s (CLI, in-process); "
+                    f"all {HOSTS} delivered {done - queued:.2f}s later ({HOSTS / (done - queued):.0f}/s); "
+                    f"bare RSA-2048 signing of the same {len(messages)} requests on one core: {signing:.3f}s "
+                    f"({len(messages) / signing:.0f}/s); wall-clock ratio signing / delivery: "
+                    f"{signing / (done - queued):.0%}"
+                )
+                print(
+                    f"post {n + 1}: CPU of serve from the post to the last delivery recorded: main {main_cpu:.3f}s "
+                    f"+ signing processes {workers_cpu:.3f}s = {total_cpu:.3f}s, "
+                    f"{HOSTS / total_cpu:.0f} deliveries per CPU-second; bare signing of the same requests: "
+                    f"{signing_cpu:.3f} CPU-s ({len(messages) / signing_cpu:.0f} signatures per CPU-second); "
+                    f"ratio deliveries / signatures per CPU-second: {signing_cpu / total_cpu:.0%} (target >= 80%)"
+                )
+        print(
+            f"peak RSS of serve during the fan-out: {peak.peak:.1f} MB "
+            f"({peak.peak_with_children:.1f} MB with its signing processes, shared pages counted twice)"
+        )
         print(f"load average {os.getloadavg()[0]:.1f} at the end")
-        print(f"all {len(received)} requests of the last post carried valid signatures and digests, one per host")
+        print(
+            f"all {len(received)} requests of the last post carried valid signatures and digests, one per host"
+        )
     finally:
         factory.close()
         parent.send("stop")

@@ -10,6 +10,7 @@ accepted activity is looked up in the database.
     .venv/bin/python tests/bench/bench_inbox.py [--backend sqlite|postgresql] [--requests 60000]
         [--duration 10] [--connections 64]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,7 +29,14 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from tests.bench.common import (  # noqa: E402
-    CORES, WRK, pinned, run_wrk, start_serve, stop_process, wait_http, write_requests,
+    CORES,
+    WRK,
+    pinned,
+    run_wrk,
+    start_serve,
+    stop_process,
+    wait_http,
+    write_requests,
 )
 from tests.fake_peer import FakePeer  # noqa: E402
 from tests.harness import PG_ENV, InstanceFactory, free_port  # noqa: E402
@@ -115,13 +123,20 @@ def _sign_batch(job: tuple) -> list[bytes]:
     words = "Land, water and seeds belong to those who care for them. Meet us at the square on Saturday. "
     out = []
     for i in range(count):
-        document = create_note(actor, peer_base, text=f"{words}#{uuid.uuid4().hex[:8]} {i}",
-                               cc=[f"{actor}/followers"], url=f"{peer_base}/@poster/{i}")
+        document = create_note(
+            actor,
+            peer_base,
+            text=f"{words}#{uuid.uuid4().hex[:8]} {i}",
+            cc=[f"{actor}/followers"],
+            url=f"{peer_base}/@poster/{i}",
+        )
         body = json.dumps(document).encode()
         headers = sign_request("post", url, secret, body)
-        head = (f"POST {path} HTTP/1.1\r\nHost: {headers['host']}\r\nDate: {headers['date']}\r\n"
-                f"Digest: {headers['digest']}\r\nSignature: {headers['signature']}\r\n"
-                f"Content-Type: application/activity+json\r\nContent-Length: {len(body)}\r\n\r\n")
+        head = (
+            f"POST {path} HTTP/1.1\r\nHost: {headers['host']}\r\nDate: {headers['date']}\r\n"
+            f"Digest: {headers['digest']}\r\nSignature: {headers['signature']}\r\n"
+            f"Content-Type: application/activity+json\r\nContent-Length: {len(body)}\r\n\r\n"
+        )
         out.append(head.encode() + body)
     return out
 
@@ -131,7 +146,9 @@ def presign(peer: FakePeer, url: str, host: str, count: int) -> list[bytes]:
     jobs = []
     per_job = 2000
     for start in range(0, count, per_job):
-        jobs.append((key_id, peer.private_pem, peer.actor_id, peer.base_url, url, host, min(per_job, count - start)))
+        jobs.append(
+            (key_id, peer.private_pem, peer.actor_id, peer.base_url, url, host, min(per_job, count - start))
+        )
     with multiprocessing.get_context("spawn").Pool(max(1, CORES)) as pool:
         batches = pool.map(_sign_batch, jobs)
     return [raw for batch in batches for raw in batch]
@@ -142,8 +159,17 @@ def bare_rate(prefix: Path, args) -> dict:
     process = subprocess.Popen(pinned([sys.executable, "-c", BARE_SERVER, str(port)], SERVER_CORE))
     try:
         wait_http(f"http://127.0.0.1:{port}/", process)
-        return run_wrk(f"http://127.0.0.1:{port}/inbox", prefix, 202, "parsed", threads=1,
-                       connections=args.connections, duration=args.duration, core=LOAD_CORE, cycle=True)
+        return run_wrk(
+            f"http://127.0.0.1:{port}/inbox",
+            prefix,
+            202,
+            "parsed",
+            threads=1,
+            connections=args.connections,
+            duration=args.duration,
+            core=LOAD_CORE,
+            cycle=True,
+        )
     finally:
         stop_process(process)
 
@@ -152,12 +178,33 @@ def floor_rate(prefix: Path, args, peer: FakePeer, mode: str, port: int) -> dict
     """The floor server in `mode` (verify | journal), on the port the requests were signed for."""
     pem = prefix.parent / "poster.pem"
     pem.write_text(peer.private_pem)
-    process = subprocess.Popen(pinned([sys.executable, "-c", FLOOR_SERVER, str(port), str(pem), mode,
-                                       str(prefix.parent / f"floor-{mode}.db")], SERVER_CORE))
+    process = subprocess.Popen(
+        pinned(
+            [
+                sys.executable,
+                "-c",
+                FLOOR_SERVER,
+                str(port),
+                str(pem),
+                mode,
+                str(prefix.parent / f"floor-{mode}.db"),
+            ],
+            SERVER_CORE,
+        )
+    )
     try:
         wait_http(f"http://127.0.0.1:{port}/", process)
-        return run_wrk(f"http://127.0.0.1:{port}/inbox", prefix, 202, "accepted", threads=1,
-                       connections=args.connections, duration=args.duration, core=LOAD_CORE, cycle=mode == "verify")
+        return run_wrk(
+            f"http://127.0.0.1:{port}/inbox",
+            prefix,
+            202,
+            "accepted",
+            threads=1,
+            connections=args.connections,
+            duration=args.duration,
+            core=LOAD_CORE,
+            cycle=mode == "verify",
+        )
     finally:
         stop_process(process)
 
@@ -183,6 +230,7 @@ def lag_seconds(row) -> float:
     processed, received = row
     if isinstance(processed, str):  # SQLite through text(): ISO strings
         import datetime as dt
+
         processed, received = dt.datetime.fromisoformat(processed), dt.datetime.fromisoformat(received)
     return (processed - received).total_seconds()
 
@@ -198,7 +246,9 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=10.0, help="longest wrk run (s)")
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--profile", help="write a cProfile of serve to this file")
-    parser.add_argument("--skip-bare", action="store_true", help="(when profiling) do not measure the baseline")
+    parser.add_argument(
+        "--skip-bare", action="store_true", help="(when profiling) do not measure the baseline"
+    )
     args = parser.parse_args()
     if args.backend == "postgresql" and not os.environ.get(PG_ENV):
         sys.exit(f"set {PG_ENV} for the PostgreSQL run")
@@ -215,34 +265,47 @@ def main() -> None:
         instance = factory.new("inbox", start=False)
         instance.configure(delivery_poll_interval=1.0, delivery_retry_base=30.0, delivery_retry_max=21600.0)
         instance.movement("bench")
-        instance.cli("follow", "bench", peer.handle)  # the movement follows the poster: posts reach its timeline
+        instance.cli(
+            "follow", "bench", peer.handle
+        )  # the movement follows the poster: posts reach its timeline
         instance.sql("UPDATE follows SET state = 'accepted'")
         inbox_url = instance.url("/inbox")
 
         started = time.perf_counter()
         raw = presign(peer, inbox_url, instance.host, args.requests + 200)
         warmup, raw = raw[:200], raw[200:]
-        print(f"pre-signed {len(raw) + len(warmup)} Create{{Note}} requests ({len(raw[0])} bytes each) "
-              f"in {time.perf_counter() - started:.1f}s")
+        print(
+            f"pre-signed {len(raw) + len(warmup)} Create{{Note}} requests ({len(raw[0])} bytes each) "
+            f"in {time.perf_counter() - started:.1f}s"
+        )
         warm_prefix, prefix = work / "warm", work / "requests"
         write_requests(warm_prefix, warmup, 1)
         write_requests(prefix, raw, 1)
 
-        bare = bare_rate(prefix, args) if not args.skip_bare else {"rate": 1, "p50_ms": 0, "p99_ms": 0, "good": 0,
-                                                                  "seconds": 0}
-        print(f"bare aiohttp JSON handler (1 core): {bare['rate']:.0f} requests/s "
-              f"(p50 {bare['p50_ms']:.1f} ms, p99 {bare['p99_ms']:.1f} ms, {bare['good']} in {bare['seconds']:.1f}s)")
+        bare = (
+            bare_rate(prefix, args)
+            if not args.skip_bare
+            else {"rate": 1, "p50_ms": 0, "p99_ms": 0, "good": 0, "seconds": 0}
+        )
+        print(
+            f"bare aiohttp JSON handler (1 core): {bare['rate']:.0f} requests/s "
+            f"(p50 {bare['p50_ms']:.1f} ms, p99 {bare['p99_ms']:.1f} ms, {bare['good']} in {bare['seconds']:.1f}s)"
+        )
 
         floors = {}
         if not args.skip_bare:
             port = int(instance.host.rsplit(":", 1)[1])  # the requests are signed for the instance's host
             for mode in ("verify", "journal"):
                 floors[mode] = floor_rate(prefix, args, peer, mode, port)
-                print(f"floor, bare handler + Digest + RSA verify{' + one-row SQLite commit' if mode == 'journal' else ''}"
-                      f": {floors[mode]['rate']:.0f} requests/s ({floors[mode]['rate'] / bare['rate']:.1%} of bare)")
+                print(
+                    f"floor, bare handler + Digest + RSA verify{' + one-row SQLite commit' if mode == 'journal' else ''}"
+                    f": {floors[mode]['rate']:.0f} requests/s ({floors[mode]['rate'] / bare['rate']:.1%} of bare)"
+                )
 
         start_serve(instance, SERVER_CORE, timeout=180, profile=args.profile)
-        run_wrk(inbox_url, warm_prefix, 202, "accepted", threads=1, connections=8, duration=30, core=LOAD_CORE)
+        run_wrk(
+            inbox_url, warm_prefix, 202, "accepted", threads=1, connections=8, duration=30, core=LOAD_CORE
+        )
         wait_drained(instance, 120)
         before = instance.sql("SELECT count(*) FROM activities")[0][0]
         last_entry = instance.sql("SELECT coalesce(max(id), 0) FROM inbox_entries")[0][0]
@@ -250,46 +313,96 @@ def main() -> None:
         cpu_before = sum(cpu.cpu_times()[:2])
         spy = None
         if os.environ.get("BENCH_PYSPY"):
-            spy = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "-p", str(cpu.pid), "-r", "400",
-                                    "-o", os.environ["BENCH_PYSPY"], "-f", "raw", "-d", str(int(args.duration)), "--threads", "--nonblocking"] + os.environ.get("BENCH_PYSPY_ARGS", "").split())
+            spy = subprocess.Popen(
+                [
+                    str(Path(sys.executable).parent / "py-spy"),
+                    "record",
+                    "-p",
+                    str(cpu.pid),
+                    "-r",
+                    "400",
+                    "-o",
+                    os.environ["BENCH_PYSPY"],
+                    "-f",
+                    "raw",
+                    "-d",
+                    str(int(args.duration)),
+                    "--threads",
+                    "--nonblocking",
+                ]
+                + os.environ.get("BENCH_PYSPY_ARGS", "").split()
+            )
         started = time.monotonic()
-        result = run_wrk(inbox_url, prefix, 202, "accepted", threads=1, connections=args.connections,
-                         duration=args.duration, core=LOAD_CORE)
+        result = run_wrk(
+            inbox_url,
+            prefix,
+            202,
+            "accepted",
+            threads=1,
+            connections=args.connections,
+            duration=args.duration,
+            core=LOAD_CORE,
+        )
         cpu_accepting = sum(cpu.cpu_times()[:2]) - cpu_before
         backlog = unfinished(instance)
         drained_after = wait_drained(instance, 600) + time.monotonic() - started
         cpu_used = sum(cpu.cpu_times()[:2]) - cpu_before
         if spy is not None:
             spy.wait()
-        lags = sorted(lag_seconds(row) for row in instance.sql(
-            "SELECT processed_at, received_at FROM inbox_entries WHERE id > :i AND processed_at IS NOT NULL",
-            i=last_entry, drained=False))
-        states = dict(instance.sql("SELECT state, count(*) FROM inbox_entries WHERE id > :i GROUP BY state",
-                                   i=last_entry, drained=False))
+        lags = sorted(
+            lag_seconds(row)
+            for row in instance.sql(
+                "SELECT processed_at, received_at FROM inbox_entries WHERE id > :i AND processed_at IS NOT NULL",
+                i=last_entry,
+                drained=False,
+            )
+        )
+        states = dict(
+            instance.sql(
+                "SELECT state, count(*) FROM inbox_entries WHERE id > :i GROUP BY state",
+                i=last_entry,
+                drained=False,
+            )
+        )
         instance.stop()
         stored = instance.sql("SELECT count(*) FROM activities")[0][0] - before
         notes = instance.sql("SELECT count(*) FROM objects WHERE type = 'Note' AND local = :f", f=False)[0][0]
         timeline = instance.sql("SELECT count(*) FROM timeline_entries")[0][0]
         ratio = result["rate"] / bare["rate"]
         sustained = result["good"] / drained_after
-        print(f"inbox acceptance, signed Create{{Note}} ({args.backend}, serve on 1 core, {args.connections} "
-              f"connections): {result['rate']:.0f} verified+journaled/s "
-              f"(p50 {result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms, {result['good']} accepted, "
-              f"{result['bad']} other answers, in {result['seconds']:.1f}s"
-              + (", all pre-signed requests used" if result["exhausted"] else "") + ")")
-        print(f"backlog when the load stopped: {backlog} entries; journal drained {drained_after:.1f}s after the "
-              f"load started; sustained (accepted and processed): {sustained:.0f}/s")
-        print(f"journal lag (received -> processed): p50 {pct(lags, 50) * 1000:.0f} ms, "
-              f"p99 {pct(lags, 99) * 1000:.0f} ms, max {lags[-1] * 1000 if lags else 0:.0f} ms; entries: {states}")
-        print(f"serve used {cpu_accepting:.1f} s of CPU while accepting, {cpu_used:.1f} s until drained "
-              f"({cpu_used / max(result['good'], 1) * 1e6:.0f} µs per processed post)")
-        print(f"stored: {stored} new activities, {notes} notes, {timeline} timeline entries "
-              f"(accepted {result['good']}: {'all stored' if stored >= result['good'] else 'MISSING ROWS'})")
-        print(f"ratio acceptance / bare: {ratio:.1%}; sustained / bare: {sustained / bare['rate']:.1%} "
-              f"(2026-12-01 main, answering after storing: 17.0%; target >= 2x today's)")
+        print(
+            f"inbox acceptance, signed Create{{Note}} ({args.backend}, serve on 1 core, {args.connections} "
+            f"connections): {result['rate']:.0f} verified+journaled/s "
+            f"(p50 {result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms, {result['good']} accepted, "
+            f"{result['bad']} other answers, in {result['seconds']:.1f}s"
+            + (", all pre-signed requests used" if result["exhausted"] else "")
+            + ")"
+        )
+        print(
+            f"backlog when the load stopped: {backlog} entries; journal drained {drained_after:.1f}s after the "
+            f"load started; sustained (accepted and processed): {sustained:.0f}/s"
+        )
+        print(
+            f"journal lag (received -> processed): p50 {pct(lags, 50) * 1000:.0f} ms, "
+            f"p99 {pct(lags, 99) * 1000:.0f} ms, max {lags[-1] * 1000 if lags else 0:.0f} ms; entries: {states}"
+        )
+        print(
+            f"serve used {cpu_accepting:.1f} s of CPU while accepting, {cpu_used:.1f} s until drained "
+            f"({cpu_used / max(result['good'], 1) * 1e6:.0f} µs per processed post)"
+        )
+        print(
+            f"stored: {stored} new activities, {notes} notes, {timeline} timeline entries "
+            f"(accepted {result['good']}: {'all stored' if stored >= result['good'] else 'MISSING ROWS'})"
+        )
+        print(
+            f"ratio acceptance / bare: {ratio:.1%}; sustained / bare: {sustained / bare['rate']:.1%} "
+            f"(2026-12-01 main, answering after storing: 17.0%; target >= 2x today's)"
+        )
         if floors:
-            print(f"ratio acceptance / floor (verify + one-row commit): {result['rate'] / floors['journal']['rate']:.1%}"
-                  f" (target >= 90%)")
+            print(
+                f"ratio acceptance / floor (verify + one-row commit): {result['rate'] / floors['journal']['rate']:.1%}"
+                f" (target >= 90%)"
+            )
         print("side-by-side peer (bovine-herd or Fedify): not measured by this bench yet")
         print(f"load average {os.getloadavg()[0]:.1f} at the end")
         if stored < result["good"]:

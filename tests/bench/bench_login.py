@@ -4,6 +4,7 @@
 
     .venv/bin/python tests/bench/bench_login.py [--backend sqlite|postgresql] [--tries 21]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,8 +26,12 @@ def timed_login(instance, username: str, password: str) -> tuple[float, int]:
     browser = requests.Session()
     form = browser.get(instance.url("/login"), timeout=10).text
     started = time.perf_counter()
-    answer = browser.post(instance.url("/login"), data={"username": username, "password": password,
-                                                        "csrf": csrf_of(form)}, allow_redirects=False, timeout=10)
+    answer = browser.post(
+        instance.url("/login"),
+        data={"username": username, "password": password, "csrf": csrf_of(form)},
+        allow_redirects=False,
+        timeout=10,
+    )
     return time.perf_counter() - started, answer.status_code
 
 
@@ -48,27 +53,40 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         factory = InstanceFactory(Path(folder), args.backend)
         try:
-            timing = factory.new("timing", login_failures_per_account=10_000, login_failures_per_address=10_000)
+            timing = factory.new(
+                "timing", login_failures_per_account=10_000, login_failures_per_address=10_000
+            )
             timing.movement("landrights")
             timing.member("ana", "landrights")
             for _ in range(3):
                 timed_login(timing, "ana", "wrong"), timed_login(timing, "ghost", "wrong")
             wrong = statistics.median(timed_login(timing, "ana", "wrong")[0] for _ in range(args.tries))
             missing = statistics.median(timed_login(timing, "ghost", "wrong")[0] for _ in range(args.tries))
-            print(f"/login wrong password: median {wrong * 1000:.1f} ms; missing account: median "
-                  f"{missing * 1000:.1f} ms; ratio {missing / wrong:.2f} (before: 5 ms against 126 ms, 0.04)")
+            print(
+                f"/login wrong password: median {wrong * 1000:.1f} ms; missing account: median "
+                f"{missing * 1000:.1f} ms; ratio {missing / wrong:.2f} (before: 5 ms against 126 ms, 0.04)"
+            )
 
             throttled = factory.new("throttled")
             throttled.movement("landrights")
             throttled.member("ana", "landrights")
             pages = until_refused(lambda: timed_login(throttled, "ana", "wrong")[1])
             client_id, secret = register(throttled, ["read"])
-            grant = {"grant_type": "password", "client_id": client_id, "client_secret": secret, "scope": "read",
-                     "username": "bob", "password": "wrong"}
-            api = until_refused(lambda: requests.post(throttled.url("/oauth/token"), data=grant, timeout=10)
-                                .status_code)
-            print(f"wrong passwords answered before 429: /login {pages} (one account), password grant {api} "
-                  f"(another account, same address) (before: no limit; 150 in 35 s)")
+            grant = {
+                "grant_type": "password",
+                "client_id": client_id,
+                "client_secret": secret,
+                "scope": "read",
+                "username": "bob",
+                "password": "wrong",
+            }
+            api = until_refused(
+                lambda: requests.post(throttled.url("/oauth/token"), data=grant, timeout=10).status_code
+            )
+            print(
+                f"wrong passwords answered before 429: /login {pages} (one account), password grant {api} "
+                f"(another account, same address) (before: no limit; 150 in 35 s)"
+            )
         finally:
             factory.close()
 

@@ -7,6 +7,7 @@ start-up leaves for first use.
 
     .venv/bin/python tests/bench/bench_memory.py [--backend sqlite|postgresql] [--runs 3]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from tests.bench.common import ROOT, rss_mb, stop_process  # noqa: E402
 from tests.harness import PG_ENV, InstanceFactory, free_port  # noqa: E402
 
-BARE = textwrap.dedent('''
+BARE = textwrap.dedent("""
     import sys
     from aiohttp import web
 
@@ -38,7 +39,7 @@ BARE = textwrap.dedent('''
     app = web.Application()
     app.router.add_get("/", handler)
     web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=None, print=None)
-''')
+""")
 
 
 def wait_listening(port: int, process: subprocess.Popen, timeout: float = 120.0) -> None:
@@ -56,8 +57,13 @@ def wait_listening(port: int, process: subprocess.Popen, timeout: float = 120.0)
 
 
 def idle_rss(command: list[str], port: int) -> tuple[float, subprocess.Popen]:
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
-                               env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    process = subprocess.Popen(
+        command,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
     wait_listening(port, process)
     time.sleep(1.0)
     return rss_mb(psutil.Process(process.pid)), process
@@ -80,8 +86,11 @@ def main() -> None:
             rss, process = idle_rss(serve, a.port)
             idle.append(rss)
             if len(idle) == args.runs:  # the last run: what first use loads
-                for path, accept in (("/", "text/html"), ("/actors/forum", "application/activity+json"),
-                                     ("/api/v1/instance", "application/json")):
+                for path, accept in (
+                    ("/", "text/html"),
+                    ("/actors/forum", "application/activity+json"),
+                    ("/api/v1/instance", "application/json"),
+                ):
                     requests.get(a.url(path), headers={"Accept": accept}, timeout=60)
                 after = rss_mb(psutil.Process(process.pid))
             stop_process(process)
@@ -89,12 +98,18 @@ def main() -> None:
             rss, process = idle_rss([sys.executable, "-c", BARE, str(port)], port)
             bare.append(rss)
             stop_process(process)
-        print(f"idle RSS of serve (one movement, {args.backend}, before any request): "
-              f"{' / '.join(f'{r:.1f}' for r in idle)} MB (median {statistics.median(idle):.1f} MB)")
-        print(f"bare aiohttp server, same way: {' / '.join(f'{r:.1f}' for r in bare)} MB "
-              f"(median {statistics.median(bare):.1f} MB)")
-        print(f"serve - bare: {statistics.median(idle) - statistics.median(bare):.1f} MB; "
-              f"after one page, one actor document and one API request: {after:.1f} MB")
+        print(
+            f"idle RSS of serve (one movement, {args.backend}, before any request): "
+            f"{' / '.join(f'{r:.1f}' for r in idle)} MB (median {statistics.median(idle):.1f} MB)"
+        )
+        print(
+            f"bare aiohttp server, same way: {' / '.join(f'{r:.1f}' for r in bare)} MB "
+            f"(median {statistics.median(bare):.1f} MB)"
+        )
+        print(
+            f"serve - bare: {statistics.median(idle) - statistics.median(bare):.1f} MB; "
+            f"after one page, one actor document and one API request: {after:.1f} MB"
+        )
     finally:
         factory.close()
 

@@ -8,6 +8,7 @@ same script on the same machine.
 
     .venv/bin/python tests/bench/bench_timeline.py [--backend sqlite|postgresql] [--requests 300] [--seconds 10]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,16 +45,43 @@ async def seed(database_url: str) -> tuple[str, int]:
     db = Database(database_url)
     async with db.session() as session:
         reader = await local_actor(session, "reader")
-        actors = [{"uri": f"http://127.0.0.1:9/users/u{i}", "type": "Person" if i % 10 else "Group", "local": False,
-                   "username": f"u{i}", "host": "127.0.0.1:9", "name": f"Someone {i}",
-                   "inbox": f"http://127.0.0.1:9/users/u{i}/inbox", "shared_inbox": "http://127.0.0.1:9/inbox",
-                   "auto_accept": True, "created_at": utcnow()} for i in range(FOLLOWED + OTHERS)]
+        actors = [
+            {
+                "uri": f"http://127.0.0.1:9/users/u{i}",
+                "type": "Person" if i % 10 else "Group",
+                "local": False,
+                "username": f"u{i}",
+                "host": "127.0.0.1:9",
+                "name": f"Someone {i}",
+                "inbox": f"http://127.0.0.1:9/users/u{i}/inbox",
+                "shared_inbox": "http://127.0.0.1:9/inbox",
+                "auto_accept": True,
+                "created_at": utcnow(),
+            }
+            for i in range(FOLLOWED + OTHERS)
+        ]
         await session.execute(insert(Actor), actors)
-        ids = [r for r in (await session.scalars(select(Actor.id).where(Actor.local.is_(False)).order_by(Actor.id)))]
+        ids = [
+            r
+            for r in (
+                await session.scalars(select(Actor.id).where(Actor.local.is_(False)).order_by(Actor.id))
+            )
+        ]
         followed, others = ids[:FOLLOWED], ids[FOLLOWED:]
-        await session.execute(insert(Follow), [
-            {"follower_id": reader.id, "followee_id": f, "state": "accepted", "activity_uri": f"urn:follow:{f}",
-             "created_at": utcnow(), "updated_at": utcnow()} for f in followed])
+        await session.execute(
+            insert(Follow),
+            [
+                {
+                    "follower_id": reader.id,
+                    "followee_id": f,
+                    "state": "accepted",
+                    "activity_uri": f"urn:follow:{f}",
+                    "created_at": utcnow(),
+                    "updated_at": utcnow(),
+                }
+                for f in followed
+            ],
+        )
         start = utcnow() - dt.timedelta(days=60)
         rng = __import__("random").Random(7)
         for chunk in range(0, STATUSES, 10_000):
@@ -62,40 +90,108 @@ async def seed(database_url: str) -> tuple[str, int]:
                 author = rng.choice(followed) if rng.random() < FOLLOWED_SHARE else rng.choice(others)
                 uri = f"http://127.0.0.1:9/objects/{uuid.uuid4()}"
                 content = f"<p>Status {n} about <strong>land</strong>, water and seeds.</p>"
-                rows.append({"uri": uri, "type": "Note", "local": False, "attributed_to_id": author,
-                             "content": content, "public": True, "visibility": "public",
-                             "published": start + dt.timedelta(seconds=50 * n),
-                             "document": {"id": uri, "type": "Note", "content": content, "attributedTo": "x",
-                                          "to": ["https://www.w3.org/ns/activitystreams#Public"]}})
+                rows.append(
+                    {
+                        "uri": uri,
+                        "type": "Note",
+                        "local": False,
+                        "attributed_to_id": author,
+                        "content": content,
+                        "public": True,
+                        "visibility": "public",
+                        "published": start + dt.timedelta(seconds=50 * n),
+                        "document": {
+                            "id": uri,
+                            "type": "Note",
+                            "content": content,
+                            "attributedTo": "x",
+                            "to": ["https://www.w3.org/ns/activitystreams#Public"],
+                        },
+                    }
+                )
             await session.execute(insert(Object), rows)
         home = set(followed)
-        objects = (await session.execute(select(Object.id, Object.attributed_to_id).where(
-            Object.type == "Note", Object.local.is_(False)).order_by(Object.id))).all()
+        objects = (
+            await session.execute(
+                select(Object.id, Object.attributed_to_id)
+                .where(Object.type == "Note", Object.local.is_(False))
+                .order_by(Object.id)
+            )
+        ).all()
         boosted = rng.sample([o for o in objects if o.attributed_to_id not in home], BOOSTS)
         wrappers = []
         for o in boosted:
             uri = f"http://127.0.0.1:9/activities/{uuid.uuid4()}"
-            wrappers.append({"uri": uri, "type": "Announce", "local": False, "attributed_to_id": rng.choice(followed),
-                             "reblog_of_id": o.id, "public": True, "visibility": "public", "published": utcnow(),
-                             "document": {"id": uri, "type": "Announce"}})
+            wrappers.append(
+                {
+                    "uri": uri,
+                    "type": "Announce",
+                    "local": False,
+                    "attributed_to_id": rng.choice(followed),
+                    "reblog_of_id": o.id,
+                    "public": True,
+                    "visibility": "public",
+                    "published": utcnow(),
+                    "document": {"id": uri, "type": "Announce"},
+                }
+            )
         await session.execute(insert(Object), wrappers)
-        wrapper_rows = (await session.execute(select(Object.id, Object.attributed_to_id, Object.reblog_of_id).where(
-            Object.type == "Announce"))).all()
-        entries = [{"owner_id": reader.id, "object_id": o.id, "via_actor_id": o.attributed_to_id, "created_at": utcnow()}
-                   for o in objects if o.attributed_to_id in home]
-        entries += [{"owner_id": reader.id, "object_id": w.reblog_of_id, "via_actor_id": w.attributed_to_id,
-                     "created_at": utcnow()} for w in wrapper_rows]
-        entries += [{"owner_id": reader.id, "object_id": w.id, "via_actor_id": w.attributed_to_id,
-                     "created_at": utcnow()} for w in wrapper_rows]
+        wrapper_rows = (
+            await session.execute(
+                select(Object.id, Object.attributed_to_id, Object.reblog_of_id).where(
+                    Object.type == "Announce"
+                )
+            )
+        ).all()
+        entries = [
+            {
+                "owner_id": reader.id,
+                "object_id": o.id,
+                "via_actor_id": o.attributed_to_id,
+                "created_at": utcnow(),
+            }
+            for o in objects
+            if o.attributed_to_id in home
+        ]
+        entries += [
+            {
+                "owner_id": reader.id,
+                "object_id": w.reblog_of_id,
+                "via_actor_id": w.attributed_to_id,
+                "created_at": utcnow(),
+            }
+            for w in wrapper_rows
+        ]
+        entries += [
+            {
+                "owner_id": reader.id,
+                "object_id": w.id,
+                "via_actor_id": w.attributed_to_id,
+                "created_at": utcnow(),
+            }
+            for w in wrapper_rows
+        ]
         for chunk in range(0, len(entries), 20_000):
-            await session.execute(insert(TimelineEntry), entries[chunk:chunk + 20_000])
+            await session.execute(insert(TimelineEntry), entries[chunk : chunk + 20_000])
         token = secrets.token_urlsafe(32)
-        app = OAuthApp(client_id=secrets.token_urlsafe(16), client_secret_hash=digest("x"), name="bench",
-                       redirect_uris="urn:ietf:wg:oauth:2.0:oob", scopes="read")
+        app = OAuthApp(
+            client_id=secrets.token_urlsafe(16),
+            client_secret_hash=digest("x"),
+            name="bench",
+            redirect_uris="urn:ietf:wg:oauth:2.0:oob",
+            scopes="read",
+        )
         session.add(app)
         await session.flush()
-        session.add(AccessToken(token_hash=digest(token), app_id=app.id, account_id=reader.id, member_id=reader.id,
-                                scopes="read"))
+        session.add(
+            AccessToken(
+                token_hash=digest(token),
+                app_id=app.id,
+                account_id=reader.id,
+                member_id=reader.id,
+                scopes="read",
+            )
+        )
         in_home = sorted(e["object_id"] for e in entries)
     async with db.engine.connect() as conn:  # fresh planner statistics, as autovacuum would gather
         await conn.execute(text("ANALYZE"))
@@ -110,14 +206,17 @@ def percentiles(samples: list[float]) -> str:
 
 
 def a_full_page(response) -> None:
-    assert response.status_code == 200 and len(response.json()) == 20, (response.status_code, response.text[:200])
+    assert response.status_code == 200 and len(response.json()) == 20, (
+        response.status_code,
+        response.text[:200],
+    )
 
 
 def home_gets(url: str, token: str, count: int) -> list[float]:
     return timed_gets([url] * count, {"Authorization": f"Bearer {token}"}, a_full_page)
 
 
-BARE = textwrap.dedent('''
+BARE = textwrap.dedent("""
     import sys
     from aiohttp import web
 
@@ -127,7 +226,7 @@ BARE = textwrap.dedent('''
     app = web.Application()
     app.router.add_get("/", handler)
     web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=None, print=None)
-''')
+""")
 
 
 def wrk_rate(url: str, seconds: int, token: str | None = None) -> float:
@@ -170,22 +269,28 @@ def main() -> None:
         database_url = a.effective_database_url
         started = time.perf_counter()
         token, middle = asyncio.run(seed(database_url))
-        print(f"seeded {STATUSES:,} statuses by {FOLLOWED + OTHERS} actors, {BOOSTS:,} boosts; the reader follows "
-              f"{FOLLOWED} ({time.perf_counter() - started:.1f}s, {args.backend})")
+        print(
+            f"seeded {STATUSES:,} statuses by {FOLLOWED + OTHERS} actors, {BOOSTS:,} boosts; the reader follows "
+            f"{FOLLOWED} ({time.perf_counter() - started:.1f}s, {args.backend})"
+        )
         a.start()
         first = a.url("/api/v1/timelines/home")
         deep = a.url(f"/api/v1/timelines/home?max_id={middle}")
         home_gets(first, token, 20)
         home_gets(deep, token, 20)  # warm up
         print(f"home, first page (20 statuses): {percentiles(home_gets(first, token, args.requests))}")
-        print(f"home, deep page (max_id half-way, ~40,000 statuses down): "
-              f"{percentiles(home_gets(deep, token, args.requests))}")
+        print(
+            f"home, deep page (max_id half-way, ~40,000 statuses down): "
+            f"{percentiles(home_gets(deep, token, args.requests))}"
+        )
         home_rate = wrk_rate(first, args.seconds, token)
         bare = bare_rate(args.seconds)
         print(f"home first page at 32 concurrent clients (wrk): {home_rate:,.0f} requests/s")
         print(f"bare aiohttp JSON handler, same load: {bare:,.0f} requests/s")
-        print(f"ratio home / bare: {home_rate / bare:.1%} (each home page is 20 full statuses with accounts, "
-              f"counts and flags, from about 10 queries)")
+        print(
+            f"ratio home / bare: {home_rate / bare:.1%} (each home page is 20 full statuses with accounts, "
+            f"counts and flags, from about 10 queries)"
+        )
     finally:
         factory.close()
 

@@ -1,10 +1,11 @@
 """Shared pieces of the benchmarks: pinned processes, wrk runs, RSS sampling."""
+
 from __future__ import annotations
 
 import os
-import statistics
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import threading
@@ -28,19 +29,26 @@ def pinned(command: list[str], core: int | None) -> list[str]:
     return [TASKSET, "-c", str(core % CORES), *command]
 
 
-def start_serve(instance, core: int | None, timeout: float = 30.0, profile: str | None = None) -> subprocess.Popen:
+def start_serve(
+    instance, core: int | None, timeout: float = 30.0, profile: str | None = None
+) -> subprocess.Popen:
     """`interpeople serve` for a harness Instance, optionally pinned to one core (and under cProfile)."""
     log = open(instance.log_path, "ab")
     python = [sys.executable] + (["-m", "cProfile", "-o", profile] if profile else [])
     instance.process = subprocess.Popen(
         pinned([*python, "-m", "server.cli", "--data", str(instance.data), "serve"], core),
-        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     wait_http(instance.url("/.well-known/nodeinfo"), instance.process, timeout, instance.log_path)
     return instance.process
 
 
-def wait_http(url: str, process: subprocess.Popen, timeout: float = 30.0, log_path: Path | None = None) -> None:
+def wait_http(
+    url: str, process: subprocess.Popen, timeout: float = 30.0, log_path: Path | None = None
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -198,35 +206,75 @@ def write_requests(prefix: Path, raw_requests: list[bytes], threads: int) -> Non
                 out.write(raw)
 
 
-def run_wrk(url: str, prefix: Path, want_status: int, want_text: str, *, threads: int, connections: int,
-            duration: float, core: int | None, cycle: bool = False) -> dict:
+def run_wrk(
+    url: str,
+    prefix: Path,
+    want_status: int,
+    want_text: str,
+    *,
+    threads: int,
+    connections: int,
+    duration: float,
+    core: int | None,
+    cycle: bool = False,
+) -> dict:
     """Runs wrk with WRK_SCRIPT; returns good/bad counts, duration (s), latency percentiles (ms), rate."""
     script = prefix.parent / "replay.lua"
     script.write_text(WRK_SCRIPT)
-    command = pinned([WRK, "-t", str(threads), "-c", str(connections), "-d", f"{duration:.0f}s", "--timeout", "30s",
-                      "-s", str(script), url, "--", str(prefix), str(want_status), want_text,
-                      "cycle" if cycle else "once"], core)
+    command = pinned(
+        [
+            WRK,
+            "-t",
+            str(threads),
+            "-c",
+            str(connections),
+            "-d",
+            f"{duration:.0f}s",
+            "--timeout",
+            "30s",
+            "-s",
+            str(script),
+            url,
+            "--",
+            str(prefix),
+            str(want_status),
+            want_text,
+            "cycle" if cycle else "once",
+        ],
+        core,
+    )
     done = subprocess.run(command, capture_output=True, text=True, timeout=duration + 120)
-    match = re.search(r"RESULT good=(\d+) bad=(\d+) duration_us=(\d+) p50_us=(\d+) p99_us=(\d+) exhausted=(\d+)",
-                      done.stdout)
+    match = re.search(
+        r"RESULT good=(\d+) bad=(\d+) duration_us=(\d+) p50_us=(\d+) p99_us=(\d+) exhausted=(\d+)",
+        done.stdout,
+    )
     if not match:
         raise RuntimeError(f"wrk failed: {done.stdout}\n{done.stderr}")
     good, bad, duration_us, p50, p99, exhausted = map(int, match.groups())
     if done.stderr.strip():
         print(done.stderr.strip()[:600], file=sys.stderr)
     seconds = duration_us / 1e6
-    return {"good": good, "bad": bad, "seconds": seconds, "rate": good / seconds, "p50_ms": p50 / 1000,
-            "p99_ms": p99 / 1000, "exhausted": bool(exhausted)}
+    return {
+        "good": good,
+        "bad": bad,
+        "seconds": seconds,
+        "rate": good / seconds,
+        "p50_ms": p50 / 1000,
+        "p99_ms": p99 / 1000,
+        "exhausted": bool(exhausted),
+    }
 
 
 # ---------------------------------------------------------------- page latencies
+
 
 def expect_ok(response: requests.Response) -> None:
     assert response.status_code == 200, (response.url, response.status_code, response.text[:200])
 
 
-def timed_gets(urls: Iterable[str], headers: dict | None = None,
-               check: Callable[[requests.Response], None] = expect_ok) -> list[float]:
+def timed_gets(
+    urls: Iterable[str], headers: dict | None = None, check: Callable[[requests.Response], None] = expect_ok
+) -> list[float]:
     """Seconds each GET took, one after another on one keep-alive session; every answer is checked."""
     session = requests.Session()
     session.headers.update(headers or {})

@@ -10,6 +10,7 @@ Target: 0 server errors in 100,000 inputs.
     .venv/bin/python tests/bench/fuzz_inbox.py [--inputs 100000] [--seed 1] [--concurrency 8]
         [--backend sqlite|postgresql] [--max-seconds S]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,8 +33,9 @@ from tests.harness import PG_ENV, InstanceFactory, wait_for  # noqa: E402
 from tests.signing import create_note, signed_post  # noqa: E402
 
 
-async def fuzz(inbox: str, mutator: Mutator, secret, inputs: int, concurrency: int,
-               max_seconds: float) -> tuple[collections.Counter, list]:
+async def fuzz(
+    inbox: str, mutator: Mutator, secret, inputs: int, concurrency: int, max_seconds: float
+) -> tuple[collections.Counter, list]:
     counts: collections.Counter = collections.Counter()
     errors: list = []
     queue: asyncio.Queue = asyncio.Queue(maxsize=concurrency * 2)
@@ -62,8 +64,11 @@ async def fuzz(inbox: str, mutator: Mutator, secret, inputs: int, concurrency: i
                 break
             await queue.put(mutator.next_input())
             if sent % 5000 == 0:
-                print(f"  {sent} inputs queued, {time.monotonic() - started:.0f}s, statuses so far "
-                      f"{dict(sorted(counts.items()))}", flush=True)
+                print(
+                    f"  {sent} inputs queued, {time.monotonic() - started:.0f}s, statuses so far "
+                    f"{dict(sorted(counts.items()))}",
+                    flush=True,
+                )
         for _ in workers:
             await queue.put(None)
         await asyncio.gather(*workers)
@@ -76,8 +81,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--backend", choices=("sqlite", "postgresql"), default="sqlite")
-    parser.add_argument("--max-seconds", type=float, default=float("inf"),
-                        help="stop sending after this long")
+    parser.add_argument(
+        "--max-seconds", type=float, default=float("inf"), help="stop sending after this long"
+    )
     args = parser.parse_args()
     if args.backend == "postgresql" and not os.environ.get(PG_ENV):
         sys.exit(f"set {PG_ENV} for the PostgreSQL run")
@@ -92,13 +98,28 @@ def main() -> None:
         a.cli("follow", "landrights", b.handle("water"))
         wait_for(lambda: a.following_state("landrights", water) == "accepted", what="water accepts")
         key = b.private_key("water")
-        mutator = Mutator(args.seed, water, b.base_url, [landrights, a.url("/actors/ana"), a.url("/actor")],
-                          "http://127.0.0.1:9")
-        print(f"fuzzing {a.url('/inbox')} ({args.backend}) with {args.inputs} inputs, seed {args.seed}, "
-              f"{args.concurrency} clients")
+        mutator = Mutator(
+            args.seed,
+            water,
+            b.base_url,
+            [landrights, a.url("/actors/ana"), a.url("/actor")],
+            "http://127.0.0.1:9",
+        )
+        print(
+            f"fuzzing {a.url('/inbox')} ({args.backend}) with {args.inputs} inputs, seed {args.seed}, "
+            f"{args.concurrency} clients"
+        )
         started = time.monotonic()
-        counts, errors = asyncio.run(fuzz(a.url("/inbox"), mutator, secret_for(*key, "rsa"), args.inputs,
-                                          args.concurrency, args.max_seconds))
+        counts, errors = asyncio.run(
+            fuzz(
+                a.url("/inbox"),
+                mutator,
+                secret_for(*key, "rsa"),
+                args.inputs,
+                args.concurrency,
+                args.max_seconds,
+            )
+        )
         seconds = time.monotonic() - started
         healthy = create_note(water, b.base_url, "after the fuzz", to=[landrights])
         answer = signed_post(a.url("/inbox"), healthy, key).status_code
@@ -112,8 +133,10 @@ def main() -> None:
         print(f"server errors (5xx or no answer): {len(errors)}")
         for status, text, body in errors[:5]:
             print(f"  {status} {text!r} for {body!r}")
-        print(f"journal entries by state: {journal} (parked or retrying = failed in processing: "
-              f"{journal.get('parked', 0) + journal.get('retrying', 0)})")
+        print(
+            f"journal entries by state: {journal} (parked or retrying = failed in processing: "
+            f"{journal.get('parked', 0) + journal.get('retrying', 0)})"
+        )
         print(f"unhandled errors in the server log (Traceback): {log.count('Traceback')}")
         print(f"an ordinary post afterwards: answered {answer}, stored: {stored}")
     finally:
