@@ -9,11 +9,12 @@ from aiohttp import web
 
 from federation.actors import ActorError, get_actor
 from federation.signatures import SignatureError, verify_request
-from federation.spaces.access import may_fetch
-from models import Actor
+from federation.spaces.access import may_fetch, may_read, space_of_object
+from models import Actor, Object
 from models.space import Space
 from server import sessions
 from server.keys import FED
+from server.routes.common import wants_json
 
 
 async def signer_of(request: web.Request) -> Actor | None:
@@ -64,3 +65,20 @@ async def check_fetch(request: web.Request, space: Space | None) -> None:
             text=json.dumps({"error": f"{signer.uri} may not read this members-only space"}),
             content_type="application/json",
         )
+
+
+async def check_space_reader(request: web.Request, obj: Object) -> None:
+    """A post of a members-only space: fetches must be signed by a reader, pages seen by a signed-in member."""
+    fed = request.app[FED]
+    async with fed.db.session() as session:
+        space = await space_of_object(session, obj)
+        if space is None or space.visibility == "public":
+            return
+        if not wants_json(request):
+            if not await may_read(session, space, await member_of(request)):
+                raise web.HTTPForbidden(
+                    text="This post belongs to a members-only space: sign in as a member "
+                    "and open it from the space's page."
+                )
+            return
+    await check_fetch(request, space)

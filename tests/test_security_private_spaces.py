@@ -100,6 +100,17 @@ def test_unsigned_or_outsider_fetches_of_a_members_only_post_are_refused(council
     assert requests.get(post, timeout=10).status_code == 403  # the HTML page too
 
 
+def test_the_activities_and_replies_of_a_members_only_post_are_as_private_as_the_post(council):
+    a, post, _ = council
+    rows = a.sql("SELECT uri, payload FROM activities WHERE local = :t", t=True)
+    carrying = [uri for uri, payload in rows if post in payload and '"Create"' in payload]
+    assert carrying, "the Create of the post is stored"
+    for url in carrying + [f"{post}/replies"]:
+        assert requests.get(url, headers={"Accept": AP}, timeout=10).status_code == 401, url
+        assert signed_get(a, url, "eve").status_code == 403, url
+        assert signed_get(a, url, "ana").status_code == 200, url
+
+
 def test_a_members_signed_fetch_gets_the_post(council):
     a, post, thread = council
     answer = signed_get(a, post, "ana")

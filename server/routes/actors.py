@@ -8,12 +8,12 @@ from aiohttp import web
 from sqlalchemy import func, select
 
 from federation.actors import actor_document
-from federation.spaces.access import may_read, space_of_object
 from federation.urls import INSTANCE_ACTOR
+from federation.vocabulary import id_of
 from models import Activity, Actor, Follow, FollowState, Object
 from models.actor import local_actor
 from models.content import local_activity_by_uri, local_object_by_uri
-from server.access import check_fetch, member_of
+from server.access import check_space_reader
 from server.keys import FED
 from server.routes.common import activity_json, paged_collection, render, wants_json
 
@@ -155,7 +155,7 @@ async def local_object(request: web.Request) -> web.Response:
         )
     if obj is None:
         raise web.HTTPNotFound(text="no such object")
-    await _check_space_reader(request, obj)
+    await check_space_reader(request, obj)
     if obj.deleted_at is not None:
         return activity_json(
             {"@context": "https://www.w3.org/ns/activitystreams", **obj.document}, status=410
@@ -167,23 +167,6 @@ async def local_object(request: web.Request) -> web.Response:
     return render(request, "object.html", obj=obj, author=author)
 
 
-async def _check_space_reader(request: web.Request, obj: Object) -> None:
-    """A post of a members-only space: fetches must be signed by a reader, pages seen by a signed-in member."""
-    fed = request.app[FED]
-    async with fed.db.session() as session:
-        space = await space_of_object(session, obj)
-        if space is None or space.visibility == "public":
-            return
-        if not wants_json(request):
-            if not await may_read(session, space, await member_of(request)):
-                raise web.HTTPForbidden(
-                    text="This post belongs to a members-only space: sign in as a member "
-                    "and open it from the space's page."
-                )
-            return
-    await check_fetch(request, space)
-
-
 async def local_activity(request: web.Request) -> web.Response:
     fed = request.app[FED]
     uri = f"{fed.settings.base_url}/activities/{request.match_info['id']}"
@@ -191,7 +174,25 @@ async def local_activity(request: web.Request) -> web.Response:
         found = await local_activity_by_uri(session, uri)
     if found is None:
         raise web.HTTPNotFound(text="no such activity")
-    return activity_json(json.loads(found.payload), request=request)
+    document = json.loads(found.payload)
+    await _check_carried_objects(request, document)
+    return activity_json(document, request=request)
+
+
+async def _check_carried_objects(request: web.Request, document: dict) -> None:
+    """An activity carrying a post of a members-only space (a Create, an Announce of a Create ...) is
+    shown only to those who may read that post."""
+    fed = request.app[FED]
+    carried, value = [], document.get("object")
+    for _ in range(2):  # the object, and the object of an embedded activity
+        if id_of(value):
+            carried.append(id_of(value))
+        value = value.get("object") if isinstance(value, dict) else None
+    async with fed.db.session() as session:
+        found = [await local_object_by_uri(session, uri) for uri in carried if fed.urls.is_local(uri)]
+    for obj in found:
+        if obj is not None:
+            await check_space_reader(request, obj)
 
 
 def setup(app: web.Application) -> None:

@@ -28,7 +28,7 @@ from federation.vocabulary import AS
 from models import Activity, Actor, Follow, FollowState, Object, utcnow
 from models.space import Space, SpacePost, SpaceReport
 from server import notices, sessions, throttle
-from server.access import check_fetch, member_of
+from server.access import check_fetch, check_space_reader, member_of
 from server.keys import FED, TEMPLATES
 from server.links import site_path
 from server.routes.common import activity_json, not_found, page_number, paged_collection, render, wants_json
@@ -475,8 +475,10 @@ async def object_replies(request: web.Request) -> web.Response:
     fed = request.app[FED]
     uri = f"{fed.urls.base}/objects/{request.match_info['id']}"
     async with fed.db.session() as session:
-        if not await session.scalar(select(Object.id).where(Object.uri == uri, Object.local.is_(True))):
-            raise not_found(request, "no such object")
+        parent = await session.scalar(select(Object).where(Object.uri == uri, Object.local.is_(True)))
+    if parent is None:
+        raise not_found(request, "no such object")
+    await check_space_reader(request, parent)
     removed = select(SpacePost.object_id).where(SpacePost.removed_at.is_not(None))
     where = (Object.in_reply_to == uri, Object.deleted_at.is_(None), Object.id.not_in(removed))
     return await paged_collection(
