@@ -126,7 +126,10 @@ class DeliveryWorker:
         self._next_due: dt.datetime | None = None  # the earliest pending row's next attempt, when last asked
         self.signer = SigningPool(self.settings.signing_processes)
         self.client = DeliveryClient(
-            fed.allow_private, self.settings.delivery_timeout, self.settings.delivery_per_host
+            fed.allow_private,
+            self.settings.delivery_timeout,
+            self.settings.delivery_per_host,
+            self.settings.tls_ca_file,
         )
 
     # ------------------------------------------------------------ claiming

@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from federation.fetch import USER_AGENT, address_allowed, check_url
+from federation.fetch import USER_AGENT, address_allowed, check_url, client_tls
 
 ERROR_TEXT = 300  # bytes of an answer's body kept for the error message
 MAX_BODY = 64 * 1024  # a longer answer is cut off and its connection closed
@@ -292,8 +292,9 @@ class Connection(asyncio.Protocol):
 class DeliveryClient:
     """POSTs over kept-alive connections, at most `per_host` idle ones kept per host."""
 
-    def __init__(self, allow_private: bool, timeout: float, per_host: int):
+    def __init__(self, allow_private: bool, timeout: float, per_host: int, ca_file: str = ""):
         self.allow_private = allow_private
+        self.ca_file = ca_file  # an extra trusted CA (tls_ca_file), as for fetches
         self.timeout = timeout
         self.per_host = per_host
         self._idle: dict[tuple[str, str, int], list[Connection]] = {}
@@ -431,7 +432,7 @@ class DeliveryClient:
         tls = None
         if target.tls:
             if self._tls is None:
-                self._tls = ssl.create_default_context()  # certificate and host name checked
+                self._tls = client_tls(self.ca_file)  # certificate and host name checked
             tls = self._tls
         failure: OSError | None = None
         for address in await self._addresses(target):
