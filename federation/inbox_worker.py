@@ -18,6 +18,7 @@ from models import InboxEntry, InboxState, utcnow
 log = logging.getLogger(__name__)
 S = InboxState
 CLAIM_BATCH = 256
+PRUNE_EVERY = 600.0  # seconds between deletions of old processed entries
 _MARK_DONE = (
     update(InboxEntry.__table__)
     .where(InboxEntry.__table__.c.id == bindparam("b_id"), InboxEntry.__table__.c.state == S.processing.value)
@@ -66,6 +67,7 @@ class InboxWorker:
             )
         loop = asyncio.get_running_loop()
         last_recovery = loop.time()
+        last_prune = loop.time() - PRUNE_EVERY
         while not stop.is_set():
             try:
                 self.journal.appended.clear()
@@ -73,6 +75,10 @@ class InboxWorker:
                 if loop.time() - last_recovery > min(30.0, self.settings.inbox_lease):
                     await self.journal.recover()
                     last_recovery = loop.time()
+                if claimed == 0 and loop.time() - last_prune > PRUNE_EVERY:
+                    last_prune = loop.time()
+                    if pruned := await self.journal.prune():
+                        log.info("inbox journal: %d entries processed long ago deleted", pruned)
                 if claimed == 0:
                     await self._wait(stop)
             except Exception:

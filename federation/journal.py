@@ -13,7 +13,7 @@ import logging
 import random
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, and_, exists, select, update
+from sqlalchemy import Connection, and_, delete, exists, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import aliased
 
@@ -24,7 +24,9 @@ from models.inbox_entry import CLAIMABLE, FINISHED, UNFINISHED, InboxState, sour
 
 log = logging.getLogger(__name__)
 S = InboxState
+PRUNABLE = (S.done.value, S.refused.value)
 MAX_APPEND_BATCH = 512
+PRUNE_BATCH = 5000  # rows deleted per transaction, so pruning never holds the database for long
 _WRAPPERS = ("Undo", "Accept", "Reject", "Announce")
 
 
@@ -200,6 +202,25 @@ class Journal:
                 .values(state=S.retrying.value, lease_until=None, next_attempt_at=utcnow())
             )
             return result.rowcount or 0
+
+    async def prune(self) -> int:
+        """Deletes entries processed (done or refused) more than `inbox_keep_days` ago, a batch at a time;
+        how many. Parked and unfinished entries stay: they still need someone or something."""
+        cutoff = utcnow() - dt.timedelta(days=self.settings.inbox_keep_days)
+        pruned = 0
+        while True:
+            old = (
+                select(InboxEntry.id)
+                .where(InboxEntry.state.in_(PRUNABLE), InboxEntry.processed_at < cutoff)
+                .limit(PRUNE_BATCH)
+            )
+            async with self.fed.db.session() as session:
+                result = await session.execute(
+                    delete(InboxEntry).where(InboxEntry.id.in_(old.scalar_subquery()))
+                )
+            pruned += result.rowcount or 0
+            if (result.rowcount or 0) < PRUNE_BATCH:
+                return pruned
 
     async def release(self, entry_ids: list[int]) -> None:
         """Entries this process claimed but will not finish (it is stopping) go back to the queue."""

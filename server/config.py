@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import tomllib
 from contextlib import asynccontextmanager
 from dataclasses import fields
@@ -46,6 +47,7 @@ def load_settings(data_dir: Path) -> Settings:
         raise ConfigError(f"{path} is not valid TOML: {error}") from None
     except OSError as error:
         raise ConfigError(f"cannot read {path}: {error.strerror}") from None
+    check_names(path, raw)
     known = {k: v for k, v in raw.items() if k in SETTING_NAMES}
     extra = {k: v for k, v in raw.items() if k not in SETTING_NAMES}
     for name in TEXT_SETTINGS & set(extra):
@@ -55,6 +57,16 @@ def load_settings(data_dir: Path) -> Settings:
         return Settings(**known, extra=extra)
     except (TypeError, SettingsError) as error:
         raise ConfigError(f"{path}: {error}") from None
+
+
+def check_names(path: Path, raw: dict) -> None:
+    """A misspelt setting would otherwise be ignored without a word: name it, and what was probably meant."""
+    names = SETTING_NAMES | TEXT_SETTINGS
+    for name in raw:
+        if name not in names:
+            close = difflib.get_close_matches(name, sorted(names), n=1)
+            hint = f" (did you mean {close[0]}?)" if close else " (the settings are listed in README.md)"
+            raise ConfigError(f"{path}: unknown setting {name!r}{hint}")
 
 
 def sqlite_file(database_url: str) -> Path | None:

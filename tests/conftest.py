@@ -17,7 +17,7 @@ def backend(request) -> str:
 @pytest.fixture
 def instances(tmp_path, backend):
     """Start instances with instances.new(); all are stopped (and their databases dropped) after the test."""
-    factory = InstanceFactory(tmp_path, backend)
+    factory = InstanceFactory(tmp_path, backend, preloaded=True)
     yield factory
     factory.close()
 
@@ -25,6 +25,6 @@ def instances(tmp_path, backend):
 @pytest.fixture(scope="module", params=BACKENDS)
 def module_instances(request, tmp_path_factory):
     """Like `instances`, shared by the tests of one module (a story told in several steps)."""
-    factory = InstanceFactory(tmp_path_factory.mktemp("instances"), request.param)
+    factory = InstanceFactory(tmp_path_factory.mktemp("instances"), request.param, preloaded=True)
     yield factory
     factory.close()

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import io
 import json
+import multiprocessing
 import os
 import re
 import socket
@@ -30,6 +31,9 @@ FAST_SETTINGS = {
     "inbox_poll_interval": 0.1,
     "inbox_retry_base": 0.3,
 }
+# What `serve` imports, loaded once per test process into a fork server: each instance then starts as a fork
+# of it running the real `serve` command, without paying ~1 s of imports every time.
+SERVE_PRELOAD = ["server.cli", "server.app", "federation.delivery", "federation.inbox_worker"]
 UNFINISHED_ENTRIES = (
     "SELECT count(*) FROM inbox_entries WHERE state IN ('received', 'processing', 'retrying')"
 )
@@ -77,6 +81,46 @@ class CliResult:
         return f"CliResult(code={self.code}, out={self.out!r}, err={self.err!r})"
 
 
+def _run_serve(data: str, log_path: str) -> None:
+    """The body of an instance's process: `interpeople --data DATA serve`, its output appended to its log."""
+    log = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+    sys.stdout.reconfigure(line_buffering=True)
+    sys.stderr.reconfigure(line_buffering=True)
+    sys.exit(cli_main(["--data", data, "serve"]))
+
+
+class ServeProcess:
+    """An instance's `serve` process, forked from the preloaded fork server; Popen's interface."""
+
+    _context = None
+
+    def __init__(self, data: Path, log_path: Path):
+        if ServeProcess._context is None:
+            context = multiprocessing.get_context("forkserver")
+            context.set_forkserver_preload(SERVE_PRELOAD)
+            ServeProcess._context = context
+        self._process = ServeProcess._context.Process(target=_run_serve, args=(str(data), str(log_path)))
+        self._process.start()
+        self.pid = self._process.pid
+
+    def poll(self) -> int | None:
+        return self._process.exitcode
+
+    def wait(self, timeout: float | None = None) -> int:
+        self._process.join(timeout)
+        if self._process.exitcode is None:
+            raise subprocess.TimeoutExpired("serve", timeout)
+        return self._process.exitcode
+
+    def terminate(self) -> None:
+        self._process.terminate()
+
+    def kill(self) -> None:
+        self._process.kill()
+
+
 class PostgresDatabases:
     """A fresh PostgreSQL database per instance, dropped at the end."""
 
@@ -113,8 +157,9 @@ class PostgresDatabases:
 class Instance:
     """One Interpeople instance: its folder, its CLI, and its `serve` process."""
 
-    def __init__(self, data: Path, port: int, database_url: str | None):
+    def __init__(self, data: Path, port: int, database_url: str | None, preloaded: bool = False):
         self.data = data
+        self.preloaded = preloaded  # started as a fork of the preloaded fork server (the suite's choice)
         self.port = port
         self.base_url = f"http://127.0.0.1:{port}"
         self.host = f"127.0.0.1:{port}"
@@ -156,14 +201,17 @@ class Instance:
 
     # -- the server process
     def start(self, timeout: float = 120.0) -> "Instance":
-        log = open(self.log_path, "ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "server.cli", "--data", str(self.data), "serve"],
-            cwd=ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
+        if self.preloaded:
+            self.process = ServeProcess(self.data, self.log_path)
+        else:
+            log = open(self.log_path, "ab")
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "server.cli", "--data", str(self.data), "serve"],
+                cwd=ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -306,7 +354,11 @@ class Instance:
 
 
 class InstanceFactory:
-    def __init__(self, tmp_path: Path, backend: str):
+    """Creates instances on free loopback ports; `preloaded` starts them as forks of a preloaded server
+    (the suite: fast), otherwise as fresh `python -m server.cli serve` processes (benchmarks: faithful)."""
+
+    def __init__(self, tmp_path: Path, backend: str, preloaded: bool = False):
+        self.preloaded = preloaded
         self.tmp_path = tmp_path
         self.backend = backend
         self.instances: list[Instance] = []
@@ -314,7 +366,9 @@ class InstanceFactory:
 
     def new(self, name: str = "i", start: bool = True, **settings) -> Instance:
         database_url = self.pg.create() if self.pg else None
-        instance = Instance(self.tmp_path / f"{name}{len(self.instances)}", free_port(), database_url)
+        instance = Instance(
+            self.tmp_path / f"{name}{len(self.instances)}", free_port(), database_url, self.preloaded
+        )
         instance.init(**settings)
         self.instances.append(instance)
         if start:

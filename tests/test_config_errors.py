@@ -66,6 +66,11 @@ def test_a_word_for_a_number_is_refused(instance):
     assert_one_line(interpeople(instance, "migrate"), "max_inbox_bytes", "integer", "'big'")
 
 
+def test_a_misspelt_setting_is_named_with_what_was_meant(instance):
+    set_config(instance, inbox_answer_wiat=0)
+    assert_one_line(interpeople(instance, "migrate"), "'inbox_answer_wiat'", "did you mean inbox_answer_wait")
+
+
 def test_a_negative_size_is_refused(instance):
     set_config(instance, max_inbox_bytes=-5)
     assert_one_line(interpeople(instance, "migrate"), "max_inbox_bytes", "-5")

@@ -260,3 +260,50 @@ def test_the_bulk_path_and_the_general_path_store_the_same_rows_for_one_create(t
     for table in ("activities", "objects", "timeline", "hashtags"):
         assert bulk[table] == general[table], table
     assert len(bulk["timeline"]) == 1 and len(bulk["objects"]) == 1 and len(bulk["hashtags"]) == 1
+
+
+def test_entries_processed_long_ago_are_pruned_but_parked_and_recent_ones_stay(tmp_path):
+    from sqlalchemy import select
+
+    from federation.context import Federation
+    from federation.settings import Settings
+    from models import Database, InboxEntry
+    from models.migrate import upgrade
+
+    now = dt.datetime.now(dt.timezone.utc)
+    old, recent = now - dt.timedelta(days=20), now - dt.timedelta(days=1)
+    kept = {"parked-old": (S.parked, old), "done-recent": (S.done, recent), "waiting": (S.received, None)}
+    pruned = {"done-old": (S.done, old), "refused-old": (S.refused, old)}
+
+    async def run() -> tuple[int, set]:
+        url = f"sqlite:///{tmp_path / 'journal'}.db"
+        db = Database(url)
+        fed = Federation(Settings(base_url="http://127.0.0.1:8", database_url=url), db)
+        try:
+            await upgrade(db)
+            async with db.session() as session:
+                for uri, (state, processed) in {**kept, **pruned}.items():
+                    session.add(
+                        InboxEntry(
+                            activity_uri=uri,
+                            activity_type="Create",
+                            actor_uri="a",
+                            order_key=uri,
+                            payload="{}",
+                            state=state.value,
+                            attempts=1,
+                            next_attempt_at=now,
+                            received_at=processed or now,
+                            processed_at=processed,
+                        )
+                    )
+            count = await Journal(fed).prune()
+            async with db.session() as session:
+                left = set((await session.scalars(select(InboxEntry.activity_uri))).all())
+            return count, left
+        finally:
+            await fed.close()
+            await db.close()
+
+    count, left = asyncio.run(run())
+    assert count == len(pruned) and left == set(kept)

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.fixture
 def sqlite_instances(tmp_path):
-    factory = InstanceFactory(tmp_path, "sqlite")
+    factory = InstanceFactory(tmp_path, "sqlite", preloaded=True)
     yield factory
     factory.close()
 

@@ -65,6 +65,7 @@ def test_a_remote_posts_script_link_is_not_its_status_url(instances, hostile):
     note = create_note(hostile.actor_id, hostile.base_url, "look here", url=EVIL)
     key = (f"{hostile.actor_id}#main-key", hostile.private_pem)
     assert signed_post(a.url("/actors/landrights/inbox"), note, key).status_code < 300
+    a.wait_inbox_drained()  # a plain post is stored after the 202
     account = requests.get(
         a.url("/api/v1/accounts/lookup"), params={"acct": hostile.handle}, timeout=10
     ).json()
