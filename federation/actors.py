@@ -34,6 +34,7 @@ from federation.vocabulary import (
 )
 from models import Actor, Key, utcnow
 from models.actor import actor_by_handle, actor_by_uri, local_actor
+from models.space import Space
 
 if TYPE_CHECKING:  # bovine loads at first use (it costs ~37 MB)
     from bovine.crypto.types import CryptographicIdentifier
@@ -104,6 +105,11 @@ async def create_local_actor(
     return actor
 
 
+async def _is_members_only_space(session: AsyncSession, actor: Actor) -> bool:
+    visibility = await session.scalar(select(Space.visibility).where(Space.actor_id == actor.id))
+    return visibility is not None and visibility != "public"
+
+
 async def actor_document(session: AsyncSession, fed: Federation, actor: Actor) -> dict:
     keys = (await session.scalars(select(Key).where(Key.actor_id == actor.id).order_by(Key.id))).all()
     rsa = [k for k in keys if k.kind == "rsa"]
@@ -129,6 +135,8 @@ async def actor_document(session: AsyncSession, fed: Federation, actor: Actor) -
         document["publicKey"] = public_key_document(actor.uri, rsa[-1].public)
     if eds:
         document["assertionMethod"] = [multikey_document(actor.uri, k.public) | {"id": k.uri} for k in eds]
+    if actor.type == "Group" and await _is_members_only_space(session, actor):
+        document["membersOnly"] = True  # peers address its posts to members only (Interpeople's context)
     if actor.movement_id is not None:
         movement = await session.get(Actor, actor.movement_id)
         if movement is not None:

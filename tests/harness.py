@@ -39,10 +39,23 @@ UNFINISHED_ENTRIES = (
 )
 
 
+# Ports below the kernel's ephemeral range (32768-60999 on Linux): an ephemeral port that is free now can
+# be taken as the source port of any outgoing connection before the instance binds it. Each xdist worker
+# gets its own slice so two workers never hand out the same port.
+_WORKER = int(re.sub(r"\D", "", os.environ.get("PYTEST_XDIST_WORKER", "")) or 0)
+_PORT_SLICE = 22000 // max(1, int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
+_next_ports = iter(range(10000 + _WORKER * _PORT_SLICE, 10000 + (_WORKER + 1) * _PORT_SLICE))
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    for port in _next_ports:
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free loopback port left in this worker's slice")
 
 
 def http_ok(url: str) -> bool:

@@ -139,3 +139,23 @@ def test_members_only_posts_stay_off_public_pages(council):
     tag = requests.get(a.url("/tags/cuts"), timeout=10).text
     assert "Secret agenda" not in tag and "Open agenda" in tag
     assert "Budget" not in requests.get(a.url("/actors/ana"), timeout=10).text
+
+
+def test_a_remote_members_post_to_a_members_only_space_is_not_addressed_to_the_public(
+    council, module_instances
+):
+    a, _, _ = council
+    b = module_instances.new("b")
+    b.movement("river", "River")
+    b.member("rui", "river")
+    a.cli("space", "create", "assembly", "--name", "Assembly", "--movement", "forum",
+          "--members-only", b.handle("river"))  # fmt: skip
+    assert requests.get(a.url("/spaces/assembly"), headers={"accept": AP}, timeout=10).json()["membersOnly"]
+    b.cli("space", "join", "rui", a.handle("assembly"))
+    post = b.cli("space", "post", "rui", a.handle("assembly"), "--title", "From the river", "Quiet plans")
+    uri = post.out.strip()
+    [(payload,)] = b.sql("SELECT payload FROM activities WHERE object_uri = :u AND local = :t", u=uri, t=True)
+    assert PUBLIC not in payload
+    assert b.sql("SELECT public FROM objects WHERE uri = :u", u=uri) == [(False,)]
+    a.wait_inbox_drained()
+    assert a.sql("SELECT public FROM objects WHERE uri = :u", u=uri) == [(False,)]

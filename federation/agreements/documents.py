@@ -45,6 +45,7 @@ CONTEXT_DOCUMENT = {
         "status": "ip:status",
         "declines": {"@id": "ip:declines", "@container": "@set"},
         "withdrawals": {"@id": "ip:withdrawals", "@container": "@set"},
+        "membersOnly": {"@id": "ip:membersOnly", "@type": "xsd:boolean"},
     }
 }
 

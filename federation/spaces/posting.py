@@ -257,6 +257,8 @@ async def publish(
         author = await session.get(Actor, author.id)
         space_actor = await session.get(Actor, space_actor.id)
         space = await space_of_actor(session, space_actor)
+        if not space_actor.local:  # its readers, as its actor document says, decide the addressing
+            space = await ensure_remote_space(session, space_actor)
         obj, activity = await store_local_post(
             session, fed, author, space_actor, rendered, text, title, parent
         )
@@ -280,7 +282,10 @@ async def publish(
         obj = await session.get(Object, obj.id)
         space = await ensure_remote_space(session, await session.get(Actor, space_actor.id))
         await index_post(session, space, obj)
-        await _spread(session, await session.get(Actor, author.id), obj, activity, skip={space_actor.inbox})
+        if not is_private(space):  # a members-only space's posts reach its members through it alone
+            await _spread(
+                session, await session.get(Actor, author.id), obj, activity, skip={space_actor.inbox}
+            )
     fed.deliveries_queued.set()
     return obj
 

@@ -84,13 +84,22 @@ async def space_of_actor(session: AsyncSession, actor: Actor) -> Space | None:
     return await session.scalar(select(Space).where(Space.actor_id == actor.id))
 
 
+def remote_visibility(actor: Actor) -> str:
+    """What a remote space's actor document says of its readers: `membersOnly` (Interpeople's context)."""
+    document = actor.document if isinstance(actor.document, dict) else {}
+    return "members" if document.get("membersOnly") is True else "public"
+
+
 async def ensure_remote_space(session: AsyncSession, actor: Actor) -> Space:
-    """The index row of a remote space this instance hears from (created on first contact)."""
+    """The index row of a remote space this instance hears from (created on first contact), its
+    visibility as the space's latest actor document says."""
     space = await space_of_actor(session, actor)
     if space is None:
-        space = Space(actor_id=actor.id, local=False, visibility="public")
+        space = Space(actor_id=actor.id, local=False, visibility=remote_visibility(actor))
         session.add(space)
         await session.flush()
+    elif not space.local:
+        space.visibility = remote_visibility(actor)
     return space
 
 
