@@ -12,7 +12,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 
-from sqlalchemy import and_, bindparam, func, or_, select, update
+from sqlalchemy import and_, bindparam, delete, func, or_, select, update
 
 from federation.context import Federation
 from federation.delivery_client import DeliveryClient, Target, target_of
@@ -52,6 +52,8 @@ FLUSH_AT = 256  # outcomes recorded in one transaction once this many wait ...
 FLUSH_AFTER = 0.2  # ... or once the oldest has waited this long (s)
 CLAIM_FROM = 64  # the loop claims more once this many can be taken (or nothing is pending)
 QUERY_EVERY = 1.0  # an idle worker reads the queue at least this often, even when its files look unchanged
+PRUNE_EVERY = 600.0  # seconds between deletions of rows delivered long ago (when idle)
+PRUNE_BATCH = 5000  # rows deleted per transaction, so pruning never holds the database for long
 
 
 # ---------------------------------------------------------------- pure steps: verdict, delay, next state
@@ -509,10 +511,28 @@ class DeliveryWorker:
             or time.monotonic() - self._first_outcome_at >= FLUSH_AFTER
         )
 
+    async def prune(self) -> int:
+        """Deletes rows delivered more than `delivery_keep_days` ago, a batch at a time; how many. Failed
+        rows stay: an operator may requeue them."""
+        cutoff = utcnow() - dt.timedelta(days=self.settings.delivery_keep_days)
+        pruned = 0
+        while True:
+            old = (
+                select(Delivery.id)
+                .where(Delivery.state == S.delivered.value, Delivery.updated_at < cutoff)
+                .limit(PRUNE_BATCH)
+            )
+            async with self.fed.db.session() as session:
+                result = await session.execute(delete(Delivery).where(Delivery.id.in_(old.scalar_subquery())))
+            pruned += result.rowcount or 0
+            if (result.rowcount or 0) < PRUNE_BATCH:
+                return pruned
+
     async def run(self, stop: asyncio.Event) -> None:
         """The worker loop: until stop is set, deliver what is due and record outcomes (in batches)."""
         await self.recover_expired_leases()
         last_recovery = asyncio.get_running_loop().time()
+        last_prune = last_recovery - PRUNE_EVERY
         while not stop.is_set():
             try:
                 self._progress.clear()
@@ -523,6 +543,10 @@ class DeliveryWorker:
                 if now - last_recovery > min(30.0, self.settings.delivery_lease_margin):
                     await self.recover_expired_leases()
                     last_recovery = now
+                if claimed == 0 and now - last_prune > PRUNE_EVERY:
+                    last_prune = now
+                    if pruned := await self.prune():
+                        log.info("deliveries: %d rows delivered long ago deleted", pruned)
                 if claimed == 0:
                     await self._wait(stop)
             except Exception:

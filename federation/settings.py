@@ -55,6 +55,7 @@ class Settings:
     inbox_max_attempts: int = 6  # then the entry is parked with its error
     inbox_lease: float = 120.0  # a claimed entry whose process vanished is taken again after this (s)
     inbox_keep_days: float = 14.0  # processed (done or refused) entries are deleted after this; parked stay
+    delivery_keep_days: float = 14.0  # delivered rows are deleted after this; failed ones stay for requeue
     signature_max_age: float = 65 * 60.0
     signature_max_future: float = 3600.0
     # An extra CA certificate file (PEM) trusted for outgoing https, e.g. a test CA on loopback.
