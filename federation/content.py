@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 
 import nh3
-from markdown_it import MarkdownIt
 
 from federation.vocabulary import id_of, is_public, visibility_of
 
-_markdown = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False}).enable(
-    "strikethrough"
-)
+
+@functools.cache
+def _markdown():
+    # markdown-it (62 modules) loads at the first post written here, not in an idle server
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False}).enable(
+        "strikethrough"
+    )
+
 
 ALLOWED_TAGS = {
     "p",
@@ -57,7 +64,7 @@ def sanitize_html(html: str | None) -> str:
 
 
 def markdown_to_html(text: str) -> str:
-    return sanitize_html(_markdown.render(text).strip())
+    return sanitize_html(_markdown().render(text).strip())
 
 
 def parse_time(value) -> dt.datetime | None:

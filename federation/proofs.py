@@ -8,11 +8,10 @@ import logging
 from typing import TYPE_CHECKING
 
 import rfc8785
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric import ed25519
 
-if TYPE_CHECKING:  # bovine loads at first use (it costs a process ~37 MB)
+if TYPE_CHECKING:  # bovine (~37 MB) and cryptography (~11 MB) load at first use, not in an idle server
     from bovine.crypto.types import CryptographicSecret
+    from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from federation.vocabulary import as_list, iso
 
@@ -55,7 +54,7 @@ async def verify_single_proof(document: dict, lookup) -> str | None:
         if identifier is None:
             return None
         key = identifier.public_key
-        if isinstance(key, ed25519.Ed25519PublicKey) and check_proof(proof, digest, key):
+        if is_ed25519_public(key) and check_proof(proof, digest, key):
             return identifier.controller
     return None
 
@@ -123,9 +122,16 @@ def ed25519_private(multibase_private: str) -> ed25519.Ed25519PrivateKey:
     return multibase_to_private_key(multibase_private)
 
 
+def is_ed25519_public(key: object) -> bool:
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    return isinstance(key, ed25519.Ed25519PublicKey)
+
+
 def ed25519_public(multibase_public: str) -> ed25519.Ed25519PublicKey:
     """An Ed25519 public key from its Multikey form (z + base58btc of 0xed01 + 32 bytes)."""
     from bovine.crypto.multibase import multibase_decode
+    from cryptography.hazmat.primitives.asymmetric import ed25519
 
     raw = multibase_decode(multibase_public)
     if len(raw) != 34 or raw[:2] != _ED25519_PUB_PREFIX:
@@ -205,6 +211,8 @@ def _config_json(config: dict) -> bytes:
 
 def check_proof(proof: dict, digest: bytes, public_key: ed25519.Ed25519PublicKey) -> bool:
     """Whether an eddsa-jcs-2022 proof verifies over a document whose digest is given."""
+    from cryptography.exceptions import InvalidSignature
+
     try:
         from bovine.crypto.multibase import multibase_decode
 

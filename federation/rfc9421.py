@@ -14,9 +14,6 @@ from typing import Mapping
 from urllib.parse import urlsplit
 
 import http_sf
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 
 from federation.signatures import SignatureError
 
@@ -90,6 +87,11 @@ def _check_digest(headers: Mapping[str, str], body: bytes) -> None:
 
 
 def _verify_with(key, signature: bytes, base: bytes, alg: str | None) -> bool:
+    # cryptography loads at the first check, not in an idle server
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
+
     try:
         if isinstance(key, rsa.RSAPublicKey) and alg in (None, "rsa-v1_5-sha256"):
             key.verify(signature, base, padding.PKCS1v15(), hashes.SHA256())

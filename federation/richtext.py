@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-from markdown_it import MarkdownIt
-from markdown_it.token import Token
-
 from federation.content import sanitize_html
+
+if TYPE_CHECKING:  # markdown-it loads at the first post written here
+    from markdown_it.token import Token
 
 MENTION = re.compile(r"(?<![\w@/])@([A-Za-z0-9_.-]+)@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*(?::\d{1,5})?)")
 HASHTAG = re.compile(r"(?<![\w&#/])#(\w{1,100})")
@@ -42,12 +43,16 @@ class _Links:
 
 
 def _link(href: str, text: str, css: str) -> list[Token]:
+    from markdown_it.token import Token
+
     opening = Token("link_open", "a", 1, attrs={"href": href, "class": css})
     closing = Token("link_close", "a", -1)
     return [opening, Token("text", "", 0, content=text), closing]
 
 
 def _split_text(token: Token, links: _Links) -> list[Token]:
+    from markdown_it.token import Token
+
     out: list[Token] = []
     text, cursor = token.content, 0
     for match in WORD.finditer(text):
@@ -98,6 +103,8 @@ def render_post(text: str, base_url: str, actors: dict[str, tuple[str, str]]) ->
 
     Handles that could not be resolved stay plain text.
     """
+    from markdown_it import MarkdownIt
+
     links = _Links(base_url, actors)
     md = MarkdownIt("commonmark", {"html": False}).enable("strikethrough")
     md.core.ruler.push("interpeople_links", _linkify_rule(links))

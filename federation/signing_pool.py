@@ -18,9 +18,6 @@ import time
 from collections import deque
 from typing import AsyncIterator
 
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding
-
 POOL_FROM = 64  # a batch at least this big starts the pool
 CHUNK_MIN, CHUNK_MAX = 8, 64  # signatures per chunk: small enough that the first requests leave early
 IN_FLIGHT = 2  # chunks sent ahead to each worker, so it never waits for the event loop
@@ -40,6 +37,9 @@ _keys: dict[str, object] = {}  # PEM -> loaded key; filled in the server before 
 
 
 def _private_key(pem: str):
+    # cryptography (~11 MB) is imported at the first signature, not by an idle server
+    from cryptography.hazmat.primitives import serialization
+
     key = _keys.get(pem)
     if key is None:
         if len(_keys) >= 64:
@@ -50,6 +50,9 @@ def _private_key(pem: str):
 
 def _sign_chunk(pem: str, messages: list[bytes]) -> list[str]:
     """In a worker: RSA-2048 PKCS#1 v1.5 SHA-256 signatures, base64."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+
     key = _private_key(pem)
     return [
         base64.standard_b64encode(key.sign(m, padding.PKCS1v15(), hashes.SHA256())).decode("ascii")

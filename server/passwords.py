@@ -3,21 +3,26 @@
 import asyncio
 import functools
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 
-_hasher = PasswordHasher()
+@functools.cache
+def _hasher():
+    # argon2-cffi loads at the first password checked or set, not in an idle server
+    from argon2 import PasswordHasher
+
+    return PasswordHasher()
 
 
 def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+    return _hasher().hash(password)
 
 
 def check_password(stored_hash: str | None, password: str) -> bool:
+    from argon2.exceptions import InvalidHashError, VerificationError
+
     if not stored_hash:
         return False
     try:
-        return _hasher.verify(stored_hash, password)
+        return _hasher().verify(stored_hash, password)
     except (VerificationError, InvalidHashError):
         return False
 
@@ -25,7 +30,7 @@ def check_password(stored_hash: str | None, password: str) -> bool:
 @functools.lru_cache(maxsize=1)
 def dummy_hash() -> str:
     """A hash no password matches, with the same parameters as real ones, for accounts that do not exist."""
-    return _hasher.hash("no account has this password: it only makes a missing account cost the same")
+    return _hasher().hash("no account has this password: it only makes a missing account cost the same")
 
 
 async def check_password_evenly(stored_hash: str | None, password: str) -> bool:

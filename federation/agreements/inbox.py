@@ -6,8 +6,6 @@ from __future__ import annotations
 import functools
 import logging
 
-from cryptography.hazmat.primitives.asymmetric import ed25519
-
 from federation.agreements.actions import ensure_actors, publish_proposal
 from federation.agreements.documents import MAX_PARTIES
 from federation.agreements.lifecycle import (
@@ -20,7 +18,14 @@ from federation.agreements.remote import apply_origin_document
 from federation.agreements.store import proposal_by_uri
 from federation.context import Federation
 from federation.inbox import Incoming
-from federation.proofs import check_proof, content_hash, document_digest, proof_problem, without_proof
+from federation.proofs import (
+    check_proof,
+    content_hash,
+    document_digest,
+    is_ed25519_public,
+    proof_problem,
+    without_proof,
+)
 from federation.refusal import Refusal
 from federation.vocabulary import as_list
 from models import Actor
@@ -68,9 +73,7 @@ async def verify_carried(fed: Federation, document: dict) -> dict[str, str | Non
             identifier = await keys.lookup(proof["verificationMethod"], refresh)
             if identifier is None:
                 break
-            if isinstance(identifier.public_key, ed25519.Ed25519PublicKey) and check_proof(
-                proof, digest, identifier.public_key
-            ):
+            if is_ed25519_public(identifier.public_key) and check_proof(proof, digest, identifier.public_key):
                 results[value] = identifier.controller
                 break
     return results

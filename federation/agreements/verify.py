@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Callable, Iterable
-
-from cryptography.hazmat.primitives.asymmetric import ed25519
+from typing import TYPE_CHECKING, Callable, Iterable
 
 from federation.proofs import check_proof, content_hash, document_digest, ed25519_public, proof_problem
 from federation.vocabulary import as_list
+
+if TYPE_CHECKING:  # cryptography loads at first use
+    from cryptography.hazmat.primitives.asymmetric import ed25519
 
 # verification method id -> (controller actor id, public key), or None when unknown
 Resolver = Callable[[str], "tuple[str, ed25519.Ed25519PublicKey] | None"]

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+import collections
 import hmac
 
 from aiohttp import web
-from prometheus_client import CollectorRegistry, Counter, Gauge, disable_created_metrics
-from prometheus_client.exposition import choose_encoder
 from sqlalchemy import func, select
 
 from federation.settings import is_loopback_host
@@ -30,38 +29,60 @@ KINDS = [
 
 
 class Metrics:
-    """One process's registry: request counters kept by the middleware, the rest read at each scrape."""
+    """One process's figures: request counts kept by the middleware, the rest read at each scrape.
+
+    prometheus_client is imported at the first scrape (an idle server never pays for it); its registry then
+    reads these figures through a collector."""
 
     def __init__(self):
-        disable_created_metrics()  # no *_created series: they only repeat the process's start time
-        self.registry = CollectorRegistry()
-        self.requests = Counter(
+        self.requests: collections.Counter[tuple[str, str]] = collections.Counter()
+        self.deliveries: dict[str, int] = {}
+        self.inbox: dict[str, int] = {}
+        self.lag = 0.0
+        self.due = 0.0
+        self._registry = None
+
+    def registry(self):
+        if self._registry is None:
+            from prometheus_client import CollectorRegistry
+
+            self._registry = CollectorRegistry()
+            self._registry.register(self)
+        return self._registry
+
+    def collect(self):
+        """The metric families, as prometheus_client's registry asks a collector for them."""
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+        requests = CounterMetricFamily(
             "interpeople_http_requests",
             "HTTP requests answered, by route kind and status",
-            ["kind", "status"],
-            registry=self.registry,
+            labels=["kind", "status"],
         )
-        self.deliveries = Gauge(
-            "interpeople_deliveries",
-            "Rows of the delivery queue, by state",
-            ["state"],
-            registry=self.registry,
-        )
-        self.inbox = Gauge(
-            "interpeople_inbox_entries",
-            "Entries of the inbox journal not done yet, by state (done ones are not counted)",
-            ["state"],
-            registry=self.registry,
-        )
-        self.lag = Gauge(
+        for (kind, status), count in sorted(self.requests.items()):
+            requests.add_metric([kind, status], count)
+        yield requests
+        for name, doc, values in (
+            ("interpeople_deliveries", "Rows of the delivery queue, by state", self.deliveries),
+            (
+                "interpeople_inbox_entries",
+                "Entries of the inbox journal not done yet, by state (done ones are not counted)",
+                self.inbox,
+            ),
+        ):
+            family = GaugeMetricFamily(name, doc, labels=["state"])
+            for state, count in values.items():
+                family.add_metric([state], count)
+            yield family
+        yield GaugeMetricFamily(
             "interpeople_inbox_journal_lag_seconds",
             "Age of the oldest journaled activity not processed yet (0 when the journal is drained)",
-            registry=self.registry,
+            value=self.lag,
         )
-        self.due = Gauge(
+        yield GaugeMetricFamily(
             "interpeople_deliveries_due_oldest_seconds",
             "How long the oldest due delivery (queued or retrying) has waited",
-            registry=self.registry,
+            value=self.due,
         )
 
 
@@ -93,7 +114,7 @@ async def count_requests(request: web.Request, handler):
         status = error.status
         raise
     finally:
-        request.app[METRICS].requests.labels(route_kind(request), str(status)).inc()
+        request.app[METRICS].requests[route_kind(request), str(status)] += 1
 
 
 def allowed(request: web.Request, token: str) -> bool:
@@ -115,9 +136,8 @@ async def _read_deliveries(session, collected: Metrics, now) -> None:
             Delivery.state.in_(PENDING), Delivery.next_attempt_at <= now
         )
     )
-    for state in DeliveryState:
-        collected.deliveries.labels(state.value).set(counts.get(state.value, 0))
-    collected.due.set((now - oldest).total_seconds() if oldest else 0)
+    collected.deliveries = {state.value: counts.get(state.value, 0) for state in DeliveryState}
+    collected.due = (now - oldest).total_seconds() if oldest else 0.0
 
 
 async def _read_journal(session, collected: Metrics, now) -> None:
@@ -135,9 +155,8 @@ async def _read_journal(session, collected: Metrics, now) -> None:
     oldest = await session.scalar(
         select(func.min(InboxEntry.received_at)).where(InboxEntry.state.in_(UNFINISHED))
     )
-    for state in counted:
-        collected.inbox.labels(state).set(counts.get(state, 0))
-    collected.lag.set(max(0.0, (now - oldest).total_seconds()) if oldest else 0)
+    collected.inbox = {state: counts.get(state, 0) for state in counted}
+    collected.lag = max(0.0, (now - oldest).total_seconds()) if oldest else 0.0
 
 
 async def metrics(request: web.Request) -> web.Response:
@@ -151,8 +170,10 @@ async def metrics(request: web.Request) -> web.Response:
     async with fed.db.session() as session:
         await _read_deliveries(session, collected, now)
         await _read_journal(session, collected, now)
+    from prometheus_client.exposition import choose_encoder
+
     encoder, content_type = choose_encoder(request.headers.get("Accept", ""))  # text 0.0.4 or OpenMetrics
-    return web.Response(body=encoder(collected.registry), headers={"Content-Type": content_type})
+    return web.Response(body=encoder(collected.registry()), headers={"Content-Type": content_type})
 
 
 def setup(app: web.Application) -> None:
