@@ -229,16 +229,35 @@ BARE = textwrap.dedent("""
 """)
 
 
-def wrk_rate(url: str, seconds: int, token: str | None = None) -> float:
-    """Requests per second from wrk (2 threads, 32 connections) in its own process."""
-    command = [WRK, "-t2", "-c32", f"-d{seconds}s", url]
+def wrk_run(url: str, seconds: int, token: str | None = None) -> tuple[float, str]:
+    """Requests per second and the latency p90/p99 line from wrk (2 threads, 32 connections) in its own
+    process."""
+    command = [WRK, "-t2", "-c32", "--latency", f"-d{seconds}s", url]
     if token:
         command[1:1] = ["-H", f"Authorization: Bearer {token}"]
     out = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 30).stdout
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     if errors:
         raise RuntimeError(f"wrk saw {errors.group(1)} error answers:\n{out}")
-    return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    found = {p: re.search(r"\s%d%%\s+(\S+)" % p, out).group(1) for p in (50, 90, 99)}
+    latency = ", ".join(f"p{p} {value}" for p, value in found.items())
+    return rate, latency
+
+
+def wrk_rate(url: str, seconds: int, token: str | None = None) -> float:
+    return wrk_run(url, seconds, token)[0]
+
+
+def py_spy(pid: int, seconds: int) -> subprocess.Popen | None:
+    """With BENCH_PYSPY=FILE, a py-spy recording of the server during the loaded run (raw format)."""
+    if not os.environ.get("BENCH_PYSPY"):
+        return None
+    spy = str(Path(sys.executable).parent / "py-spy")
+    return subprocess.Popen(
+        [spy, "record", "-p", str(pid), "-r", "400", "-o", os.environ["BENCH_PYSPY"], "-f", "raw"]
+        + ["-d", str(seconds), "--nonblocking"]
+    )
 
 
 def bare_rate(seconds: int) -> float:
@@ -283,9 +302,14 @@ def main() -> None:
             f"home, deep page (max_id half-way, ~40,000 statuses down): "
             f"{percentiles(home_gets(deep, token, args.requests))}"
         )
-        home_rate = wrk_rate(first, args.seconds, token)
+        spy = py_spy(a.process.pid, args.seconds)
+        home_rate, latency = wrk_run(first, args.seconds, token)
+        if spy:
+            spy.wait()
         bare = bare_rate(args.seconds)
-        print(f"home first page at 32 concurrent clients (wrk): {home_rate:,.0f} requests/s")
+        print(
+            f"home first page at 32 concurrent clients (wrk): {home_rate:,.0f} requests/s (latency {latency})"
+        )
         print(f"bare aiohttp JSON handler, same load: {bare:,.0f} requests/s")
         print(
             f"ratio home / bare: {home_rate / bare:.1%} (each home page is 20 full statuses with accounts, "
