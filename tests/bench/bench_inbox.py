@@ -209,6 +209,50 @@ def floor_rate(prefix: Path, args, peer: FakePeer, mode: str, port: int) -> dict
         stop_process(process)
 
 
+FEDIFY_DIR = Path(__file__).resolve().parent / "fedify_peer"
+FEDIFY_NODE = FEDIFY_DIR / "node_modules" / ".bin" / "node"
+
+
+def fedify_ready() -> str | None:
+    """Why the Fedify peer can not run, or None (it needs `npm install` in tests/bench/fedify_peer)."""
+    if FEDIFY_NODE.exists() and (FEDIFY_DIR / "node_modules" / "@fedify" / "fedify").exists():
+        return None
+    return f"not installed: run `npm install` in {FEDIFY_DIR.relative_to(Path.cwd().resolve())}"
+
+
+def fedify_rate(prefix: Path, warm_prefix: Path, args, port: int) -> dict:
+    """Fedify's inbox (tests/bench/fedify_peer/server.mjs) on the port the requests were signed for, pinned
+    like serve: the same requests, each once, after a warm-up that lets it fetch and cache the poster's key."""
+    process = subprocess.Popen(
+        pinned([str(FEDIFY_NODE), str(FEDIFY_DIR / "server.mjs"), str(port)], SERVER_CORE),
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        wait_http(f"http://127.0.0.1:{port}/", process)
+        run_wrk(
+            f"http://127.0.0.1:{port}/inbox",
+            warm_prefix,
+            202,
+            "accepted",
+            threads=1,
+            connections=8,
+            duration=30,
+            core=LOAD_CORE,
+        )
+        return run_wrk(
+            f"http://127.0.0.1:{port}/inbox",
+            prefix,
+            202,
+            "accepted",
+            threads=1,
+            connections=args.connections,
+            duration=args.duration,
+            core=LOAD_CORE,
+        )
+    finally:
+        stop_process(process)
+
+
 UNFINISHED = "SELECT count(*) FROM inbox_entries WHERE state IN ('received', 'processing', 'retrying')"
 
 
@@ -301,6 +345,15 @@ def main() -> None:
                     f"floor, bare handler + Digest + RSA verify{' + one-row SQLite commit' if mode == 'journal' else ''}"
                     f": {floors[mode]['rate']:.0f} requests/s ({floors[mode]['rate'] / bare['rate']:.1%} of bare)"
                 )
+
+        fedify, why_not = None, fedify_ready()
+        if why_not is None and not args.skip_bare:
+            fedify = fedify_rate(prefix, warm_prefix, args, int(instance.host.rsplit(":", 1)[1]))
+            print(
+                f"side-by-side peer, Fedify 1.10 inbox on Node 22 (verify + parse + count, stores nothing): "
+                f"{fedify['rate']:.0f} requests/s (p50 {fedify['p50_ms']:.1f} ms, p99 {fedify['p99_ms']:.1f} ms, "
+                f"{fedify['good']} accepted, {fedify['bad']} other answers; {fedify['rate'] / bare['rate']:.1%} of bare)"
+            )
 
         start_serve(instance, SERVER_CORE, timeout=180, profile=args.profile)
         run_wrk(
@@ -403,7 +456,10 @@ def main() -> None:
                 f"ratio acceptance / floor (verify + one-row commit): {result['rate'] / floors['journal']['rate']:.1%}"
                 f" (target >= 90%)"
             )
-        print("side-by-side peer (bovine-herd or Fedify): not measured by this bench yet")
+        if fedify:
+            print(f"ratio acceptance / Fedify's inbox: {result['rate'] / fedify['rate']:.2f}")
+        else:
+            print(f"side-by-side peer (Fedify): {why_not or 'skipped with --skip-bare'}")
         print(f"load average {os.getloadavg()[0]:.1f} at the end")
         if stored < result["good"]:
             sys.exit(1)
