@@ -220,7 +220,7 @@ class Inbox:
         preparer = table.preparer_for(document["type"], _embedded_type(document))
         if preparer is not None:
             prepared = await preparer(self.fed, document, actor)
-        async with self.fed.db.session() as session:
+        async with self.fed.db.write_session() as session:
             if entry is not None:
                 await session.execute(
                     self.journal.finish_statement(

@@ -18,8 +18,10 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import aliased
 
 from federation.context import Federation
+from federation.refusal import Refusal
 from federation.vocabulary import dumps, id_of, iso_or_none
 from models import InboxEntry, utcnow
+from models.base import is_busy
 from models.inbox_entry import CLAIMABLE, FINISHED, UNFINISHED, InboxState, sources_of
 
 log = logging.getLogger(__name__)
@@ -27,6 +29,7 @@ S = InboxState
 PRUNABLE = (S.done.value, S.refused.value)
 MAX_APPEND_BATCH = 512
 PRUNE_BATCH = 5000  # rows deleted per transaction, so pruning never holds the database for long
+APPEND_TRIES = 2  # a busy database is tried again once before the request is answered 503
 _WRAPPERS = ("Undo", "Accept", "Reject", "Announce")
 
 
@@ -159,7 +162,7 @@ class Journal:
                     seen[uri] = len(rows)
                     rows.append(item.values)
             try:
-                ids = await self.fed.db.run_in_transaction(_insert_entries, rows)
+                ids = await self._insert(rows)
             except Exception as error:
                 for item in batch:
                     if not item.answer.done():
@@ -169,6 +172,21 @@ class Journal:
                 if not item.answer.done():
                     item.answer.set_result(ids[seen[item.values["activity_uri"]]] if first else None)
             self.appended.set()
+
+    async def _insert(self, rows: list[dict]) -> list[int | None]:
+        """The batch committed; a database that stays busy (SQLite's lock not had within busy_timeout, as
+        on a machine starved of CPU) is tried again once, then refused with 503: nothing was stored, and
+        the sender's retry delivers it later."""
+        for attempt in range(APPEND_TRIES):
+            try:
+                return await self.fed.db.run_in_transaction(_insert_entries, rows)
+            except Exception as error:
+                if not is_busy(error):
+                    raise
+                log.warning("inbox journal: database busy, %d activities not yet stored", len(rows))
+                if attempt + 1 < APPEND_TRIES:
+                    await asyncio.sleep(0.5)
+        raise Refusal(503, "the database is busy: the activity was not stored; send it again later")
 
     # ------------------------------------------------------------ waiting for an outcome (in this process)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import AsyncIterator, Awaitable, Callable, TypeVar
@@ -136,6 +137,15 @@ def insert_rows(conn: Connection, table: Table, rows: list[dict]) -> list[int]:
     return ids
 
 
+def is_busy(error: BaseException) -> bool:
+    """Whether an error is SQLite's lock not had within busy_timeout (a retry may succeed), raw or wrapped
+    by SQLAlchemy."""
+    original = getattr(error, "orig", error)
+    return isinstance(original, sqlite3.OperationalError) and (
+        "locked" in str(original) or "busy" in str(original)
+    )
+
+
 class Database:
     """One engine and session factory for an instance's database."""
 
@@ -152,10 +162,29 @@ class Database:
         self._sync_thread: ThreadPoolExecutor | None = None
         self._read_engine: Engine | None = None
         self._read_thread: ThreadPoolExecutor | None = None
+        self._write_gates: dict[asyncio.AbstractEventLoop, asyncio.Lock] = {}
 
     @property
     def is_sqlite(self) -> bool:
         return self.engine.dialect.name == "sqlite"
+
+    @asynccontextmanager
+    async def write_session(self) -> AsyncIterator[AsyncSession]:
+        """A session for a short write transaction (no network waits inside). On SQLite these take turns
+        within the process: SQLite writes one at a time anyway, and its busy handler is not fair, so many
+        connections polling for the lock can starve the inbox journal's writer past busy_timeout."""
+        if not self.is_sqlite:
+            async with self.session() as session:
+                yield session
+            return
+        loop = asyncio.get_running_loop()
+        gate = self._write_gates.get(loop)
+        if gate is None:
+            self._write_gates.clear()  # a gate belongs to one event loop; the last loop's is done with
+            gate = self._write_gates[loop] = asyncio.Lock()
+        async with gate:
+            async with self.session() as session:
+                yield session
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:

@@ -8,6 +8,7 @@ import io
 import json
 import multiprocessing
 import os
+import random
 import re
 import socket
 import subprocess
@@ -42,9 +43,13 @@ UNFINISHED_ENTRIES = (
 # Ports below the kernel's ephemeral range (32768-60999 on Linux): an ephemeral port that is free now can
 # be taken as the source port of any outgoing connection before the instance binds it. Each xdist worker
 # gets its own slice so two workers never hand out the same port.
+# Each process starts at a random place in its slice, so concurrent runs (two suites, a benchmark beside a
+# suite) do not walk the same ports in step.
 _WORKER = int(re.sub(r"\D", "", os.environ.get("PYTEST_XDIST_WORKER", "")) or 0)
 _PORT_SLICE = 22000 // max(1, int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
-_next_ports = iter(range(10000 + _WORKER * _PORT_SLICE, 10000 + (_WORKER + 1) * _PORT_SLICE))
+_FIRST_PORT = 10000 + _WORKER * _PORT_SLICE
+_START = random.randrange(_PORT_SLICE)
+_next_ports = (_FIRST_PORT + (_START + i) % _PORT_SLICE for i in range(_PORT_SLICE))
 
 
 def free_port() -> int:

@@ -307,3 +307,44 @@ def test_entries_processed_long_ago_are_pruned_but_parked_and_recent_ones_stay(t
 
     count, left = asyncio.run(run())
     assert count == len(pruned) and left == set(kept)
+
+
+class _BusyDatabase:
+    """A database whose SQLite lock is not had the first `busy_times` times a batch is written."""
+
+    def __init__(self, busy_times: int):
+        self.busy_times = busy_times
+        self.tries = 0
+
+    async def run_in_transaction(self, fn, rows):
+        import sqlite3
+
+        self.tries += 1
+        if self.tries <= self.busy_times:
+            raise sqlite3.OperationalError("database is locked")
+        return list(range(1, len(rows) + 1))
+
+
+def _append_with(db) -> object:
+    journal = Journal(SimpleNamespace(settings=None, db=db))
+    document = {"id": "http://peer.example/a/1", "type": "Create", "actor": "http://peer.example/u"}
+
+    async def append():
+        try:
+            return await journal.append(document, b"{}", None)
+        except Exception as error:  # noqa: BLE001 -- the test looks at it
+            return error
+
+    return asyncio.run(append())
+
+
+def test_an_append_meeting_a_busy_database_once_is_stored_on_the_second_try():
+    db = _BusyDatabase(busy_times=1)
+    assert _append_with(db) == 1 and db.tries == 2
+
+
+def test_an_append_meeting_a_database_that_stays_busy_is_refused_503_so_the_sender_retries():
+    from federation.refusal import Refusal
+
+    answer = _append_with(_BusyDatabase(busy_times=5))
+    assert isinstance(answer, Refusal) and answer.status == 503 and "not stored" in answer.message

@@ -29,6 +29,7 @@ async def _read_body(request: web.Request) -> bytes:
     return body
 
 
+RETRY_BUSY_AFTER = 30  # seconds
 _SUCCESS_BODIES: dict[str, bytes] = {}  # the few success answers, serialised once
 
 
@@ -38,7 +39,9 @@ async def _answer(request: web.Request, recipient: Actor | None) -> web.Response
         request.method, request.raw_path, request.headers, body, recipient
     )
     if status >= 400:
-        return web.json_response({"error": message}, status=status)
+        # 503 (busy, nothing stored): say when to come back, as Mastodon's and our own delivery read it
+        headers = {"Retry-After": str(RETRY_BUSY_AFTER)} if status == 503 else None
+        return web.json_response({"error": message}, status=status, headers=headers)
     answer = _SUCCESS_BODIES.get(message)
     if answer is None:
         answer = json.dumps({"status": message}).encode()
