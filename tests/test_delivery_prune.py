@@ -4,6 +4,7 @@ import asyncio
 import datetime as dt
 
 from models.delivery import DeliveryState
+from tests.federations import fresh_federation
 
 S = DeliveryState
 
@@ -11,11 +12,8 @@ S = DeliveryState
 def test_rows_delivered_long_ago_are_pruned_but_failed_pending_and_recent_ones_stay(tmp_path):
     from sqlalchemy import select
 
-    from federation.context import Federation
     from federation.delivery import DeliveryWorker
-    from federation.settings import Settings
-    from models import Activity, Actor, Database, Delivery
-    from models.migrate import upgrade
+    from models import Activity, Actor, Delivery
 
     now = dt.datetime.now(dt.timezone.utc)
     old, recent = now - dt.timedelta(days=20), now - dt.timedelta(days=1)
@@ -30,12 +28,8 @@ def test_rows_delivered_long_ago_are_pruned_but_failed_pending_and_recent_ones_s
     }
 
     async def run() -> tuple[int, set]:
-        url = f"sqlite:///{tmp_path / 'deliveries'}.db"
-        db = Database(url)
-        fed = Federation(Settings(base_url="http://127.0.0.1:8", database_url=url), db)
-        try:
-            await upgrade(db)
-            async with db.session() as session:
+        async with fresh_federation(tmp_path) as fed:
+            async with fed.db.session() as session:
                 actor = Actor(uri="http://127.0.0.1:8/actors/a", type="Group", username="a", host="x")
                 session.add(actor)
                 await session.flush()
@@ -55,12 +49,9 @@ def test_rows_delivered_long_ago_are_pruned_but_failed_pending_and_recent_ones_s
                         )
                     )
             count = await DeliveryWorker(fed).prune()
-            async with db.session() as session:
+            async with fed.db.session() as session:
                 left = set((await session.scalars(select(Delivery.inbox))).all())
             return count, left
-        finally:
-            await fed.close()
-            await db.close()
 
     count, left = asyncio.run(run())
     assert count == len(pruned) and left == set(kept)

@@ -18,6 +18,7 @@ from models.inbox_entry import (
     check_transition,
     sources_of,
 )
+from tests.federations import fresh_federation
 
 S = InboxState
 ALLOWED = [
@@ -265,10 +266,7 @@ def test_the_bulk_path_and_the_general_path_store_the_same_rows_for_one_create(t
 def test_entries_processed_long_ago_are_pruned_but_parked_and_recent_ones_stay(tmp_path):
     from sqlalchemy import select
 
-    from federation.context import Federation
-    from federation.settings import Settings
-    from models import Database, InboxEntry
-    from models.migrate import upgrade
+    from models import InboxEntry
 
     now = dt.datetime.now(dt.timezone.utc)
     old, recent = now - dt.timedelta(days=20), now - dt.timedelta(days=1)
@@ -276,12 +274,8 @@ def test_entries_processed_long_ago_are_pruned_but_parked_and_recent_ones_stay(t
     pruned = {"done-old": (S.done, old), "refused-old": (S.refused, old)}
 
     async def run() -> tuple[int, set]:
-        url = f"sqlite:///{tmp_path / 'journal'}.db"
-        db = Database(url)
-        fed = Federation(Settings(base_url="http://127.0.0.1:8", database_url=url), db)
-        try:
-            await upgrade(db)
-            async with db.session() as session:
+        async with fresh_federation(tmp_path) as fed:
+            async with fed.db.session() as session:
                 for uri, (state, processed) in {**kept, **pruned}.items():
                     session.add(
                         InboxEntry(
@@ -298,12 +292,9 @@ def test_entries_processed_long_ago_are_pruned_but_parked_and_recent_ones_stay(t
                         )
                     )
             count = await Journal(fed).prune()
-            async with db.session() as session:
+            async with fed.db.session() as session:
                 left = set((await session.scalars(select(InboxEntry.activity_uri))).all())
             return count, left
-        finally:
-            await fed.close()
-            await db.close()
 
     count, left = asyncio.run(run())
     assert count == len(pruned) and left == set(kept)

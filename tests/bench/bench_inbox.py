@@ -154,22 +154,31 @@ def presign(peer: FakePeer, url: str, host: str, count: int) -> list[bytes]:
     return [raw for batch in batches for raw in batch]
 
 
+def replay(url: str, prefix: Path, args, want: str = "accepted", cycle: bool = False) -> dict:
+    """The measured wrk run: the pre-signed requests from the load core, args.connections at once."""
+    return run_wrk(
+        url,
+        prefix,
+        202,
+        want,
+        threads=1,
+        connections=args.connections,
+        duration=args.duration,
+        core=LOAD_CORE,
+        cycle=cycle,
+    )
+
+
+def warm_up(url: str, warm_prefix: Path) -> None:
+    run_wrk(url, warm_prefix, 202, "accepted", threads=1, connections=8, duration=30, core=LOAD_CORE)
+
+
 def bare_rate(prefix: Path, args) -> dict:
     port = free_port()
     process = subprocess.Popen(pinned([sys.executable, "-c", BARE_SERVER, str(port)], SERVER_CORE))
     try:
         wait_http(f"http://127.0.0.1:{port}/", process)
-        return run_wrk(
-            f"http://127.0.0.1:{port}/inbox",
-            prefix,
-            202,
-            "parsed",
-            threads=1,
-            connections=args.connections,
-            duration=args.duration,
-            core=LOAD_CORE,
-            cycle=True,
-        )
+        return replay(f"http://127.0.0.1:{port}/inbox", prefix, args, "parsed", cycle=True)
     finally:
         stop_process(process)
 
@@ -194,17 +203,7 @@ def floor_rate(prefix: Path, args, peer: FakePeer, mode: str, port: int) -> dict
     )
     try:
         wait_http(f"http://127.0.0.1:{port}/", process)
-        return run_wrk(
-            f"http://127.0.0.1:{port}/inbox",
-            prefix,
-            202,
-            "accepted",
-            threads=1,
-            connections=args.connections,
-            duration=args.duration,
-            core=LOAD_CORE,
-            cycle=mode == "verify",
-        )
+        return replay(f"http://127.0.0.1:{port}/inbox", prefix, args, cycle=mode == "verify")
     finally:
         stop_process(process)
 
@@ -229,26 +228,8 @@ def fedify_rate(prefix: Path, warm_prefix: Path, args, port: int) -> dict:
     )
     try:
         wait_http(f"http://127.0.0.1:{port}/", process)
-        run_wrk(
-            f"http://127.0.0.1:{port}/inbox",
-            warm_prefix,
-            202,
-            "accepted",
-            threads=1,
-            connections=8,
-            duration=30,
-            core=LOAD_CORE,
-        )
-        return run_wrk(
-            f"http://127.0.0.1:{port}/inbox",
-            prefix,
-            202,
-            "accepted",
-            threads=1,
-            connections=args.connections,
-            duration=args.duration,
-            core=LOAD_CORE,
-        )
+        warm_up(f"http://127.0.0.1:{port}/inbox", warm_prefix)
+        return replay(f"http://127.0.0.1:{port}/inbox", prefix, args)
     finally:
         stop_process(process)
 
@@ -356,9 +337,7 @@ def main() -> None:
             )
 
         start_serve(instance, SERVER_CORE, timeout=180, profile=args.profile)
-        run_wrk(
-            inbox_url, warm_prefix, 202, "accepted", threads=1, connections=8, duration=30, core=LOAD_CORE
-        )
+        warm_up(inbox_url, warm_prefix)
         wait_drained(instance, 120)
         before = instance.sql("SELECT count(*) FROM activities")[0][0]
         last_entry = instance.sql("SELECT coalesce(max(id), 0) FROM inbox_entries")[0][0]
@@ -386,16 +365,7 @@ def main() -> None:
                 + os.environ.get("BENCH_PYSPY_ARGS", "").split()
             )
         started = time.monotonic()
-        result = run_wrk(
-            inbox_url,
-            prefix,
-            202,
-            "accepted",
-            threads=1,
-            connections=args.connections,
-            duration=args.duration,
-            core=LOAD_CORE,
-        )
+        result = replay(inbox_url, prefix, args)
         cpu_accepting = sum(cpu.cpu_times()[:2]) - cpu_before
         backlog = unfinished(instance)
         drained_after = wait_drained(instance, 600) + time.monotonic() - started
