@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 from sqlalchemy import or_, select
 
-from federation.agreements.actions import amend, comment, decline, sign
+from federation.agreements.actions import amend, comment, decline, sign, withdraw
 from federation.agreements.charter import GROUPS, CharterPage
 from federation.agreements.charter import charter_page as charter_page_of
 from federation.agreements.documents import (
@@ -240,6 +240,19 @@ async def proposal_page(request: web.Request) -> web.Response:
         node.hue = _hue(node.href)
     graph = party_graph(nodes, center)
     may_sign = await _may_act(request, parties)
+    acted = {s.signer_uri: s for s in signatures if current is not None and s.version_hash == current.hash}
+    async with fed.db.session() as session:
+        actors.update(
+            await _actors(
+                session,
+                [s.acted_by_uri for s in acted.values()]
+                + [
+                    p.decline["actedBy"]
+                    for p in parties
+                    if isinstance(p.decline, dict) and isinstance(p.decline.get("actedBy"), str)
+                ],
+            )
+        )
     return await _page(
         request,
         "proposal.html",
@@ -262,6 +275,7 @@ async def proposal_page(request: web.Request) -> web.Response:
         new=new,
         state_of=state_of,
         may_sign=may_sign,
+        acted=acted,
         message=notices.text_of(request.query.get("notice")),
     )
 
@@ -474,7 +488,8 @@ async def charter_page(request: web.Request) -> web.Response:
 
 
 async def act(request: web.Request) -> web.Response:
-    """Sign, decline, amend or comment from the proposal page (signed-in members; no JavaScript)."""
+    """Sign, decline, withdraw (after the confirmation page), amend or comment from the proposal page
+    (signed-in members; no JavaScript)."""
     fed = request.app[FED]
     form = await request.post()
     await sessions.check_csrf(request, form)
@@ -487,18 +502,27 @@ async def act(request: web.Request) -> web.Response:
     back = proposal_path(proposal)
     if member is None:
         raise web.HTTPSeeOther(f"/login?next={back}")
-    if action in ("sign", "decline", "amend") and (
+    if action in ("sign", "decline", "amend", "withdraw", "leave") and (
         movement is None or member.role not in ("signatory", "admin")
     ):
         raise web.HTTPSeeOther(f"{back}?notice=not-signatory")
+    if action in ("sign", "decline", "withdraw", "leave") and form.get("confirm") != "yes":
+        raise web.HTTPSeeOther(f"/proposals/{proposal.id}/{action}")
+    reason = str(form.get("reason") or "").strip()[:5000] or None
+    version_read = str(form.get("version") or "") or None
     try:
         async with fed.db.session() as session:
             found = await session.get(Proposal, proposal.id)
             acting_movement = await session.get(Actor, movement.id) if movement else None
+            acting_member = await session.get(Actor, member.id)
             if action == "sign":
-                await sign(session, fed, acting_movement, found)
+                await sign(session, fed, acting_movement, found, acting_member, reason, version_read)
             elif action == "decline":
-                await decline(session, fed, acting_movement, found, str(form.get("reason") or "") or None)
+                await decline(session, fed, acting_movement, found, reason, acting_member, version_read)
+            elif action in ("withdraw", "leave"):
+                if action == "leave" and found.agreed_version is None:
+                    raise Refusal(409, "the proposal has not been agreed; its author withdraws it instead")
+                await withdraw(session, fed, acting_movement, found, from_agreement=action == "leave")
             elif action == "amend":
                 text = str(form.get("text") or "")
                 if not text.strip():
@@ -508,7 +532,7 @@ async def act(request: web.Request) -> web.Response:
                 text = str(form.get("text") or "")
                 if not text.strip():
                     raise Refusal(400, "the comment is empty")
-                await comment(session, fed, await session.get(Actor, member.id), found, text)
+                await comment(session, fed, acting_member, found, text)
             else:
                 raise web.HTTPNotFound(text="no such action")
     except Refusal as error:
