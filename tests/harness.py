@@ -44,7 +44,10 @@ UNFINISHED_ENTRIES = (
 # gets its own slice so two workers never hand out the same port.
 _WORKER = int(re.sub(r"\D", "", os.environ.get("PYTEST_XDIST_WORKER", "")) or 0)
 _PORT_SLICE = 22000 // max(1, int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
-_next_ports = iter(range(10000 + _WORKER * _PORT_SLICE, 10000 + (_WORKER + 1) * _PORT_SLICE))
+# Each session starts at its own place in the slice (test sessions of several checkouts share the machine).
+_FIRST = 10000 + _WORKER * _PORT_SLICE
+_START = _FIRST + os.getpid() % max(1, _PORT_SLICE - 200)
+_next_ports = iter([*range(_START, _FIRST + _PORT_SLICE), *range(_FIRST, _START)])
 
 
 def free_port() -> int:

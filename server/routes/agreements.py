@@ -22,6 +22,7 @@ from federation.agreements.lifecycle import refresh_expiry
 from federation.agreements.store import agreement_by_uri, members_of, signatures_of, versions_of
 from federation.agreements.verify import VERIFIED, Report, verify_agreement
 from federation.content import sanitize_html
+from federation.decisions.lifecycle import decisions_on
 from federation.proofs import ed25519_public
 from federation.refusal import Refusal
 from federation.vocabulary import AS
@@ -242,6 +243,17 @@ async def proposal_page(request: web.Request) -> web.Response:
     may_sign = await _may_act(request, parties)
     acted = {s.signer_uri: s for s in signatures if current is not None and s.version_hash == current.hash}
     async with fed.db.session() as session:
+        decisions = await decisions_on(session, proposal.id)
+        owners = (
+            {
+                a.id: a
+                for a in await session.scalars(
+                    select(Actor).where(Actor.id.in_({d.movement_id for d in decisions}))
+                )
+            }
+            if decisions
+            else {}
+        )
         actors.update(
             await _actors(
                 session,
@@ -276,6 +288,9 @@ async def proposal_page(request: web.Request) -> web.Response:
         state_of=state_of,
         may_sign=may_sign,
         acted=acted,
+        decisions=decisions,
+        owners=owners,
+        seq_of={v.hash: v.seq for v in versions},
         message=notices.text_of(request.query.get("notice")),
     )
 
