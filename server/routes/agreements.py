@@ -166,7 +166,7 @@ def _pick(versions, prefix: str | None):
 async def proposal_page(request: web.Request) -> web.Response:
     fed = request.app[FED]
     proposal = await _find(request, "proposals")
-    if wants_json(request):
+    if wants_json(request) or request.query.get("format") == "json":
         if not proposal.local:
             raise web.HTTPFound(proposal.uri)
         async with fed.db.session() as session:
@@ -265,9 +265,13 @@ async def proposal_page(request: web.Request) -> web.Response:
                 ],
             )
         )
+    timeline = accountability_timeline(
+        events, signatures, decisions, parties, {v.hash: v.seq for v in versions}
+    )
     return await _page(
         request,
         "proposal.html",
+        timeline=timeline,
         proposal=proposal,
         parties=parties,
         mediator=mediator,
@@ -293,6 +297,40 @@ async def proposal_page(request: web.Request) -> web.Response:
         seq_of={v.hash: v.seq for v in versions},
         message=notices.text_of(request.query.get("notice")),
     )
+
+
+def accountability_timeline(events, signatures, decisions, parties, seq_of: dict) -> list[dict]:
+    """Everything that happened to a proposal, oldest first: lifecycle events, who signed or declined for
+    each movement (and why, under which mandate), and the movements' internal decisions."""
+    rows: list[dict] = []
+    signed_by = {(s.signer_uri, s.version_hash): s for s in signatures}
+    declined = {p.actor_uri: p.decline for p in parties if isinstance(p.decline, dict)}
+    for e in events:
+        row = {"at": e.created_at, "what": e.event, "actor": e.actor_uri, "to": e.to_state}
+        row["changed"] = e.from_state != e.to_state
+        if e.event in ("publish", "sign", "agree", "decline") and e.detail in seq_of:
+            row["version"] = seq_of[e.detail]
+        signature = signed_by.get((e.actor_uri, e.detail)) if e.event == "sign" else None
+        if signature is not None:
+            row |= {
+                "by": signature.acted_by_uri,
+                "reason": signature.reason,
+                "mandate": signature.mandate_uri,
+            }
+        if e.event == "decline" and e.actor_uri in declined:
+            decline = declined[e.actor_uri]
+            source = decline.get("source") if isinstance(decline.get("source"), dict) else {}
+            row |= {"by": decline.get("actedBy"), "reason": source.get("content")}
+        rows.append(row)
+    for d in decisions:
+        opened = {"at": d.created_at, "what": "decision opened", "actor": d.created_by_uri, "decision": d}
+        rows.append(opened | {"version": seq_of.get(d.version_hash)})
+        if d.closed_at is not None:
+            what = "decision reset by an amendment" if d.state == "void" else "decision closed"
+            rows.append(
+                {"at": d.closed_at, "what": what, "decision": d, "version": seq_of.get(d.version_hash)}
+            )
+    return sorted(rows, key=lambda r: r["at"])
 
 
 def _hue(text: str) -> int:
@@ -358,6 +396,7 @@ async def agreement_page(request: web.Request) -> web.Response:
         chain=chain,
         translations=translations,
         export_url=proposal.agreement_uri,
+        may_act=await _may_act(request, [p for p in parties if p.withdrawn_at is None]),
     )
 
 
