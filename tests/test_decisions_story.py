@@ -284,3 +284,48 @@ def test_an_amendment_voids_the_open_decision_on_the_old_version(world):
     wait_for(lambda: decision(b, ref)["state"] == "void", what="the reset on B")
     page = requests.get(ref, headers={"Accept": "text/html"}, timeout=10).text
     assert "Void: the proposal was amended" in page
+
+
+def test_the_clock_reminds_and_expires_an_agreement_on_time_on_every_instance(world):
+    a, b = world["a"], world["b"]
+    a.movement("orchard")
+    b.movement("bees")
+    b.member("bee", "bees", role="signatory")
+    ends = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=8)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    url = a.cli(
+        "proposal",
+        "create",
+        "orchard",
+        "--title",
+        "Pollination",
+        "--text-file",
+        str(world["text"]),
+        "--party",
+        b.handle("bees"),
+        "--ends",
+        ends,
+    ).out.strip()
+    wait_for(lambda: b.proposal(url), what="the proposal on B")
+    a.cli("proposal", "sign", url, "--as", "orchard")
+    b.cli("proposal", "sign", url, "--as", "bees")
+    wait_for(lambda: a.proposal(url)["status"] == b.proposal(url)["status"] == "agreed", what="the agreement")
+    reminded = "SELECT count(*) FROM objects WHERE content LIKE '%Renew it%'"
+    wait_for(lambda: b.sql(reminded)[0][0] >= 1, what="the renewal reminder to B's members")
+    for instance in (a, b):  # read from the database: nobody asks for the proposal meanwhile
+        wait_for(
+            lambda: instance.sql("SELECT state FROM proposals WHERE uri = :u", u=url)[0][0] == "expired",
+            timeout=20,
+            what="the expiry by the clock",
+        )
+
+
+def test_members_who_have_not_voted_are_reminded_before_the_deadline(world):
+    b = world["b"]
+    url = propose(world, "b")
+    ref = open_decision(b, url, "fishers", 4)
+    b.cli("decision", "vote", ref, "agree", "--as", "bea")
+    wait_for(lambda: state_in_database(b, ref)[0] == "closed", what="the close")
+    reminders = b.sql("SELECT o.document FROM objects o WHERE o.content LIKE :c", c=f'%Reminder:%{ref}"%')
+    assert len(reminders) == 1
+    document = reminders[0][0] if isinstance(reminders[0][0], dict) else json.loads(reminders[0][0])
+    assert document["to"] == [f"{b.base_url}/actors/bob"], "only the member who has not voted"
