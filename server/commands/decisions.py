@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from federation.agreements.store import proposal_by_uri
 from federation.decisions.lifecycle import cast_vote, close_if_due, open_decision
+from federation.decisions.settings import parse_settings, save_settings
 from federation.refusal import Refusal
 from federation.vocabulary import iso_or_none
 from models import Actor, utcnow
@@ -17,7 +18,6 @@ from models.agreement import Proposal
 from models.decision import Decision, settings_of, votes_of
 from server.commands.errors import CliError
 from server.config import open_instance
-from server.routes.decisions import parse_settings, save_settings
 
 
 async def _movement(session, name: str) -> Actor:
