@@ -117,6 +117,7 @@ def build() -> RoutingTable:
     from federation import inbox as core
     from federation import interaction_inbox as interactions
     from federation.agreements import inbox as agreements
+    from federation.decisions import polls
     from federation.spaces import inbox as spaces
 
     table = RoutingTable()
@@ -176,6 +177,8 @@ def build() -> RoutingTable:
     table.handle("Accept", "Agreement", agreements.on_sign)
     table.handle("Reject", "Agreement", agreements.on_decline)
     table.handle("Leave", None, agreements.on_leave)
+    # internal decisions: a vote from the fediverse on a movement's open poll (FEP-9967)
+    table.observe("Create", polls.vote_by_note, addressed_here=True)
     return table
 
 

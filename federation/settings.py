@@ -56,6 +56,10 @@ class Settings:
     inbox_lease: float = 120.0  # a claimed entry whose process vanished is taken again after this (s)
     inbox_keep_days: float = 14.0  # processed (done or refused) entries are deleted after this; parked stay
     delivery_keep_days: float = 14.0  # delivered rows are deleted after this; failed ones stay for requeue
+    # The clock (federation/decisions/clock.py): closes decisions and proposals at their deadline, reminds.
+    clock_interval: float = 5.0  # seconds between its rounds
+    decision_reminder_hours: float = 24.0  # members who have not voted are reminded this long before closing
+    agreement_reminder_days: float = 30.0  # parties' members are reminded this long before an agreement ends
     signature_max_age: float = 65 * 60.0
     signature_max_future: float = 3600.0
     # An extra CA certificate file (PEM) trusted for outgoing https, e.g. a test CA on loopback.
@@ -116,6 +120,7 @@ POSITIVE = {
     "inbox_concurrency",
     "inbox_max_attempts",
     "inbox_lease",
+    "clock_interval",
 }
 
 

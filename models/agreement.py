@@ -93,6 +93,7 @@ class Proposal(Base):
     start_time: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     end_time: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     agreed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    reminded_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)  # expiry reminder
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -148,6 +149,11 @@ class ProposalSignature(Base):
     version_hash: Mapped[str] = mapped_column(String(64))
     signer_uri: Mapped[str] = mapped_column(String(2048))
     proof: Mapped[dict] = mapped_column(JsonType)
+    # Who signed for the movement, why, and the internal decision that authorised it (its URL and digest).
+    acted_by_uri: Mapped[str | None] = mapped_column(String(2048), nullable=True)
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    mandate_uri: Mapped[str | None] = mapped_column(String(2048), nullable=True)
+    mandate_digest: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     __table_args__ = (

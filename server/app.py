@@ -1,4 +1,4 @@
-"""Builds the aiohttp application and runs it together with the delivery and inbox workers."""
+"""Builds the aiohttp application and runs it together with the delivery and inbox workers and the clock."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ import jinja2
 from aiohttp import web
 
 from federation.context import Federation
+from federation.decisions.clock import Clock
 from federation.delivery import DeliveryWorker
 from federation.inbox import Inbox
 from federation.inbox_worker import InboxWorker
@@ -117,9 +118,11 @@ async def serve(
     worker = DeliveryWorker(fed)
     worker_task = asyncio.create_task(worker.run(stop))
     inbox_task = asyncio.create_task(InboxWorker(app[INBOX]).run(stop))
+    clock_task = asyncio.create_task(Clock(fed).run(stop))
     try:
         await stop.wait()
     finally:
         await runner.cleanup()
         await inbox_task
         await worker_task
+        await clock_task

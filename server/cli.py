@@ -32,6 +32,7 @@ from models.inbox_entry import InboxState
 from models.migrate import upgrade
 from server.commands import agreements as agreement_commands
 from server.commands import backup as backup_commands
+from server.commands import decisions as decision_commands
 from server.commands import doctor, migrate_db
 from server.commands import spaces as space_commands
 from server.commands.errors import CliError
@@ -47,7 +48,7 @@ from server.passwords import hash_password
 
 PROG = "interpeople"
 # Feature modules add subcommands with add_commands(subparsers); each sets `run` to a coroutine(args).
-COMMAND_MODULES = [agreement_commands, space_commands, doctor, backup_commands, migrate_db]
+COMMAND_MODULES = [agreement_commands, decision_commands, space_commands, doctor, backup_commands, migrate_db]
 
 
 def emit(rows, as_json: bool, text) -> None:
@@ -449,6 +450,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", required=True)
     p.add_argument("--summary")
     p.set_defaults(run=cmd_movement_create)
+    decision_commands.add_movement_commands(movement)
 
     member = sub.add_parser("member", help="manage local members").add_subparsers(
         dest="action", required=True

@@ -19,6 +19,9 @@ NOTICES = {
     "already-signed": "Your movement has already signed this version.",
     "changed": "The proposal changed meanwhile: reload the page and try again.",
     "author-only": "Only the author may withdraw a proposal; parties decline it.",
+    "mandate": "Your movement signs only with a mandate: no internal decision on this version has passed yet.",
+    "closed": "The decision is closed: no more votes.",
+    "members-vote": "Only members of the movement vote in this decision.",
     "refused": "That was refused.",
 }
 
@@ -37,6 +40,9 @@ _RULES = (
     ("neither a party nor", "not-party"),
     ("is not a party", "not-party"),
     ("already signed", "already-signed"),
+    ("only with a mandate", "mandate"),
+    ("closed", "closed"),
+    ("only members of the movement vote", "members-vote"),
     ("version", "changed"),
     ("only the author", "author-only"),
 )

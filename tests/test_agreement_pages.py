@@ -71,17 +71,44 @@ def login(instance, username: str) -> requests.Session:
     return browser
 
 
-def test_a_signatory_signs_through_the_page(signed):
+def test_a_signatory_signs_through_the_page_after_confirming_with_a_reason(signed):
     a, b, url = signed
     copy = f"/proposals/r/{b.sql('SELECT id FROM proposals WHERE uri = :u', u=url)[0][0]}"
     member = login(b, "bob")
     assert "Sign this version" not in html(b.url(copy), member), "a plain member may not sign"
     signatory = login(b, "bea")
     page = html(b.url(copy), signatory)
-    form = re.search(r'action="(/proposals/\d+/sign)"><input type="hidden" name="csrf" value="([^"]+)"', page)
-    response = signatory.post(b.url(form.group(1)), data={"csrf": form.group(2)})
+    link = re.search(r'href="(/proposals/\d+/sign)"', page).group(1)
+    confirm = html(b.url(link), signatory)
+    assert "this exact version" in confirm and '<label for="reason">' in confirm
+    version = re.search(r'name="version" value="([0-9a-f]{64})"', confirm).group(1)
+    unconfirmed = signatory.post(b.url(link), data={"csrf": csrf_of(confirm)}, allow_redirects=False)
+    assert unconfirmed.status_code == 303 and unconfirmed.headers["Location"] == link
+    response = signatory.post(
+        b.url(link),
+        data={"csrf": csrf_of(confirm), "confirm": "yes", "version": version, "reason": "Good for the river"},
+    )
     assert response.status_code == 200 and "in force" in response.text
+    assert "signed by" in response.text and "Good for the river" in response.text
     wait_for(lambda: a.proposal(url)["status"] == "agreed", what="the agreement on A")
+    acted = wait_for(lambda: [x for x in a.proposal(url)["acted"] if x["reason"]], what="who acted, on A")
+    assert acted[0]["acted_by"] == f"{b.base_url}/actors/bea" and acted[0]["reason"] == "Good for the river"
+    timeline = html(url).split('id="timeline"')[1].split("</section>")[0]
+    assert "<b>sign</b> v2" in timeline and "Good for the river" in timeline and "acted:" in timeline
+
+
+def test_the_pages_print_without_forms_and_export_json_ld(signed):
+    a, b, url = agreed(signed)
+    page = html(url)
+    assert "@media print" in page and "Accountability timeline" in page
+    exported = requests.get(url + "?format=json", timeout=10)
+    assert exported.json()["type"] == "Proposal" and len(exported.json()["versions"]) == 2
+    signatory = login(b, "bea")
+    copy = f"/agreements/r/{b.sql('SELECT id FROM proposals WHERE uri = :u', u=url)[0][0]}"
+    agreement = html(b.url(copy), signatory)
+    assert "/proposals/new?renews=" in agreement and "Withdraw from the agreement" in agreement
+    renewal = html(b.url(re.search(r'href="(/proposals/new\?renews=[^"]+)"', agreement).group(1)), signatory)
+    assert "Renew an agreement" in renewal and "We share the water fairly" in renewal
 
 
 def agreed(signed):

@@ -345,16 +345,59 @@ async def amend(
     return version, activity
 
 
-async def sign(session: AsyncSession, fed: Federation, actor: Actor, proposal: Proposal) -> Activity:
-    """The movement signs the current version: its proof goes to everyone as Accept."""
+def _check_version(proposal: Proposal, version: str | None) -> None:
+    """A signatory acts on the version they read: refused when the proposal was amended meanwhile."""
+    if version and version != proposal.current_version:
+        raise Refusal(
+            409,
+            f"the version you read ({version[:12]}…) is no longer the current version of {proposal.uri}; "
+            "read the amended one",
+        )
+
+
+def _acted_fields(acted_by: Actor | None, reason: str | None, mandate: dict | None) -> dict:
+    """What a Sign (Accept) or Decline (Reject) says of who acted, why, and under which mandate."""
+    fields: dict = {}
+    if acted_by is not None:
+        fields["actedBy"] = acted_by.uri
+    if reason:
+        fields["content"] = markdown_to_html(reason)
+        fields["source"] = {"content": reason, "mediaType": "text/markdown"}
+    if mandate:
+        fields["mandate"] = mandate["id"]
+        fields["mandateDigest"] = mandate["digest"]
+    return fields
+
+
+async def sign(
+    session: AsyncSession,
+    fed: Federation,
+    actor: Actor,
+    proposal: Proposal,
+    acted_by: Actor | None = None,
+    reason: str | None = None,
+    version_read: str | None = None,
+) -> Activity:
+    """The movement signs the current version: its proof goes to everyone as Accept, naming the member who
+    acted, the reason, and the internal decision that authorised it (required when the movement says so)."""
+    from federation.decisions.mandate import mandate_for
+
     _check_movement(actor)
     await refresh_expiry(session, proposal)
+    _check_version(proposal, version_read)
     version = await version_of(session, proposal, proposal.current_version)
     if await signature_of(session, proposal, version.hash, actor.uri) is not None:
         raise Refusal(409, f"{actor.username} has already signed this version")
+    mandate = await mandate_for(session, actor, proposal, version.hash)
     method, private = await ed25519_secret(session, actor)
     proof = make_proof(version.document, private, method, digest=bytes.fromhex(version.hash))
-    await record_signature(session, proposal, version.hash, actor.uri, proof)
+    details = {
+        "acted_by": acted_by.uri if acted_by else None,
+        "reason": reason or None,
+        "mandate_uri": mandate["id"] if mandate else None,
+        "mandate_digest": mandate["digest"] if mandate else None,
+    }
+    await record_signature(session, proposal, version.hash, actor.uri, proof, details)
     document = add_proof(version.document, proof)
     audience = await audience_uris(session, proposal)
     accept = _activity(
@@ -367,6 +410,7 @@ async def sign(session: AsyncSession, fed: Federation, actor: Actor, proposal: P
         context=proposal.uri,
         to=[u for u in audience if u != actor.uri],
         cc=[actor.followers_url, PUBLIC],
+        **_acted_fields(acted_by, reason, mandate),
     )
     activity = await _send(session, proposal, actor, accept, audience=audience)
     if proposal.local:
@@ -385,11 +429,21 @@ async def sign(session: AsyncSession, fed: Federation, actor: Actor, proposal: P
 
 
 async def decline(
-    session: AsyncSession, fed: Federation, actor: Actor, proposal: Proposal, reason: str | None = None
+    session: AsyncSession,
+    fed: Federation,
+    actor: Actor,
+    proposal: Proposal,
+    reason: str | None = None,
+    acted_by: Actor | None = None,
+    version_read: str | None = None,
 ) -> Activity:
+    """The movement declines the current version (a signed Reject naming who acted and why)."""
     _check_movement(actor)
+    await refresh_expiry(session, proposal)
+    _check_version(proposal, version_read)
     version = await version_of(session, proposal, proposal.current_version)
     audience = await audience_uris(session, proposal)
+    fields = _acted_fields(acted_by, reason, None)
     reject = _activity(
         fed,
         version.document["@context"],
@@ -400,7 +454,7 @@ async def decline(
         context=proposal.uri,
         to=[u for u in audience if u != actor.uri],
         cc=[actor.followers_url, PUBLIC],
-        **({"content": reason} if reason else {}),
+        **fields,
     )
     reject = await signed(session, actor, reject)
     await record_decline(session, proposal, actor.uri, version.hash, reject)

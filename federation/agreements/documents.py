@@ -46,6 +46,16 @@ CONTEXT_DOCUMENT = {
         "declines": {"@id": "ip:declines", "@container": "@set"},
         "withdrawals": {"@id": "ip:withdrawals", "@container": "@set"},
         "membersOnly": {"@id": "ip:membersOnly", "@type": "xsd:boolean"},
+        "actedBy": {"@id": "ip:actedBy", "@type": "@id"},
+        "mandate": {"@id": "ip:mandate", "@type": "@id"},
+        "mandateDigest": "ip:mandateDigest",
+        "decisionKind": "ip:decisionKind",
+        "quorum": {"@id": "ip:quorum", "@type": "xsd:double"},
+        "threshold": {"@id": "ip:threshold", "@type": "xsd:double"},
+        "electorate": {"@id": "ip:electorate", "@type": "xsd:integer"},
+        "outcome": "ip:outcome",
+        "outcomeReason": "ip:outcomeReason",
+        "votersCount": "http://joinmastodon.org/ns#votersCount",
     }
 }
 

@@ -17,6 +17,8 @@ from federation.agreements.lifecycle import (
 from federation.agreements.remote import apply_origin_document
 from federation.agreements.store import proposal_by_uri
 from federation.context import Federation
+from federation.decisions.mandate import mandate_problem
+from federation.fetch import FetchError
 from federation.inbox import Incoming
 from federation.proofs import (
     check_proof,
@@ -27,7 +29,7 @@ from federation.proofs import (
     without_proof,
 )
 from federation.refusal import Refusal
-from federation.vocabulary import as_list
+from federation.vocabulary import as_list, host_of, id_of
 from models import Actor
 
 log = logging.getLogger(__name__)
@@ -79,8 +81,23 @@ async def verify_carried(fed: Federation, document: dict) -> dict[str, str | Non
     return results
 
 
+async def fetch_mandate(fed: Federation, document: dict) -> dict:
+    """The outcome record a Sign links as its `mandate` ({"record": None} when it does not exist)."""
+    url = document.get("mandate")
+    if document.get("type") != "Accept" or url is None:
+        return {}
+    if not isinstance(url, str) or host_of(url) != host_of(id_of(document.get("actor")) or ""):
+        raise Refusal(400, "a mandate must be a URL on the signing movement's own instance")
+    try:
+        return {"record": await fed.fetch_document(url)}
+    except FetchError as error:
+        if (error.status is not None and 400 <= error.status < 500) or "document" in str(error):
+            return {"record": None}  # 4xx, not an ActivityPub document, or one with another id
+        raise  # unreachable for now: the entry is retried
+
+
 async def prepare(fed: Federation, document: dict, actor: Actor) -> dict:
-    prepared = {"proofs": await verify_carried(fed, document)}
+    prepared = {"proofs": await verify_carried(fed, document), "mandate": await fetch_mandate(fed, document)}
     obj = document.get("object")
     if document["type"] == "Create" and isinstance(obj, dict):
         # meet the parties now, so that signing later can reach all of them
@@ -173,8 +190,34 @@ async def on_sign(incoming: Incoming) -> None:
         return  # not ours to judge: we never saw this proposal
     proof = _only_proof(document, 400, "a signature carries exactly one proof")
     signer = _signer_of(incoming, proof)
-    await record_signature(incoming.session, proposal, content_hash(document), signer, proof)
+    version = content_hash(document)
+    details = _signature_details(incoming, signer, proposal.uri, version)
+    await record_signature(incoming.session, proposal, version, signer, proof, details)
     await _origin_follows_up(incoming, proposal)
+
+
+def _signature_details(incoming: Incoming, signer: str, proposal_uri: str, version: str) -> dict:
+    """Who acted (a member on the movement's host), the reason, and the mandate, checked against the
+    outcome record fetched before the transaction: one that does not exist, does not match its digest,
+    or says no is refused."""
+    activity = incoming.document
+    acted_by = activity.get("actedBy")
+    if acted_by is not None and (not isinstance(acted_by, str) or host_of(acted_by) != host_of(signer)):
+        raise Refusal(400, "actedBy must name a member on the signing movement's instance")
+    source = activity.get("source")
+    reason = source.get("content") if isinstance(source, dict) else None
+    if not isinstance(reason, str):
+        reason = activity.get("content") if isinstance(activity.get("content"), str) else None
+    details = {"acted_by": acted_by, "reason": reason[:5000] if reason else None}
+    if activity.get("mandate") is not None:
+        fetched = incoming.prepared.get("mandate", {})
+        problem = mandate_problem(
+            fetched.get("record"), activity.get("mandateDigest"), signer, proposal_uri, version
+        )
+        if problem:
+            raise Refusal(403, f"{problem}: {activity['mandate']}")
+        details |= {"mandate_uri": activity["mandate"], "mandate_digest": activity["mandateDigest"].lower()}
+    return details
 
 
 @logs_refusals

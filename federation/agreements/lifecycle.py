@@ -18,6 +18,7 @@ from federation.agreements.store import (
 )
 from federation.content import parse_time
 from federation.context import Federation
+from federation.decisions.lifecycle import void_stale
 from federation.outbox import iso
 from federation.proofs import canonical, content_hash
 from federation.refusal import Refusal
@@ -99,13 +100,33 @@ async def _check_party(session, proposal: Proposal, actor_uri: str) -> ProposalP
     return party
 
 
+SIGNATURE_DETAILS = ("acted_by", "reason", "mandate_uri", "mandate_digest")
+
+
+def _apply_details(signature: ProposalSignature, details: dict | None) -> None:
+    """Who acted, why, and the mandate: filled once (a copy relayed by the origin may come first)."""
+    for key, value in (details or {}).items():
+        column = "acted_by_uri" if key == "acted_by" else key
+        if key in SIGNATURE_DETAILS and value and not getattr(signature, column):
+            setattr(signature, column, value)
+
+
 async def record_signature(
-    session: AsyncSession, proposal: Proposal, version_hash: str, signer: str, proof: dict
+    session: AsyncSession,
+    proposal: Proposal,
+    version_hash: str,
+    signer: str,
+    proof: dict,
+    details: dict | None = None,
 ) -> bool:
-    """A verified proof by signer over a version: counts only on the current version of an open proposal."""
+    """A verified proof by signer over a version: counts only on the current version of an open proposal.
+    `details`: acted_by, reason, mandate_uri, mandate_digest, as the signing movement said."""
     await refresh_expiry(session, proposal)
     party = await _check_party(session, proposal, signer)
-    if await signature_of(session, proposal, version_hash, signer) is not None:
+    known = await signature_of(session, proposal, version_hash, signer)
+    if known is not None:
+        _apply_details(known, details)
+        await session.flush()
         return False
     if party.withdrawn_at is not None:
         raise Refusal(409, f"{signer} withdrew from {proposal.uri}")
@@ -119,9 +140,11 @@ async def record_signature(
             f"{(proposal.current_version or '')[:12]}…; signatures on another version do not count",
         )
     await transition(session, proposal, "sign", signer, detail=version_hash)
-    session.add(
-        ProposalSignature(proposal_id=proposal.id, version_hash=version_hash, signer_uri=signer, proof=proof)
+    signature = ProposalSignature(
+        proposal_id=proposal.id, version_hash=version_hash, signer_uri=signer, proof=proof
     )
+    _apply_details(signature, details)
+    session.add(signature)
     await session.flush()
     await maybe_agree(session, proposal)
     return True
@@ -247,4 +270,5 @@ async def accept_amendment(
     proposal.end_time = parse_time(document.get("endTime"))
     proposal.start_time = parse_time(document.get("startTime"))
     await session.flush()
+    await void_stale(session, proposal)
     return version

@@ -19,6 +19,7 @@ from federation.agreements.lifecycle import (
 )
 from federation.agreements.store import add_version, parties_of, proposal_by_uri, signature_of, version_of
 from federation.content import parse_time
+from federation.decisions.lifecycle import void_stale
 from federation.proofs import content_hash
 from federation.refusal import Refusal
 from federation.vocabulary import as_list, host_of, id_of
@@ -169,6 +170,7 @@ async def _follow_current_version(
         proposal.end_time = parse_time(versions[-1].get("endTime"))
         proposal.start_time = parse_time(versions[-1].get("startTime"))
         await session.flush()
+        await void_stale(session, proposal)
 
 
 async def _record_version_proofs(

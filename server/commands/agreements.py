@@ -216,12 +216,26 @@ def _acting_command(action, verb: str):
     return run
 
 
+async def _member(session, actor: Actor, name: str | None) -> Actor | None:
+    """The member who acts for the movement (--by), one of its signatories or admins."""
+    if not name:
+        return None
+    member = await local_actor(session, name)
+    if member is None or member.movement_id != actor.id:
+        raise CliError(f"{name!r} is not a member of {actor.username}")
+    if member.role not in ("signatory", "admin"):
+        raise CliError(f"{name} is a {member.role}; only signatories and admins act for {actor.username}")
+    return member
+
+
 async def _sign(session, fed, actor, proposal, args):
-    return await sign(session, fed, actor, proposal)
+    by = await _member(session, actor, args.by)
+    return await sign(session, fed, actor, proposal, by, args.reason)
 
 
 async def _decline(session, fed, actor, proposal, args):
-    return await decline(session, fed, actor, proposal, args.reason)
+    by = await _member(session, actor, args.by)
+    return await decline(session, fed, actor, proposal, args.reason, by)
 
 
 async def _withdraw(session, fed, actor, proposal, args):
@@ -298,6 +312,18 @@ async def proposal_summary(session, proposal: Proposal) -> dict:
         "signatures": by_version,
         "declined_by": list(declined),
         "withdrawn_by": [m.actor_uri for m in parties if m.withdrawn_at],
+        "acted": [
+            {
+                "signer": s.signer_uri,
+                "version": s.version_hash,
+                "acted_by": s.acted_by_uri,
+                "reason": s.reason,
+                "mandate": s.mandate_uri,
+                "mandate_digest": s.mandate_digest,
+            }
+            for s in signatures
+            if s.acted_by_uri or s.reason or s.mandate_uri
+        ],
     }
 
 
@@ -540,8 +566,9 @@ def add_commands(sub) -> None:
         p = actions.add_parser(name, help=text)
         p.add_argument("url", metavar="PROPOSAL_URL")
         p.add_argument("--as", dest="as_", required=True, metavar="MOVEMENT")
-        if name == "decline":
-            p.add_argument("--reason")
+        if name in ("sign", "decline"):
+            p.add_argument("--reason", help="why (shown to every party)")
+            p.add_argument("--by", metavar="MEMBER", help="the signatory or admin acting for the movement")
         p.set_defaults(run=_acting_command(action, verb))
 
     p = actions.add_parser("comment", help="say something in a proposal's discussion; prints the Note's URL")

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 from sqlalchemy import or_, select
 
-from federation.agreements.actions import amend, comment, decline, sign
+from federation.agreements.actions import amend, comment, decline, sign, withdraw
 from federation.agreements.charter import GROUPS, CharterPage
 from federation.agreements.charter import charter_page as charter_page_of
 from federation.agreements.documents import (
@@ -22,6 +22,7 @@ from federation.agreements.lifecycle import refresh_expiry
 from federation.agreements.store import agreement_by_uri, members_of, signatures_of, versions_of
 from federation.agreements.verify import VERIFIED, Report, verify_agreement
 from federation.content import sanitize_html
+from federation.decisions.lifecycle import decisions_on
 from federation.proofs import ed25519_public
 from federation.refusal import Refusal
 from federation.vocabulary import AS
@@ -165,7 +166,7 @@ def _pick(versions, prefix: str | None):
 async def proposal_page(request: web.Request) -> web.Response:
     fed = request.app[FED]
     proposal = await _find(request, "proposals")
-    if wants_json(request):
+    if wants_json(request) or request.query.get("format") == "json":
         if not proposal.local:
             raise web.HTTPFound(proposal.uri)
         async with fed.db.session() as session:
@@ -240,9 +241,37 @@ async def proposal_page(request: web.Request) -> web.Response:
         node.hue = _hue(node.href)
     graph = party_graph(nodes, center)
     may_sign = await _may_act(request, parties)
+    acted = {s.signer_uri: s for s in signatures if current is not None and s.version_hash == current.hash}
+    async with fed.db.session() as session:
+        decisions = await decisions_on(session, proposal.id)
+        owners = (
+            {
+                a.id: a
+                for a in await session.scalars(
+                    select(Actor).where(Actor.id.in_({d.movement_id for d in decisions}))
+                )
+            }
+            if decisions
+            else {}
+        )
+        actors.update(
+            await _actors(
+                session,
+                [s.acted_by_uri for s in acted.values()]
+                + [
+                    p.decline["actedBy"]
+                    for p in parties
+                    if isinstance(p.decline, dict) and isinstance(p.decline.get("actedBy"), str)
+                ],
+            )
+        )
+    timeline = accountability_timeline(
+        events, signatures, decisions, parties, {v.hash: v.seq for v in versions}
+    )
     return await _page(
         request,
         "proposal.html",
+        timeline=timeline,
         proposal=proposal,
         parties=parties,
         mediator=mediator,
@@ -262,8 +291,46 @@ async def proposal_page(request: web.Request) -> web.Response:
         new=new,
         state_of=state_of,
         may_sign=may_sign,
+        acted=acted,
+        decisions=decisions,
+        owners=owners,
+        seq_of={v.hash: v.seq for v in versions},
         message=notices.text_of(request.query.get("notice")),
     )
+
+
+def accountability_timeline(events, signatures, decisions, parties, seq_of: dict) -> list[dict]:
+    """Everything that happened to a proposal, oldest first: lifecycle events, who signed or declined for
+    each movement (and why, under which mandate), and the movements' internal decisions."""
+    rows: list[dict] = []
+    signed_by = {(s.signer_uri, s.version_hash): s for s in signatures}
+    declined = {p.actor_uri: p.decline for p in parties if isinstance(p.decline, dict)}
+    for e in events:
+        row = {"at": e.created_at, "what": e.event, "actor": e.actor_uri, "to": e.to_state}
+        row["changed"] = e.from_state != e.to_state
+        if e.event in ("publish", "sign", "agree", "decline") and e.detail in seq_of:
+            row["version"] = seq_of[e.detail]
+        signature = signed_by.get((e.actor_uri, e.detail)) if e.event == "sign" else None
+        if signature is not None:
+            row |= {
+                "by": signature.acted_by_uri,
+                "reason": signature.reason,
+                "mandate": signature.mandate_uri,
+            }
+        if e.event == "decline" and e.actor_uri in declined:
+            decline = declined[e.actor_uri]
+            source = decline.get("source") if isinstance(decline.get("source"), dict) else {}
+            row |= {"by": decline.get("actedBy"), "reason": source.get("content")}
+        rows.append(row)
+    for d in decisions:
+        opened = {"at": d.created_at, "what": "decision opened", "actor": d.created_by_uri, "decision": d}
+        rows.append(opened | {"version": seq_of.get(d.version_hash)})
+        if d.closed_at is not None:
+            what = "decision reset by an amendment" if d.state == "void" else "decision closed"
+            rows.append(
+                {"at": d.closed_at, "what": what, "decision": d, "version": seq_of.get(d.version_hash)}
+            )
+    return sorted(rows, key=lambda r: r["at"])
 
 
 def _hue(text: str) -> int:
@@ -329,6 +396,7 @@ async def agreement_page(request: web.Request) -> web.Response:
         chain=chain,
         translations=translations,
         export_url=proposal.agreement_uri,
+        may_act=await _may_act(request, [p for p in parties if p.withdrawn_at is None]),
     )
 
 
@@ -474,7 +542,8 @@ async def charter_page(request: web.Request) -> web.Response:
 
 
 async def act(request: web.Request) -> web.Response:
-    """Sign, decline, amend or comment from the proposal page (signed-in members; no JavaScript)."""
+    """Sign, decline, withdraw (after the confirmation page), amend or comment from the proposal page
+    (signed-in members; no JavaScript)."""
     fed = request.app[FED]
     form = await request.post()
     await sessions.check_csrf(request, form)
@@ -487,18 +556,27 @@ async def act(request: web.Request) -> web.Response:
     back = proposal_path(proposal)
     if member is None:
         raise web.HTTPSeeOther(f"/login?next={back}")
-    if action in ("sign", "decline", "amend") and (
+    if action in ("sign", "decline", "amend", "withdraw", "leave") and (
         movement is None or member.role not in ("signatory", "admin")
     ):
         raise web.HTTPSeeOther(f"{back}?notice=not-signatory")
+    if action in ("sign", "decline", "withdraw", "leave") and form.get("confirm") != "yes":
+        raise web.HTTPSeeOther(f"/proposals/{proposal.id}/{action}")
+    reason = str(form.get("reason") or "").strip()[:5000] or None
+    version_read = str(form.get("version") or "") or None
     try:
         async with fed.db.session() as session:
             found = await session.get(Proposal, proposal.id)
             acting_movement = await session.get(Actor, movement.id) if movement else None
+            acting_member = await session.get(Actor, member.id)
             if action == "sign":
-                await sign(session, fed, acting_movement, found)
+                await sign(session, fed, acting_movement, found, acting_member, reason, version_read)
             elif action == "decline":
-                await decline(session, fed, acting_movement, found, str(form.get("reason") or "") or None)
+                await decline(session, fed, acting_movement, found, reason, acting_member, version_read)
+            elif action in ("withdraw", "leave"):
+                if action == "leave" and found.agreed_version is None:
+                    raise Refusal(409, "the proposal has not been agreed; its author withdraws it instead")
+                await withdraw(session, fed, acting_movement, found, from_agreement=action == "leave")
             elif action == "amend":
                 text = str(form.get("text") or "")
                 if not text.strip():
@@ -508,7 +586,7 @@ async def act(request: web.Request) -> web.Response:
                 text = str(form.get("text") or "")
                 if not text.strip():
                     raise Refusal(400, "the comment is empty")
-                await comment(session, fed, await session.get(Actor, member.id), found, text)
+                await comment(session, fed, acting_member, found, text)
             else:
                 raise web.HTTPNotFound(text="no such action")
     except Refusal as error:
