@@ -45,7 +45,9 @@ UNFINISHED_ENTRIES = (
 # gets its own slice so two workers never hand out the same port.
 _WORKER = int(re.sub(r"\D", "", os.environ.get("PYTEST_XDIST_WORKER", "")) or 0)
 _PORT_SLICE = 22000 // max(1, int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
-_next_ports = iter(range(10000 + _WORKER * _PORT_SLICE, 10000 + (_WORKER + 1) * _PORT_SLICE))
+# INTERPEOPLE_TEST_PORT_BASE moves the slices, for two suites running side by side on one machine.
+_PORT_BASE = int(os.environ.get("INTERPEOPLE_TEST_PORT_BASE", "10000"))
+_next_ports = iter(range(_PORT_BASE + _WORKER * _PORT_SLICE, _PORT_BASE + (_WORKER + 1) * _PORT_SLICE))
 
 
 def free_port() -> int:

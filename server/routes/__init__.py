@@ -1,5 +1,16 @@
 """HTTP routes; each module adds its own with setup(app)."""
 
-from server.routes import actors, admin, agreements, inbox, mastodon, metrics, pages, spaces, wellknown
+from server.routes import (
+    accounts,
+    actors,
+    admin,
+    agreements,
+    inbox,
+    mastodon,
+    metrics,
+    pages,
+    spaces,
+    wellknown,
+)
 
-ROUTE_MODULES = [wellknown, inbox, actors, pages, admin, agreements, spaces, mastodon, metrics]
+ROUTE_MODULES = [wellknown, inbox, actors, pages, accounts, admin, agreements, spaces, mastodon, metrics]
