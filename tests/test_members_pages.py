@@ -309,3 +309,16 @@ def test_a_blocked_domain_is_refused_at_the_inbox_and_gets_nothing(instances):
     assert not [d for d in a.deliveries() if b.host in d["inbox"] and d["id"] not in before]
     a.cli("block", "remove", b.host)
     assert b.host not in a.cli("block", "list").out
+
+
+def test_every_form_field_has_a_server_side_limit(instances):
+    a = instances.new("a")
+    a.movement("land")
+    a.member("ana", "land")
+    a.cli("space", "create", "fields", "--name", "Fields", "--movement", "land")
+    ana = sign_in(a, "ana")
+    space = a.url("/spaces/fields")
+    post_form(ana, space, f"{space}/join")
+    huge = post_form(ana, space, f"{space}/threads", title="t" * 301, text="x")
+    assert huge.status_code == 413 and "title may have at most 300 characters" in huge.text
+    assert "Seeds" not in requests.get(space).text
