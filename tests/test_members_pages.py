@@ -322,3 +322,20 @@ def test_every_form_field_has_a_server_side_limit(instances):
     huge = post_form(ana, space, f"{space}/threads", title="t" * 301, text="x")
     assert huge.status_code == 413 and "title may have at most 300 characters" in huge.text
     assert "Seeds" not in requests.get(space).text
+
+
+def test_a_member_is_told_when_a_moderator_removes_their_post(instances):
+    a = instances.new("a")
+    a.movement("land")
+    a.member("ana", "land")
+    a.member("mod", "land", role="admin")
+    a.cli("space", "create", "fields", "--name", "Fields", "--movement", "land")
+    ana = sign_in(a, "ana")
+    space = a.url("/spaces/fields")
+    post_form(ana, space, f"{space}/join")
+    thread = post_form(ana, space, f"{space}/threads", title="Seeds", text="Buy my pills")
+    post_id = re.search(r'name="parent" value="(\d+)"', thread.text).group(1)
+    mod = sign_in(a, "mod")
+    post_form(mod, thread.url, f"{thread.url}/moderate", post=post_id, action="remove")
+    page = ana.get(a.url("/notifications")).text
+    assert "A moderator of Fields removed your post" in page
