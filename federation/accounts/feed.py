@@ -118,9 +118,10 @@ async def _replies(session, member: Actor, since, limit) -> list[Item]:
 
 async def _stored(session, member: Actor, since, limit) -> list[Item]:
     query = (
-        select(Notification, Actor, Object)
+        select(Notification, Actor, Object, SpacePost.thread_id)
         .join(Actor, Actor.id == Notification.from_actor_id)
         .outerjoin(Object, Object.id == Notification.object_id)
+        .outerjoin(SpacePost, SpacePost.object_id == Notification.object_id)
         .where(Notification.owner_id == member.id)
         .order_by(Notification.id.desc())
         .limit(limit)
@@ -128,11 +129,10 @@ async def _stored(session, member: Actor, since, limit) -> list[Item]:
     if since is not None:
         query = query.where(Notification.created_at > since)
     items = []
-    for note, who, obj in (await session.execute(query)).all():
+    for note, who, obj, thread_id in (await session.execute(query)).all():
         link = who.url or who.uri
         if obj is not None:
-            post = await session.scalar(select(SpacePost.thread_id).where(SpacePost.object_id == obj.id))
-            link = f"/threads/{post}" if post else (obj.document or {}).get("url") or obj.uri
+            link = f"/threads/{thread_id}" if thread_id else (obj.document or {}).get("url") or obj.uri
             if not isinstance(link, str):
                 link = obj.uri
         items.append(
