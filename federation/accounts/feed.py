@@ -12,7 +12,7 @@ import html
 import re
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -160,7 +160,10 @@ async def _proposals(session, member: Actor, since, limit) -> list[Item]:
         .where(
             ProposalEvent.proposal_id.in_(ours) | (Proposal.author_uri == movement.uri),
             ProposalEvent.event.in_(list(PROPOSAL_EVENTS)),
-            ProposalEvent.from_state != ProposalEvent.to_state | ProposalEvent.event.in_(["amend", "leave"]),
+            or_(
+                ProposalEvent.from_state != ProposalEvent.to_state,
+                ProposalEvent.event.in_(["amend", "leave"]),
+            ),
         )
         .order_by(ProposalEvent.id.desc())
         .limit(limit)
