@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import re
 
 import nh3
 
@@ -60,11 +61,20 @@ def sanitize_html(html: str | None) -> str:
     """Remote HTML, reduced to the tags Mastodon also keeps; scripts, styles and handlers go."""
     if not html:
         return ""
-    return _cleaner.clean(html)
+    return _TOP_HEADING.sub(r"<\1h2", _cleaner.clean(html))  # pages have their own h1
+
+
+_TOP_HEADING = re.compile(r"<(/?)h1\b", re.IGNORECASE)
+_HEADING = re.compile(r"<(/?)h([1-5])\b")
+
+
+def demote_headings(html: str) -> str:
+    """Markdown's headings one level down (# is h2), under the h1 of the page that shows them."""
+    return _HEADING.sub(lambda m: f"<{m.group(1)}h{int(m.group(2)) + 1}", html)
 
 
 def markdown_to_html(text: str) -> str:
-    return sanitize_html(_markdown().render(text).strip())
+    return sanitize_html(demote_headings(_markdown().render(text).strip()))
 
 
 def parse_time(value) -> dt.datetime | None:

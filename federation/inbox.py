@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from federation.accounts.blocks import refuse_blocked
 from federation.actors import ActorError, get_actor, store_actor_document
 from federation.content import published_of, remote_object_fields
 from federation.context import Federation
@@ -100,6 +101,7 @@ class Inbox:
         An activity other than a plain post is also given `inbox_answer_wait` seconds to be processed here,
         so that its sender hears a refusal found while processing it (which is recorded on the entry too)."""
         document, cleaned = self._parse(body)
+        await refuse_blocked(self.fed, id_of(document["actor"]), document["id"])
         if await self._is_goodbye_from_stranger(document):
             # A deleted account we never knew: its key is gone, and there is nothing to clean up.
             return 202, "nothing to delete"

@@ -7,6 +7,7 @@ from typing import Iterable
 from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from federation.accounts.blocks import blocked_domains, matches
 from federation.content import markdown_to_html
 from federation.context import Federation
 from federation.vocabulary import AS, POST_TYPES, PUBLIC, as_list, dumps, host_of, iso
@@ -46,6 +47,9 @@ async def queue_deliveries(
 ) -> int:
     """One queued delivery per distinct inbox, written in the same transaction as the activity."""
     now = utcnow()
+    blocked = await blocked_domains(session)
+    if blocked:  # a blocked instance gets nothing from us
+        inboxes = [inbox for inbox in inboxes if matches(blocked, host_of(inbox)) is None]
     rows = [
         {
             "activity_id": activity.id,

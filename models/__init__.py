@@ -27,4 +27,4 @@ __all__ = [
 ]
 
 # Feature models register their tables on Base.metadata when imported.
-from models import agreement, decision, interaction, oauth, space, throttle  # noqa: E402,F401
+from models import account, agreement, decision, interaction, oauth, space, throttle  # noqa: E402,F401

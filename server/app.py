@@ -21,9 +21,10 @@ from federation.delivery import DeliveryWorker
 from federation.inbox import Inbox
 from federation.inbox_worker import InboxWorker
 from models.migrate import upgrade
-from server import headers, throttle
+from server import error_pages, form_limits, headers, throttle
 from server.keys import FED, INBOX, TEMPLATES
 from server.links import link_target
+from server.page_context import chrome_middleware
 from server.routes import ROUTE_MODULES
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,10 @@ def templates() -> jinja2.Environment:
 
 
 def build_app(fed: Federation) -> web.Application:
-    app = web.Application(client_max_size=fed.settings.max_inbox_bytes, middlewares=[errors_middleware])
+    app = web.Application(
+        client_max_size=fed.settings.max_inbox_bytes,
+        middlewares=[errors_middleware, error_pages.middleware, form_limits.middleware, chrome_middleware],
+    )
     app[FED] = fed
     app[INBOX] = Inbox(fed)
     app[TEMPLATES] = templates()

@@ -30,6 +30,7 @@ from models.actor import ROLES, local_actor
 from models.delivery import DeliveryState
 from models.inbox_entry import InboxState
 from models.migrate import upgrade
+from server.commands import accounts as account_commands
 from server.commands import agreements as agreement_commands
 from server.commands import backup as backup_commands
 from server.commands import decisions as decision_commands
@@ -48,7 +49,15 @@ from server.passwords import hash_password
 
 PROG = "interpeople"
 # Feature modules add subcommands with add_commands(subparsers); each sets `run` to a coroutine(args).
-COMMAND_MODULES = [agreement_commands, decision_commands, space_commands, doctor, backup_commands, migrate_db]
+COMMAND_MODULES = [
+    account_commands,
+    agreement_commands,
+    decision_commands,
+    space_commands,
+    doctor,
+    backup_commands,
+    migrate_db,
+]
 
 
 def emit(rows, as_json: bool, text) -> None:

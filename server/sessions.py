@@ -80,7 +80,7 @@ async def keep(request: web.Request, response: web.StreamResponse) -> web.Stream
 async def check_csrf(request: web.Request, form) -> Session:
     session = await load(request)
     if session.fresh or not hmac.compare_digest(str(form.get("csrf", "")), session.csrf):
-        raise web.HTTPForbidden(
-            text="The form expired or did not come from this site; reload the page and try again."
-        )
+        from server.error_pages import FormExpired, kept_fields  # its page gives back what was typed
+
+        raise FormExpired(kept_fields(form))
     return session

@@ -4,6 +4,7 @@ import os
 
 import pytest
 
+from tests.browser import browser, page, phone  # noqa: F401  (fixtures)
 from tests.harness import PG_ENV, InstanceFactory
 
 BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get(PG_ENV) else [])

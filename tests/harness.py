@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import io
 import json
@@ -61,6 +62,17 @@ def free_port() -> int:
                 continue
             return port
     raise RuntimeError("no free loopback port left in this worker's slice")
+
+
+def outside_loop(function, *args):
+    """Calls function here, or in a helper thread while an event loop runs in this one (a browser test's
+    Playwright keeps one running), since asyncio.run refuses to start inside a running loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return function(*args)
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(function, *args).result()
 
 
 def http_ok(url: str) -> bool:
@@ -157,7 +169,7 @@ class PostgresDatabases:
             finally:
                 await conn.close()
 
-        asyncio.run(run())
+        outside_loop(asyncio.run, run())
 
     def create(self) -> str:
         name = f"ip_test_{uuid.uuid4().hex[:12]}"
@@ -193,7 +205,7 @@ class Instance:
         try:
             with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
                 try:
-                    code = cli_main(["--data", str(self.data), *args])
+                    code = outside_loop(cli_main, ["--data", str(self.data), *args])
                 except SystemExit as exit_:
                     code = exit_.code if isinstance(exit_.code, int) else 2
         finally:
@@ -325,7 +337,7 @@ class Instance:
             finally:
                 await db.close()
 
-        return asyncio.run(run())
+        return outside_loop(asyncio.run, run())
 
     async def _wait_drained(self, db, timeout: float = 15.0) -> None:
         from sqlalchemy import text
@@ -353,7 +365,7 @@ class Instance:
             finally:
                 await db.close()
 
-        asyncio.run(run())
+        outside_loop(asyncio.run, run())
 
     def inbox(self, state: str | None = None) -> list[dict]:
         """`inbox --json` (optionally one state), newest first."""

@@ -1,6 +1,7 @@
 """HTTP routes; each module adds its own with setup(app)."""
 
 from server.routes import (
+    accounts,
     actors,
     admin,
     agreements,
@@ -19,6 +20,7 @@ ROUTE_MODULES = [
     inbox,
     actors,
     pages,
+    accounts,
     admin,
     proposal_forms,
     decisions,

@@ -1,4 +1,5 @@
-"""Pages for the instance's admins (members with the admin role): the inbox journal's parked and refused entries."""
+"""Pages for the instance's admins (members with the admin role): overview, movements, spaces, members and
+roles, join requests, invitations, domain blocks, delivery queue health, instance settings, the inbox journal."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from federation.journal import list_entries, retry_parked
 from models import Actor, InboxEntry, InboxState
 from server import sessions
 from server.keys import FED
+from server.routes import admin_pages
 from server.routes.common import render
 
 TROUBLE = [InboxState.parked.value, InboxState.refused.value]
@@ -63,3 +65,4 @@ async def inbox_retry(request: web.Request) -> web.Response:
 def setup(app: web.Application) -> None:
     app.router.add_get("/admin/inbox", inbox_page)
     app.router.add_post("/admin/inbox/retry", inbox_retry)
+    admin_pages.setup(app)

@@ -39,6 +39,7 @@ def not_found(request: web.Request, what: str) -> web.HTTPNotFound:
 
 
 def render(request: web.Request, template: str, status: int = 200, **context) -> web.Response:
+    context.setdefault("chrome", request.get("chrome"))  # the header (server/page_context.py)
     html = request.app[TEMPLATES].get_template(template).render(**context)
     return web.Response(text=html, status=status, content_type="text/html", headers={"Vary": "Accept"})
 

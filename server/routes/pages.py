@@ -5,10 +5,12 @@ from __future__ import annotations
 from aiohttp import web
 from sqlalchemy import func, select
 
+from federation.content import markdown_to_html
 from federation.urls import INSTANCE_ACTOR
 from models import Actor, Follow, FollowState
 from models.space import Space
 from server.keys import FED
+from server.page_context import info
 from server.routes.common import render
 
 
@@ -45,8 +47,17 @@ async def home(request: web.Request) -> web.Response:
                 )
             ).all()
         )
+    site = await info(request.app)
     return render(
-        request, "home.html", host=fed.settings.host, movements=movements, followers=counts, members=members
+        request,
+        "home.html",
+        host=fed.settings.host,
+        movements=movements,
+        followers=counts,
+        members=members,
+        site=site,
+        description=markdown_to_html(site.description) if site.description else "",
+        rules=markdown_to_html(site.rules) if site.rules else "",
     )
 
 

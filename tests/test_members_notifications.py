@@ -1,0 +1,59 @@
+"""Members read on /notifications what happens to their movement's proposals and agreements: a new proposal,
+an amendment (which cancels earlier signatures), the agreement coming into force."""
+
+import requests
+
+from tests.harness import csrf_of, wait_for
+
+
+def sign_in(instance, username: str) -> requests.Session:
+    browser = requests.Session()
+    form = browser.get(instance.url("/login")).text
+    browser.post(
+        instance.url("/login"),
+        data={"username": username, "password": "correct horse", "csrf": csrf_of(form)},
+    )
+    return browser
+
+
+def notices(browser: requests.Session, instance) -> str:
+    return browser.get(instance.url("/notifications")).text
+
+
+def test_members_hear_of_proposals_amendments_and_agreements_of_their_movement(instances, tmp_path):
+    a, b = instances.new("a"), instances.new("b")
+    a.movement("rivers")
+    a.member("alice", "rivers")
+    b.movement("fishers")
+    b.member("bob", "fishers")
+    text = tmp_path / "pact.md"
+    text.write_text("We share the river.")
+    url = a.cli(
+        "proposal",
+        "create",
+        "rivers",
+        "--title",
+        "River pact",
+        "--text-file",
+        str(text),
+        "--party",
+        b.handle("fishers"),
+    ).out.strip()
+    bob, alice = sign_in(b, "bob"), sign_in(a, "alice")
+    page = wait_for(lambda: "River pact" in notices(bob, b) and notices(bob, b), what="bob's proposal notice")
+    assert "New proposal to your movement" in page
+    assert "New proposal" not in notices(alice, a)  # her own movement proposed it
+
+    a.cli("proposal", "sign", url, "--as", "rivers")
+    text.write_text("We share the river, and its fish.")
+    b.cli("proposal", "amend", url, "--as", "fishers", "--text-file", str(text))
+    page = wait_for(
+        lambda: "Amended" in notices(alice, a) and notices(alice, a), what="alice's amendment notice"
+    )
+    assert "an amendment cancels earlier signatures" in page
+
+    a.cli("proposal", "sign", url, "--as", "rivers")
+    b.cli("proposal", "sign", url, "--as", "fishers")
+    for instance, browser in ((a, alice), (b, bob)):
+        wait_for(lambda: "Agreement in force" in notices(browser, instance), what=f"{instance.host} in force")
+    assert '<b class="unread"' in bob.get(b.url("/spaces")).text
