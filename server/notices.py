@@ -20,6 +20,14 @@ NOTICES = {
     "changed": "The proposal changed meanwhile: reload the page and try again.",
     "author-only": "Only the author may withdraw a proposal; parties decline it.",
     "refused": "That was refused.",
+    "post-deleted": "Your post was deleted.",
+    "reported": "Thank you: the space's moderators got your report.",
+    "no-reason": "Please say why.",
+    "not-author": "Only the author may edit or delete a post.",
+    "left": "You left the space.",
+    "not-moderator": "Only the space's moderators may do that.",
+    "own-post": "You cannot ban yourself.",
+    "unknown-actor": "No such account could be found.",
 }
 
 # A refusal's message (federation code, sometimes quoting a peer) is never shown: it is mapped to a code.
@@ -38,7 +46,9 @@ _RULES = (
     ("is not a party", "not-party"),
     ("already signed", "already-signed"),
     ("version", "changed"),
+    ("only the author may edit", "not-author"),
     ("only the author", "author-only"),
+    ("cannot ban yourself", "own-post"),
 )
 
 

@@ -6,9 +6,10 @@ from __future__ import annotations
 from aiohttp import web
 from sqlalchemy import select
 
-from federation.interactions import favourite, original_of, reblog, unfavourite, unreblog
-from federation.outbox import VISIBILITIES, delete_note, post_note
+from federation.interactions import original_of, reblog, unreblog
+from federation.outbox import VISIBILITIES, post_note
 from federation.refusal import Refusal
+from federation.spaces.changes import delete_post, like_post, unlike_post
 from federation.spaces.posting import publish, render_with_mentions, space_of_parent
 from models import Actor, Object
 from models.actor import actors_by_uris
@@ -179,7 +180,7 @@ async def delete_status(request: web.Request, params: Params, caller: Caller):
             await unreblog(session, fed, await session.get(Actor, caller.account_id), obj)
         else:
             answer = await Renderer(session, fed, caller.account).status(obj)
-            await delete_note(session, fed, await session.get(Actor, caller.account_id), obj)
+            await delete_post(session, fed, await session.get(Actor, caller.account_id), obj)
     fed.deliveries_queued.set()
     return answer
 
@@ -248,8 +249,8 @@ def _interaction(action, name: str):
 
 
 for _name, _action, _summary, _scope in (
-    ("favourite", favourite, "Favourite a status (sends Like)", "write:favourites"),
-    ("unfavourite", unfavourite, "Undo a favourite (sends Undo{Like})", "write:favourites"),
+    ("favourite", like_post, "Favourite a status (sends Like; its space relays it)", "write:favourites"),
+    ("unfavourite", unlike_post, "Undo a favourite (sends Undo{Like})", "write:favourites"),
     ("reblog", reblog, "Boost a status (sends Announce); answers the boost", "write:statuses"),
     ("unreblog", unreblog, "Undo a boost (sends Undo{Announce})", "write:statuses"),
 ):

@@ -1,5 +1,5 @@
 """HTTP routes; each module adds its own with setup(app)."""
 
-from server.routes import actors, admin, agreements, inbox, mastodon, metrics, pages, spaces, wellknown
+from server.routes import actors, admin, agreements, inbox, mastodon, metrics, pages, posts, spaces, wellknown
 
-ROUTE_MODULES = [wellknown, inbox, actors, pages, admin, agreements, spaces, mastodon, metrics]
+ROUTE_MODULES = [wellknown, inbox, actors, pages, admin, agreements, spaces, posts, mastodon, metrics]
