@@ -249,7 +249,7 @@ def _interaction(action, name: str):
 
 
 for _name, _action, _summary, _scope in (
-    ("favourite", like_post, "Favourite a status (sends Like; its space relays it)", "write:favourites"),
+    ("favourite", like_post, "Favourite a status (sends Like)", "write:favourites"),
     ("unfavourite", unlike_post, "Undo a favourite (sends Undo{Like})", "write:favourites"),
     ("reblog", reblog, "Boost a status (sends Announce); answers the boost", "write:statuses"),
     ("unreblog", unreblog, "Undo a boost (sends Undo{Announce})", "write:statuses"),
