@@ -163,6 +163,9 @@ def build() -> RoutingTable:
     table.observe("Undo", spaces.on_space_undoes_moderation)
     for activity_type, object_type in (("Lock", None), ("Lock", "Page"), ("Lock", "Note"), ("Block", None)):
         table.handle(activity_type, object_type, spaces.on_space_moderation)
+    for activity_type in ("Add", "Remove"):  # pinned threads (featured) and moderators
+        table.prepare(activity_type, None, spaces.prepare_collection_change)
+        table.handle(activity_type, None, spaces.on_space_collection_change)
 
     # proposals and agreements: proofs verified before the transaction, then the lifecycle
     for activity_type, object_type in (

@@ -123,7 +123,6 @@ MODERATION_ACTIONS = (
     "unpin",
     "add-moderator",
     "remove-moderator",
-    "resolve-report",
 )
 
 

@@ -21,10 +21,10 @@ def sign_in(instance: Instance, username: str) -> requests.Session:
     return browser
 
 
-def post_form(browser: requests.Session, page_url: str, action: str, **data) -> requests.Response:
+def post_form(browser: requests.Session, page_url: str, form_url: str, **data) -> requests.Response:
     """Submits a form found on page_url (its CSRF token included), following the redirect."""
     page = browser.get(page_url).text
-    return browser.post(action, data={"csrf": csrf_of(page), **data})
+    return browser.post(form_url, data={"csrf": csrf_of(page), **data})
 
 
 def threads(instance: Instance, space_handle: str) -> list[dict]:

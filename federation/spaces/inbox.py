@@ -15,7 +15,7 @@ from federation.interactions import count_like, uncount_like
 from federation.outbox import add_to_timelines, local_follower_ids, tombstone
 from federation.spaces.documents import POST_TYPES
 from federation.spaces.fetch import fetch_ancestors, fetch_post, known_or_fetched_author
-from federation.spaces.moderation import apply_remote_moderation, record_report
+from federation.spaces.moderation import apply_collection_change, apply_remote_moderation, record_report
 from federation.spaces.posting import accept_change, accept_post
 from federation.spaces.rules import check_may_join
 from federation.spaces.store import (
@@ -286,3 +286,27 @@ async def on_space_undoes_moderation(incoming: Incoming) -> None:
 async def on_space_moderation(incoming: Incoming) -> None:
     if incoming.actor.type == "Group":
         await apply_remote_moderation(incoming.session, incoming.actor, incoming.document)
+
+
+async def prepare_collection_change(fed: Federation, document: dict, actor: Actor) -> dict:
+    """Add/Remove by a space: a new moderator is fetched when unknown (outside the transaction)."""
+    target = id_of(document.get("object"))
+    if (
+        actor.type != "Group"
+        or not target
+        or not str(id_of(document.get("target")) or "").endswith("/moderators")
+    ):
+        return {}
+    try:
+        return {"target_actor": (await get_actor(fed, target)).uri}
+    except ActorError:
+        return {}
+
+
+async def on_space_collection_change(incoming: Incoming) -> None:
+    """A space we follow pins or unpins a thread, or adds or removes a moderator."""
+    if incoming.actor.type != "Group":
+        return
+    uri = incoming.prepared.get("target_actor")
+    target = await actor_by_uri(incoming.session, uri) if uri else None
+    await apply_collection_change(incoming.session, incoming.actor, incoming.document, target)

@@ -1,5 +1,29 @@
 """HTTP routes; each module adds its own with setup(app)."""
 
-from server.routes import actors, admin, agreements, inbox, mastodon, metrics, pages, posts, spaces, wellknown
+from server.routes import (
+    actors,
+    admin,
+    agreements,
+    inbox,
+    mastodon,
+    metrics,
+    moderation,
+    pages,
+    posts,
+    spaces,
+    wellknown,
+)
 
-ROUTE_MODULES = [wellknown, inbox, actors, pages, admin, agreements, spaces, posts, mastodon, metrics]
+ROUTE_MODULES = [
+    wellknown,
+    inbox,
+    actors,
+    pages,
+    admin,
+    agreements,
+    spaces,
+    posts,
+    moderation,
+    mastodon,
+    metrics,
+]

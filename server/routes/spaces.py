@@ -15,7 +15,6 @@ from federation.outbox import unfollow
 from federation.refusal import Refusal
 from federation.spaces.access import may_read, readers
 from federation.spaces.documents import space_document
-from federation.spaces.moderation import moderate_ban, moderate_lock, moderate_remove, moderate_unlock
 from federation.spaces.posting import join_space, publish
 from federation.spaces.reading import ban_of, mark_read, post_facts, unread
 from federation.spaces.rules import is_banned, is_member, may_moderate
@@ -440,7 +439,7 @@ async def space_outbox(request: web.Request) -> web.Response:
     where = (
         Activity.actor_id == view.actor.id,
         Activity.local.is_(True),
-        Activity.type.in_(("Announce", "Delete", "Lock", "Block", "Update")),
+        Activity.type.in_(("Announce", "Delete", "Lock", "Block", "Update", "Undo", "Add", "Remove")),
     )
     return await paged_collection(
         request,
@@ -487,6 +486,36 @@ async def space_moderators(request: web.Request) -> web.Response:
             "type": "OrderedCollection",
             "totalItems": len(items),
             "orderedItems": items,
+        },
+        request=request,
+    )
+
+
+async def space_featured(request: web.Request) -> web.Response:
+    """The pinned threads (Lemmy's `featured` collection), in full as Lemmy serves them."""
+    view = await _local_space(request)
+    await check_fetch(request, view.space)
+    async with request.app[FED].db.session() as session:
+        documents = (
+            await session.scalars(
+                select(Object.document)
+                .join(SpacePost, SpacePost.object_id == Object.id)
+                .where(
+                    SpacePost.space_id == view.space.id,
+                    SpacePost.pinned.is_(True),
+                    SpacePost.removed_at.is_(None),
+                    Object.deleted_at.is_(None),
+                )
+                .order_by(SpacePost.last_activity_at.desc())
+            )
+        ).all()
+    return activity_json(
+        {
+            "@context": AS,
+            "id": f"{view.actor.uri}/featured",
+            "type": "OrderedCollection",
+            "totalItems": len(documents),
+            "orderedItems": list(documents),
         },
         request=request,
     )
@@ -693,35 +722,6 @@ async def reply_form(request: web.Request) -> web.Response:
     raise web.HTTPSeeOther(f"{path}#p{obj.id}")
 
 
-async def moderate_form(request: web.Request) -> web.Response:
-    view, root, rows = await _thread(request)
-    form = await request.post()
-    member = await _member(request, form)
-    fed = request.app[FED]
-    path = f"/threads/{root.object_id}"
-    target = next(((p, o, a) for p, o, a in rows if str(o.id) == str(form.get("post"))), None)
-    action = form.get("action")
-    if target is None or action not in ("remove", "lock", "unlock", "ban"):
-        raise _back(path, "unknown-moderation")
-    async with fed.db.session() as session:
-        space = await session.get(Space, view.space.id)
-        if not space.local or not await may_moderate(session, space, member):
-            raise web.HTTPForbidden(text="only the space's moderators may do that")
-        live = SpaceView(space, await session.get(Actor, space.actor_id))
-        post = await session.get(SpacePost, target[0].id)
-        reason = str(form.get("reason", "")).strip() or None
-        if action == "remove":
-            await moderate_remove(session, fed, live, post, reason)
-        elif action == "lock":
-            await moderate_lock(session, fed, live, post, reason)
-        elif action == "unlock":
-            await moderate_unlock(session, fed, live, post, reason)
-        elif target[2] is not None:
-            await moderate_ban(session, fed, live, await session.get(Actor, target[2].id), reason)
-    fed.deliveries_queued.set()
-    raise _back(path)
-
-
 def setup(app: web.Application) -> None:
     app[TEMPLATES].filters["ago"] = ago
     app.router.add_get("/spaces", spaces_index)
@@ -735,9 +735,9 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/spaces/{ref}/following", space_following)
     app.router.add_get("/spaces/{ref}/moderators", space_moderators)
     app.router.add_get("/spaces/{ref}/threads", space_threads)
+    app.router.add_get("/spaces/{ref}/featured", space_featured)
     app.router.add_get("/threads/{n}", thread_page)
     app.router.add_post("/threads/{n}/reply", reply_form)
-    app.router.add_post("/threads/{n}/moderate", moderate_form)
     app.router.add_get("/objects/{id}/replies", object_replies)
     app.router.add_get("/tags/{tag}", tag_page)
     app.router.add_get("/login", login_form)
