@@ -113,7 +113,7 @@ async def report_post(
         "actor": reporter.uri,
         "to": [view.actor.uri],
         "audience": view.actor.uri,
-        "object": [obj.uri],
+        "object": obj.uri,
     }
     if reason:
         flag["summary"] = reason

@@ -4,6 +4,7 @@ from server.routes import (
     actors,
     admin,
     agreements,
+    discovery,
     inbox,
     mastodon,
     metrics,
@@ -24,6 +25,7 @@ ROUTE_MODULES = [
     spaces,
     posts,
     moderation,
+    discovery,
     mastodon,
     metrics,
 ]
