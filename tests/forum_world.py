@@ -37,6 +37,8 @@ def local_id(instance: Instance, uri: str) -> int:
 
 
 def text_of(html: str) -> str:
+    """The visible text of a page, in one line."""
+    html = re.sub(r"<style>.*?</style>", " ", html, flags=re.S)
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
 
 

@@ -326,6 +326,14 @@ async def apply_remote_moderation(session: AsyncSession, space_actor: Actor, doc
         if target and not await is_banned(session, space, target):
             session.add(SpaceBan(space_id=space.id, actor_uri=target, reason=reason))
             await log_moderation(session, space, None, "ban", target, reason)
+            await session.execute(  # the space ended the follow of a banned member of ours
+                delete(Follow).where(
+                    Follow.followee_id == space_actor.id,
+                    Follow.follower_id.in_(
+                        select(Actor.id).where(Actor.uri == target, Actor.local.is_(True))
+                    ),
+                )
+            )
         return True
     post = await post_by_uri(session, target or "")
     if post is None or post.space_id != space.id:
