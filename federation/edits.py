@@ -96,7 +96,8 @@ async def edit_note(
         update["audience"] = document["audience"]
     activity = await store_activity(session, author, update)
     named = [u for u in as_list(document.get("to")) + cc if isinstance(u, str)]
-    followers = await follower_actors(session, author.id)
+    # A post only its named readers saw (a members-only space's) is not shown to the author's followers.
+    followers = await follower_actors(session, author.id) if obj.public else []
     others = await actors_by_uris(session, named)
     await queue_deliveries(session, activity, author, remote_inboxes([*followers, *others]))
     await session.flush()

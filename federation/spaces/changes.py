@@ -3,6 +3,7 @@ hears of each (a local space Announces it at once, a remote one gets the activit
 
 from __future__ import annotations
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from federation.context import Federation
@@ -15,7 +16,7 @@ from federation.spaces.posting import accept_change, activity_payload, announce,
 from federation.spaces.rules import is_banned
 from federation.spaces.store import SpaceView, post_by_uri, remove_post, space_view_of_post
 from federation.vocabulary import AS
-from models import Activity, Actor, Object
+from models import Activity, Actor, Delivery, Object
 
 
 async def _space_hears(session: AsyncSession, fed: Federation, obj: Object, activity: Activity, actor: Actor):
@@ -27,7 +28,17 @@ async def _space_hears(session: AsyncSession, fed: Federation, obj: Object, acti
     if view.space.local:
         await accept_change(session, fed, view, activity_payload(activity), actor, post)
     else:
-        await queue_deliveries(session, activity, actor, [view.actor.inbox])
+        await _send_to_space(session, activity, actor, view)
+
+
+async def _send_to_space(session: AsyncSession, activity: Activity, actor: Actor, view: SpaceView) -> None:
+    """Queues the activity for a remote space's inbox unless it already goes there (the author's host)."""
+    inbox = view.actor.delivery_inbox or view.actor.inbox
+    queued = await session.scalar(
+        select(Delivery.id).where(Delivery.activity_id == activity.id, Delivery.inbox == inbox).limit(1)
+    )
+    if queued is None:
+        await queue_deliveries(session, activity, actor, [inbox])
 
 
 async def _own_post(session: AsyncSession, author: Actor, obj: Object) -> Object:
@@ -78,7 +89,7 @@ async def delete_post(session: AsyncSession, fed: Federation, author: Actor, obj
             await remove_post(session, post)
             await announce(session, fed, view, activity_payload(activity))
         else:
-            await queue_deliveries(session, activity, author, [view.actor.inbox])
+            await _send_to_space(session, activity, author, view)
     return activity
 
 
@@ -121,5 +132,5 @@ async def report_post(
     if view.space.local:
         await record_report(session, view, reporter, flag)
     else:
-        await queue_deliveries(session, activity, reporter, [view.actor.inbox])
+        await _send_to_space(session, activity, reporter, view)
     return activity
