@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Actor, Object, utcnow
@@ -85,21 +85,26 @@ async def unread(session: AsyncSession, reader: Actor | None, thread_ids: list[i
             )
         ).all()
     )
-    counts = {}
-    for thread_id, read_at in reads.items():
-        counts[thread_id] = (
-            await session.scalar(
-                select(func.count())
-                .select_from(SpacePost)
-                .join(Object, Object.id == SpacePost.object_id)
-                .where(
-                    SpacePost.thread_id == thread_id,
-                    SpacePost.is_thread.is_(False),
-                    SpacePost.removed_at.is_(None),
-                    SpacePost.created_at > read_at,
-                    Object.attributed_to_id != reader.id,
+    counts = dict.fromkeys(reads, 0)
+    if reads:
+        counts.update(
+            (
+                await session.execute(
+                    select(SpacePost.thread_id, func.count())
+                    .join(Object, Object.id == SpacePost.object_id)
+                    .join(
+                        ThreadRead,
+                        and_(ThreadRead.thread_id == SpacePost.thread_id, ThreadRead.actor_id == reader.id),
+                    )
+                    .where(
+                        SpacePost.thread_id.in_(list(reads)),
+                        SpacePost.is_thread.is_(False),
+                        SpacePost.removed_at.is_(None),
+                        SpacePost.created_at > ThreadRead.read_at,
+                        Object.attributed_to_id != reader.id,
+                    )
+                    .group_by(SpacePost.thread_id)
                 )
-            )
-            or 0
+            ).all()
         )
     return counts
