@@ -89,3 +89,33 @@ def requests_get(url: str) -> str:
     import requests
 
     return requests.get(url, timeout=10).text
+
+
+def test_a_mastodon_app_edits_a_reply_and_the_space_shows_its_history(world):
+    import requests
+
+    from tests.mastodon_client import password_login
+
+    a, b = world.a, world.b
+    thread = world.thread(b, "bea", "Apps", "Which app do you use?")
+    reply = b.cli("reply", "bea", thread, "Tusky, mostly").out.strip()
+    token = password_login(b, "bea").access_token
+    headers = {"Authorization": f"Bearer {token}"}
+    status = str(local_id(b, reply))
+    source = requests.get(b.url(f"/api/v1/statuses/{status}/source"), headers=headers, timeout=10).json()
+    assert source["text"] == "Tusky, mostly"
+    edited = requests.put(
+        b.url(f"/api/v1/statuses/{status}"), data={"status": "Ivory, now"}, headers=headers, timeout=10
+    )
+    assert edited.status_code == 200 and "Ivory" in edited.json()["content"] and edited.json()["edited_at"]
+    history = requests.get(b.url(f"/api/v1/statuses/{status}/history"), timeout=10).json()
+    assert ["Tusky" in h["content"] for h in history] == [True, False]
+    wait_for(
+        lambda: "Ivory, now" in requests_get(world.page_on(a, thread)),
+        what="the app's edit on A's thread page",
+    )
+    assert "Tusky" in requests_get(a.url(f"/posts/{local_id(a, reply)}/history"))
+    refused = requests.put(
+        b.url(f"/api/v1/statuses/{status}"), data={"status": ""}, headers=headers, timeout=10
+    )
+    assert refused.status_code == 422
