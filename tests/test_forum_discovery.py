@@ -36,7 +36,9 @@ def test_a_report_reaches_the_moderators_with_names(world):
     assert "1 open report" in text_of(mod.get(a.url("/spaces/commons")).text)
     assert sign_in(a, "ana").get(reports).status_code == 403
 
-    report_id = a.sql("SELECT id FROM space_reports WHERE object_uri = :u", u=uri)[0][0]
+    listed = [r for r in a.cli("space", "reports", "commons", "--json").lines if r["object"] == uri]
+    assert listed[0]["reporter"] == c.url("/actors/cai") and listed[0]["reason"] == "spam"
+    report_id = listed[0]["id"]
     post_form(mod, reports, a.url(f"/spaces/commons/reports/{report_id}/resolve"))
     assert "No open reports" in mod.get(reports).text
     assert "Cheap watches" in mod.get(reports + "?show=resolved").text

@@ -44,6 +44,13 @@ def test_a_ban_with_its_reason_is_in_the_public_log_and_the_member_sees_why(worl
         what="the ban in B's copy of the log",
     )
     assert "the space banned ben" in log_on_b
+    ban = a.cli("space", "modlog", "commons", "--json").lines[0]
+    assert (
+        ban["action"] == "ban"
+        and ban["target"] == b.url("/actors/ben")
+        and ban["reason"] == "selling watches"
+    )
+    assert ban["moderator"] == a.url("/actors/mod")
 
     ben = sign_in(b, "ben")
     page = wait_for(

@@ -1,4 +1,4 @@
-"""CLI commands of forum spaces: space create|join|post|threads|moderate|list, and reply."""
+"""CLI commands of forum spaces: space create|join|post|threads|moderate|modlog|reports|list, and reply."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ from federation.urls import INSTANCE_ACTOR
 from federation.vocabulary import iso_or_none
 from models import Actor, Follow, FollowState, Object
 from models.actor import actor_by_handle, local_actor
-from models.space import Space, SpacePost
+from models.space import ModerationEntry, Space, SpacePost, SpaceReport
 from server.commands.errors import CliError
 from server.config import open_instance
 
@@ -211,6 +211,72 @@ POST_ACTIONS = {
 }
 
 
+async def cmd_space_modlog(args) -> None:
+    """The space's moderation log, newest first (as this instance knows it)."""
+    async with open_instance(args.data) as fed:
+        space_actor = await _space_actor(fed, args.space, fetch=False)
+        async with fed.db.session() as session:
+            space = await space_of_actor(session, space_actor)
+            rows = (
+                (
+                    await session.execute(
+                        select(ModerationEntry, Actor.uri)
+                        .outerjoin(Actor, Actor.id == ModerationEntry.moderator_id)
+                        .where(ModerationEntry.space_id == space.id)
+                        .order_by(ModerationEntry.id.desc())
+                        .limit(args.limit)
+                    )
+                ).all()
+                if space is not None
+                else []
+            )
+    for entry, moderator in rows:
+        row = {
+            "at": iso_or_none(entry.created_at),
+            "moderator": moderator,
+            "action": entry.action,
+            "target": entry.target_uri,
+            "reason": entry.reason,
+        }
+        print(
+            json.dumps(row, ensure_ascii=False)
+            if args.json
+            else f"{row['at']}  {row['action']:16} {row['target']}  by {moderator or 'the space'}"
+            + (f"  ({entry.reason})" if entry.reason else "")
+        )
+
+
+async def cmd_space_reports(args) -> None:
+    """Open reports of a space hosted here (all with --all)."""
+    async with open_instance(args.data) as fed:
+        space_actor = await _space_actor(fed, args.space, fetch=False)
+        async with fed.db.session() as session:
+            space = await space_of_actor(session, space_actor)
+            if space is None or not space.local:
+                raise CliError("only spaces hosted here have reports here")
+            query = (
+                select(SpaceReport).where(SpaceReport.space_id == space.id).order_by(SpaceReport.id.desc())
+            )
+            if not args.all:
+                query = query.where(SpaceReport.resolved.is_(False))
+            reports = (await session.scalars(query)).all()
+    for r in reports:
+        row = {
+            "id": r.id,
+            "at": iso_or_none(r.created_at),
+            "reporter": r.reporter_uri,
+            "object": r.object_uri,
+            "reason": r.reason,
+            "resolved": r.resolved,
+        }
+        print(
+            json.dumps(row, ensure_ascii=False)
+            if args.json
+            else f"#{r.id} {row['at']}  {r.object_uri}  by {r.reporter_uri}: {r.reason or ''}"
+            + ("  [resolved]" if r.resolved else "")
+        )
+
+
 async def _actor_by_uri(fed, uri: str) -> Actor:
     from federation.actors import get_actor
 
@@ -306,6 +372,18 @@ def add_commands(sub) -> None:
     )
     p.add_argument("--reason")
     p.set_defaults(run=cmd_space_moderate)
+
+    p = actions.add_parser("modlog", help="a space's moderation log, newest first")
+    p.add_argument("space", metavar="SPACE_HANDLE")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--limit", type=int, default=100)
+    p.set_defaults(run=cmd_space_modlog)
+
+    p = actions.add_parser("reports", help="open reports (Flags) of a space hosted here")
+    p.add_argument("space", metavar="SPACE_HANDLE")
+    p.add_argument("--all", action="store_true", help="resolved ones too")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=cmd_space_reports)
 
     p = actions.add_parser("list", help="spaces hosted here and spaces local actors follow")
     p.add_argument("--json", action="store_true")
