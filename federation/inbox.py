@@ -12,6 +12,7 @@ from federation.accounts.blocks import refuse_blocked
 from federation.actors import ActorError, get_actor, store_actor_document
 from federation.content import published_of, remote_object_fields
 from federation.context import Federation
+from federation.edits import changes, remember_version
 from federation.inbound import check_sizes, normalize_activity, normalize_object, one_author, parse_document
 from federation.journal import Claimed, Journal, Outcome
 from federation.outbox import add_to_timelines, local_follower_ids, reply_to_follow, tombstone
@@ -283,11 +284,14 @@ async def _recipients_for(incoming: Incoming, document: dict) -> set[int]:
 async def store_remote_object(session: AsyncSession, document: dict, author: Actor) -> Object:
     """Stores (or refreshes) a remote object whose author has been checked."""
     obj = await object_by_uri(session, document["id"])
+    fields = remote_object_fields(document, author.followers_url)
     if obj is None:
         obj = Object(uri=document["id"], local=False, published=published_of(document))
         session.add(obj)
+    elif obj.deleted_at is None and changes(obj, fields["name"], fields["content"]):
+        await remember_version(session, obj)  # an edit: the earlier text stays in the history
     obj.attributed_to_id = author.id
-    for name, value in remote_object_fields(document, author.followers_url).items():
+    for name, value in fields.items():
         setattr(obj, name, value)
     await session.flush()
     return obj

@@ -31,6 +31,23 @@ from models.follow import follow_allows, follow_between, move_follow
 from models.interaction import Favourite
 
 
+async def count_like(session: AsyncSession, actor: Actor, object_id: int, activity_uri: str) -> bool:
+    """Records one actor's like of a post once; whether it is new."""
+    if await session.scalar(
+        select(Favourite.id).where(Favourite.actor_id == actor.id, Favourite.object_id == object_id)
+    ):
+        return False
+    session.add(Favourite(actor_id=actor.id, object_id=object_id, activity_uri=activity_uri))
+    await session.flush()
+    return True
+
+
+async def uncount_like(session: AsyncSession, actor: Actor, object_id: int) -> None:
+    await session.execute(
+        delete(Favourite).where(Favourite.actor_id == actor.id, Favourite.object_id == object_id)
+    )
+
+
 async def _author(session: AsyncSession, obj: Object) -> Actor | None:
     return await session.get(Actor, obj.attributed_to_id) if obj.attributed_to_id else None
 

@@ -149,18 +149,24 @@ def build() -> RoutingTable:
     table.observe("Update", spaces.space_relays_update)
     table.observe("Delete", spaces.space_relays_delete)
     table.observe("Like", spaces.space_relays_like)
+    table.observe("Undo", spaces.space_relays_unlike)
     table.observe("Follow", spaces.space_checks_follower)
     table.handle("Flag", None, spaces.space_takes_report)
     # forum spaces: following a remote space, and its moderation
     table.handle("Announce", "Create", spaces.on_space_announces_post)
     table.handle("Announce", "Update", spaces.on_space_announces_post)
     table.handle("Announce", "Delete", spaces.on_space_announces_delete)
+    table.handle("Announce", "Like", spaces.on_space_announces_like)
+    table.handle("Announce", "Undo", spaces.on_space_announces_undo)
     table.observe("Announce", spaces.index_announced_post)
     for post_type in ("Note", "Page", "Article"):
         table.handle("Delete", post_type, spaces.on_delete_post)
     table.observe("Undo", spaces.on_space_undoes_moderation)
     for activity_type, object_type in (("Lock", None), ("Lock", "Page"), ("Lock", "Note"), ("Block", None)):
         table.handle(activity_type, object_type, spaces.on_space_moderation)
+    for activity_type in ("Add", "Remove"):  # pinned threads (featured) and moderators
+        table.prepare(activity_type, None, spaces.prepare_collection_change)
+        table.handle(activity_type, None, spaces.on_space_collection_change)
 
     # proposals and agreements: proofs verified before the transaction, then the lifecycle
     for activity_type, object_type in (

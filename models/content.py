@@ -64,6 +64,23 @@ class Activity(Base):
     __table_args__ = (Index("ix_activities_actor_local", "actor_id", "local", "id"),)
 
 
+class ObjectVersion(Base):
+    """An earlier version of an edited post (title, HTML, source), kept for its edit history."""
+
+    __tablename__ = "object_versions"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    object_id: Mapped[int] = mapped_column(ForeignKey("objects.id", ondelete="CASCADE"))
+    name: Mapped[str | None] = mapped_column(Text, nullable=True)
+    content: Mapped[str | None] = mapped_column(Text, nullable=True)  # sanitised HTML
+    source: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # When this version was written (the post's published or previous updated time).
+    written_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    replaced_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (Index("ix_object_versions_object", "object_id", "id"),)
+
+
 class TimelineEntry(Base):
     """An object that reached a local actor from someone it follows, or addressed to it."""
 

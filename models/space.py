@@ -84,6 +84,8 @@ class SpacePost(Base):
     reply_count: Mapped[int] = mapped_column(Integer, default=0)
     last_activity_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     locked: Mapped[bool] = mapped_column(Boolean, default=False)
+    # A thread moderators pinned (the space's `featured` collection): shown first.
+    pinned: Mapped[bool] = mapped_column(Boolean, default=False)
 
     __table_args__ = (
         Index("ix_space_posts_threads", "space_id", "is_thread", "last_activity_at"),
@@ -103,5 +105,54 @@ class SpaceReport(Base):
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     resolved: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    resolved_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("actors.id", ondelete="SET NULL"), nullable=True
+    )
+    resolved_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     __table_args__ = (Index("ix_space_reports_space", "space_id", "resolved"),)
+
+
+MODERATION_ACTIONS = (
+    "remove",
+    "lock",
+    "unlock",
+    "ban",
+    "unban",
+    "pin",
+    "unpin",
+    "add-moderator",
+    "remove-moderator",
+)
+
+
+class ModerationEntry(Base):
+    """One line of a space's public moderation log: who did what to which post or actor, and why."""
+
+    __tablename__ = "space_moderation_log"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    space_id: Mapped[int] = mapped_column(ForeignKey("spaces.id", ondelete="CASCADE"))
+    # The local moderator who acted (None when the space's own activity is all we know, on followers).
+    moderator_id: Mapped[int | None] = mapped_column(
+        ForeignKey("actors.id", ondelete="SET NULL"), nullable=True
+    )
+    action: Mapped[str] = mapped_column(String(32))
+    target_uri: Mapped[str] = mapped_column(String(2048))
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (Index("ix_space_moderation_log_space", "space_id", "id"),)
+
+
+class ThreadRead(Base):
+    """When a local member last opened a thread (unread markers)."""
+
+    __tablename__ = "space_thread_reads"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    actor_id: Mapped[int] = mapped_column(ForeignKey("actors.id", ondelete="CASCADE"))
+    thread_id: Mapped[int] = mapped_column(ForeignKey("objects.id", ondelete="CASCADE"))
+    read_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (Index("ix_space_thread_reads_pair", "actor_id", "thread_id", unique=True),)

@@ -23,6 +23,14 @@ NOTICES = {
     "closed": "The decision is closed: no more votes.",
     "members-vote": "Only members of the movement vote in this decision.",
     "refused": "That was refused.",
+    "post-deleted": "Your post was deleted.",
+    "reported": "Thank you: the space's moderators got your report.",
+    "no-reason": "Please say why.",
+    "not-author": "Only the author may edit or delete a post.",
+    "left": "You left the space.",
+    "not-moderator": "Only the space's moderators may do that.",
+    "own-post": "You cannot ban yourself.",
+    "unknown-actor": "No such account could be found.",
 }
 
 # A refusal's message (federation code, sometimes quoting a peer) is never shown: it is mapped to a code.
@@ -44,7 +52,9 @@ _RULES = (
     ("closed", "closed"),
     ("only members of the movement vote", "members-vote"),
     ("version", "changed"),
+    ("only the author may edit", "not-author"),
     ("only the author", "author-only"),
+    ("cannot ban yourself", "own-post"),
 )
 
 

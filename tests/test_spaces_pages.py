@@ -71,7 +71,7 @@ def test_member_posts_and_moderator_removes_through_pages(instances):
         },
     )
     page = mod.get(thread_url).text
-    reply_id = re.findall(r'name="post" value="(\d+)"', page)[-1]
+    reply_id = re.findall(r"moderate\?post=(\d+)&amp;action=remove", page)[-1]
     assert (
         ana.post(
             f"{thread_url}/moderate",

@@ -28,6 +28,7 @@ async def space_document(session: AsyncSession, fed: Federation, view: SpaceView
         {
             "attributedTo": f"{uri}/moderators",
             "moderators": f"{uri}/moderators",
+            "featured": f"{uri}/featured",
             "replies": f"{uri}/threads",
             "postingRestrictedToMods": False,
             "summary": (view.actor.summary or "") + (f"<h3>Rules</h3>{rules}" if rules else ""),

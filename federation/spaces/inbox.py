@@ -3,6 +3,7 @@ remote space index what it Announces and apply its moderation (routed by federat
 
 from __future__ import annotations
 
+from federation.actors import ActorError, get_actor
 from federation.context import Federation
 from federation.inbox import (
     Incoming,
@@ -10,10 +11,11 @@ from federation.inbox import (
     on_delete,
     store_fetched_object,
 )
-from federation.outbox import add_to_timelines, local_follower_ids
+from federation.interactions import count_like, uncount_like
+from federation.outbox import add_to_timelines, local_follower_ids, tombstone
 from federation.spaces.documents import POST_TYPES
 from federation.spaces.fetch import fetch_ancestors, fetch_post, known_or_fetched_author
-from federation.spaces.moderation import apply_remote_moderation, record_report
+from federation.spaces.moderation import apply_collection_change, apply_remote_moderation, record_report
 from federation.spaces.posting import accept_change, accept_post
 from federation.spaces.rules import check_may_join
 from federation.spaces.store import (
@@ -28,7 +30,7 @@ from federation.spaces.store import (
 )
 from federation.vocabulary import audience_of, host_of, id_of
 from models import Actor, Object
-from models.actor import local_actor_by_uri
+from models.actor import actor_by_uri, local_actor_by_uri
 from models.content import object_by_uri
 from models.space import Space
 
@@ -155,7 +157,12 @@ async def prepare_announce(fed: Federation, document: dict, actor: Actor) -> dic
     ):
         return await _prepare_post(fed, inner["object"], actor) if actor.type == "Group" else {}
     if isinstance(inner, dict) and "actor" in inner:
-        return {}  # Announce{Delete|Like|Undo}: nothing to fetch
+        if actor.type != "Group" or inner.get("type") not in ("Like", "Undo"):
+            return {}  # Announce{Delete}: nothing to fetch
+        try:  # the liker, counted on followers too
+            return {"inner_actor": (await get_actor(fed, id_of(inner.get("actor")) or "")).uri}
+        except ActorError:
+            return {}
     prepared = await fetch_announced(fed, document, actor)
     if actor.type == "Group" and "object" in prepared:
         prepared["ancestors"] = await fetch_ancestors(fed, prepared["object"])
@@ -196,13 +203,57 @@ async def on_space_announces_post(incoming: Incoming) -> None:
 
 
 async def on_space_announces_delete(incoming: Incoming) -> None:
+    """A post of a space we follow is gone; when its author deleted it, the space vouches for that."""
     space = await _remote_space(incoming)
     inner = incoming.object
     if space is None or not isinstance(inner, dict):
         return
     post = await post_by_uri(incoming.session, id_of(inner.get("object")) or "")
+    if post is None or post.space_id != space.id:
+        return
+    await remove_post(incoming.session, post)
+    obj = await incoming.session.get(Object, post.object_id)
+    author = await incoming.session.get(Actor, obj.attributed_to_id) if obj.attributed_to_id else None
+    if author is not None and not obj.local and id_of(inner.get("actor")) == author.uri:
+        await tombstone(incoming.session, obj)
+
+
+async def _announced_actor(incoming: Incoming) -> Actor | None:
+    uri = incoming.prepared.get("inner_actor")
+    return await actor_by_uri(incoming.session, uri) if uri else None
+
+
+async def on_space_announces_like(incoming: Incoming) -> None:
+    """A like of a post of a space we follow, relayed by the space (FEP-1b12): counted here too."""
+    space = await _remote_space(incoming)
+    inner = incoming.object
+    liker = await _announced_actor(incoming)
+    if space is None or liker is None or liker.local or not isinstance(inner, dict):
+        return
+    post = await post_by_uri(incoming.session, id_of(inner.get("object")) or "")
     if post is not None and post.space_id == space.id:
-        await remove_post(incoming.session, post)
+        await count_like(incoming.session, liker, post.object_id, id_of(inner) or incoming.document["id"])
+
+
+async def on_space_announces_undo(incoming: Incoming) -> None:
+    """An unlike relayed by a space we follow."""
+    space = await _remote_space(incoming)
+    inner = incoming.object
+    liker = await _announced_actor(incoming)
+    if space is None or liker is None or liker.local or not isinstance(inner, dict):
+        return
+    undone = inner.get("object")
+    if not isinstance(undone, dict) or undone.get("type") != "Like":
+        return
+    post = await post_by_uri(incoming.session, id_of(undone.get("object")) or "")
+    if post is not None and post.space_id == space.id:
+        await uncount_like(incoming.session, liker, post.object_id)
+
+
+async def space_relays_unlike(incoming: Incoming) -> None:
+    inner = incoming.object
+    if isinstance(inner, dict) and inner.get("type") == "Like":
+        await _relay_change(incoming, id_of(inner.get("object")))
 
 
 async def index_announced_post(incoming: Incoming) -> None:
@@ -235,3 +286,27 @@ async def on_space_undoes_moderation(incoming: Incoming) -> None:
 async def on_space_moderation(incoming: Incoming) -> None:
     if incoming.actor.type == "Group":
         await apply_remote_moderation(incoming.session, incoming.actor, incoming.document)
+
+
+async def prepare_collection_change(fed: Federation, document: dict, actor: Actor) -> dict:
+    """Add/Remove by a space: a new moderator is fetched when unknown (outside the transaction)."""
+    target = id_of(document.get("object"))
+    if (
+        actor.type != "Group"
+        or not target
+        or not str(id_of(document.get("target")) or "").endswith("/moderators")
+    ):
+        return {}
+    try:
+        return {"target_actor": (await get_actor(fed, target)).uri}
+    except ActorError:
+        return {}
+
+
+async def on_space_collection_change(incoming: Incoming) -> None:
+    """A space we follow pins or unpins a thread, or adds or removes a moderator."""
+    if incoming.actor.type != "Group":
+        return
+    uri = incoming.prepared.get("target_actor")
+    target = await actor_by_uri(incoming.session, uri) if uri else None
+    await apply_collection_change(incoming.session, incoming.actor, incoming.document, target)

@@ -1,4 +1,4 @@
-"""CLI commands of forum spaces: space create|join|post|threads|moderate|list, and reply."""
+"""CLI commands of forum spaces: space create|join|post|threads|moderate|modlog|reports|list, and reply."""
 
 from __future__ import annotations
 
@@ -8,12 +8,16 @@ import sys
 from sqlalchemy import select
 
 from federation.actors import ActorError, parse_handle, resolve_handle
+from federation.refusal import Refusal
 from federation.spaces.moderation import (
+    change_moderators,
     moderate_ban,
     moderate_lock,
+    moderate_pin,
     moderate_remove,
     moderate_unban,
     moderate_unlock,
+    moderate_unpin,
 )
 from federation.spaces.posting import join_space, publish, reply
 from federation.spaces.rules import may_moderate
@@ -28,7 +32,7 @@ from federation.urls import INSTANCE_ACTOR
 from federation.vocabulary import iso_or_none
 from models import Actor, Follow, FollowState, Object
 from models.actor import actor_by_handle, local_actor
-from models.space import Space, SpacePost
+from models.space import ModerationEntry, Space, SpacePost, SpaceReport
 from server.commands.errors import CliError
 from server.config import open_instance
 
@@ -134,6 +138,7 @@ async def thread_rows(session, space: Space) -> list[dict]:
             "updated": iso_or_none(p.last_activity_at),
             "published": iso_or_none(o.published),
             "locked": p.locked,
+            "pinned": p.pinned,
         }
         for p, o, author in rows
     ]
@@ -158,7 +163,7 @@ async def cmd_space_moderate(args) -> None:
     async with open_instance(args.data) as fed:
         space_actor = await _space_actor(fed, args.space, fetch=False)
         target_actor = None
-        if args.action in ("ban", "unban"):
+        if args.action in ACTOR_ACTIONS:
             target_actor = (
                 await resolve_handle(fed, args.target)
                 if "@" in args.target and "://" not in args.target
@@ -172,20 +177,104 @@ async def cmd_space_moderate(args) -> None:
             moderator = await _local(session, args.as_)
             if not await may_moderate(session, space, moderator):
                 raise CliError(f"{args.as_} is not a moderator of {space_actor.username}")
-            if target_actor is not None:
-                action = moderate_ban if args.action == "ban" else moderate_unban
-                activity = await action(
-                    session, fed, view, await session.get(Actor, target_actor.id), args.reason
-                )
-            else:
-                post = await post_by_uri(session, args.target)
-                if post is None or post.space_id != space.id:
-                    raise CliError(f"{args.target} is not a post of this space")
-                action = {"remove": moderate_remove, "lock": moderate_lock, "unlock": moderate_unlock}[
-                    args.action
-                ]
-                activity = await action(session, fed, view, post, args.reason)
+            try:
+                if target_actor is not None:
+                    target = await session.get(Actor, target_actor.id)
+                    if args.action in ("add-moderator", "remove-moderator"):
+                        activity = await change_moderators(
+                            session, fed, view, target, args.action == "add-moderator", moderator, args.reason
+                        )
+                        if activity is None:
+                            print("nothing to change")
+                            return
+                    else:
+                        action = moderate_ban if args.action == "ban" else moderate_unban
+                        activity = await action(session, fed, view, target, args.reason, moderator)
+                else:
+                    post = await post_by_uri(session, args.target)
+                    if post is None or post.space_id != space.id:
+                        raise CliError(f"{args.target} is not a post of this space")
+                    action = POST_ACTIONS[args.action]
+                    activity = await action(session, fed, view, post, args.reason, moderator)
+            except Refusal as error:
+                raise CliError(error.message) from None
         print(activity.uri)
+
+
+ACTOR_ACTIONS = ("ban", "unban", "add-moderator", "remove-moderator")
+POST_ACTIONS = {
+    "remove": moderate_remove,
+    "lock": moderate_lock,
+    "unlock": moderate_unlock,
+    "pin": moderate_pin,
+    "unpin": moderate_unpin,
+}
+
+
+async def cmd_space_modlog(args) -> None:
+    """The space's moderation log, newest first (as this instance knows it)."""
+    async with open_instance(args.data) as fed:
+        space_actor = await _space_actor(fed, args.space, fetch=False)
+        async with fed.db.session() as session:
+            space = await space_of_actor(session, space_actor)
+            rows = (
+                (
+                    await session.execute(
+                        select(ModerationEntry, Actor.uri)
+                        .outerjoin(Actor, Actor.id == ModerationEntry.moderator_id)
+                        .where(ModerationEntry.space_id == space.id)
+                        .order_by(ModerationEntry.id.desc())
+                        .limit(args.limit)
+                    )
+                ).all()
+                if space is not None
+                else []
+            )
+    for entry, moderator in rows:
+        row = {
+            "at": iso_or_none(entry.created_at),
+            "moderator": moderator,
+            "action": entry.action,
+            "target": entry.target_uri,
+            "reason": entry.reason,
+        }
+        print(
+            json.dumps(row, ensure_ascii=False)
+            if args.json
+            else f"{row['at']}  {row['action']:16} {row['target']}  by {moderator or 'the space'}"
+            + (f"  ({entry.reason})" if entry.reason else "")
+        )
+
+
+async def cmd_space_reports(args) -> None:
+    """Open reports of a space hosted here (all with --all)."""
+    async with open_instance(args.data) as fed:
+        space_actor = await _space_actor(fed, args.space, fetch=False)
+        async with fed.db.session() as session:
+            space = await space_of_actor(session, space_actor)
+            if space is None or not space.local:
+                raise CliError("only spaces hosted here have reports here")
+            query = (
+                select(SpaceReport).where(SpaceReport.space_id == space.id).order_by(SpaceReport.id.desc())
+            )
+            if not args.all:
+                query = query.where(SpaceReport.resolved.is_(False))
+            reports = (await session.scalars(query)).all()
+    for r in reports:
+        row = {
+            "id": r.id,
+            "at": iso_or_none(r.created_at),
+            "reporter": r.reporter_uri,
+            "object": r.object_uri,
+            "reason": r.reason,
+            "resolved": r.resolved,
+        }
+        print(
+            json.dumps(row, ensure_ascii=False)
+            if args.json
+            else f"#{r.id} {row['at']}  {r.object_uri}  by {r.reporter_uri}: {r.reason or ''}"
+            + ("  [resolved]" if r.resolved else "")
+        )
 
 
 async def _actor_by_uri(fed, uri: str) -> Actor:
@@ -270,14 +359,31 @@ def add_commands(sub) -> None:
     p.set_defaults(run=cmd_space_threads)
 
     p = actions.add_parser(
-        "moderate", help="remove a post, lock or unlock a thread, ban or unban an actor (moderators)"
+        "moderate",
+        help="remove a post, lock/unlock or pin/unpin a thread, ban/unban an actor, add/remove a moderator",
     )
     p.add_argument("space", metavar="SPACE_HANDLE")
     p.add_argument("--as", dest="as_", required=True, metavar="MEMBER")
-    p.add_argument("action", choices=("remove", "lock", "unlock", "ban", "unban"))
-    p.add_argument("target", help="post URL (remove, lock, unlock) or actor handle/URL (ban, unban)")
+    p.add_argument("action", choices=(*POST_ACTIONS, *ACTOR_ACTIONS))
+    p.add_argument(
+        "target",
+        help="post URL (remove, lock, unlock, pin, unpin) or actor handle/URL (ban, unban, add-moderator, "
+        "remove-moderator)",
+    )
     p.add_argument("--reason")
     p.set_defaults(run=cmd_space_moderate)
+
+    p = actions.add_parser("modlog", help="a space's moderation log, newest first")
+    p.add_argument("space", metavar="SPACE_HANDLE")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--limit", type=int, default=100)
+    p.set_defaults(run=cmd_space_modlog)
+
+    p = actions.add_parser("reports", help="open reports (Flags) of a space hosted here")
+    p.add_argument("space", metavar="SPACE_HANDLE")
+    p.add_argument("--all", action="store_true", help="resolved ones too")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=cmd_space_reports)
 
     p = actions.add_parser("list", help="spaces hosted here and spaces local actors follow")
     p.add_argument("--json", action="store_true")

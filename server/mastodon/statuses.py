@@ -6,10 +6,13 @@ from __future__ import annotations
 from aiohttp import web
 from sqlalchemy import select
 
-from federation.interactions import favourite, original_of, reblog, unfavourite, unreblog
-from federation.outbox import VISIBILITIES, delete_note, post_note
+from federation.edits import source_of, versions
+from federation.interactions import original_of, reblog, unreblog
+from federation.outbox import VISIBILITIES, post_note
 from federation.refusal import Refusal
+from federation.spaces.changes import delete_post, edit_post, like_post, unlike_post
 from federation.spaces.posting import publish, render_with_mentions, space_of_parent
+from federation.vocabulary import iso
 from models import Actor, Object
 from models.actor import actors_by_uris
 from models.interaction import Favourite
@@ -179,9 +182,87 @@ async def delete_status(request: web.Request, params: Params, caller: Caller):
             await unreblog(session, fed, await session.get(Actor, caller.account_id), obj)
         else:
             answer = await Renderer(session, fed, caller.account).status(obj)
-            await delete_note(session, fed, await session.get(Actor, caller.account_id), obj)
+            await delete_post(session, fed, await session.get(Actor, caller.account_id), obj)
     fed.deliveries_queued.set()
     return answer
+
+
+async def _own_status(session, caller: Caller, request: web.Request) -> Object:
+    obj = await session.scalar(
+        select(Object).where(
+            Object.id == object_id(request),
+            Object.attributed_to_id == caller.account_id,
+            Object.local.is_(True),
+            Object.deleted_at.is_(None),
+            Object.reblog_of_id.is_(None),
+        )
+    )
+    if obj is None:
+        raise not_found()
+    return obj
+
+
+@endpoint(
+    "PUT",
+    "/api/v1/statuses/{id}",
+    scope="write:statuses",
+    user=True,
+    summary="Edit one's own status (sends Update; a forum space relays it); the earlier version is kept",
+)
+async def edit_status(request: web.Request, params: Params, caller: Caller):
+    fed = request.app[FED]
+    text = params.str("status") or ""
+    if not text.strip():
+        raise ApiError(422, "Validation failed: Text can't be blank")
+    if len(text) > MAX_CHARACTERS:
+        raise ApiError(422, f"Validation failed: Text character limit of {MAX_CHARACTERS} exceeded")
+    if params.list("media_ids") or params.get("poll"):
+        raise ApiError(422, "Validation failed: media and polls are not supported here")
+    async with fed.db.session() as session:
+        obj = await _own_status(session, caller, request)
+    try:
+        await edit_post(fed, caller.account, obj, text)
+    except Refusal as error:
+        raise ApiError(error.status if error.status in (403, 404, 422) else 422, error.message) from None
+    async with fed.db.session() as session:
+        return await Renderer(session, fed, caller.account).status(await session.get(Object, obj.id))
+
+
+@endpoint("GET", "/api/v1/statuses/{id}/history", summary="A status's earlier versions and the current one")
+async def status_history(request: web.Request, params: Params, caller: Caller):
+    fed = request.app[FED]
+    async with fed.db.session() as session:
+        obj = await visible_status(session, caller, object_id(request))
+        author = await session.get(Actor, obj.attributed_to_id) if obj.attributed_to_id else None
+        account = await Renderer(session, fed, caller.account).account(author) if author else None
+        earlier = await versions(session, obj)
+    entries = [(v.content, v.written_at) for v in earlier] + [(obj.content, obj.updated or obj.published)]
+    return [
+        {
+            "content": content or "",
+            "spoiler_text": "",
+            "sensitive": False,
+            "created_at": iso(moment),
+            "account": account,
+            "poll": None,
+            "media_attachments": [],
+            "emojis": [],
+        }
+        for content, moment in entries
+    ]
+
+
+@endpoint(
+    "GET",
+    "/api/v1/statuses/{id}/source",
+    scope="read:statuses",
+    user=True,
+    summary="The Markdown source of one's own status, for editing",
+)
+async def status_source(request: web.Request, params: Params, caller: Caller):
+    async with request.app[FED].db.session() as session:
+        obj = await _own_status(session, caller, request)
+    return {"id": str(obj.id), "text": source_of(obj.document) or "", "spoiler_text": obj.summary or ""}
 
 
 @endpoint("GET", "/api/v1/statuses/{id}/context", summary="Ancestors and descendants of a status")
@@ -248,8 +329,8 @@ def _interaction(action, name: str):
 
 
 for _name, _action, _summary, _scope in (
-    ("favourite", favourite, "Favourite a status (sends Like)", "write:favourites"),
-    ("unfavourite", unfavourite, "Undo a favourite (sends Undo{Like})", "write:favourites"),
+    ("favourite", like_post, "Favourite a status (sends Like)", "write:favourites"),
+    ("unfavourite", unlike_post, "Undo a favourite (sends Undo{Like})", "write:favourites"),
     ("reblog", reblog, "Boost a status (sends Announce); answers the boost", "write:statuses"),
     ("unreblog", unreblog, "Undo a boost (sends Undo{Announce})", "write:statuses"),
 ):

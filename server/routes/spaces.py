@@ -11,11 +11,12 @@ from aiohttp import web
 from sqlalchemy import func, select
 
 from federation.collections import PAGE_SIZE, ordered_collection, ordered_page
+from federation.outbox import unfollow
 from federation.refusal import Refusal
 from federation.spaces.access import may_read, readers
 from federation.spaces.documents import space_document
-from federation.spaces.moderation import moderate_ban, moderate_lock, moderate_remove, moderate_unlock
 from federation.spaces.posting import join_space, publish
+from federation.spaces.reading import ban_of, mark_read, post_facts, unread
 from federation.spaces.rules import is_banned, is_member, may_moderate
 from federation.spaces.store import (
     SpaceView,
@@ -26,6 +27,7 @@ from federation.spaces.store import (
 )
 from federation.vocabulary import AS
 from models import Activity, Actor, Follow, FollowState, Object, utcnow
+from models.interaction import Favourite
 from models.space import Space, SpacePost, SpaceReport
 from server import notices, sessions, throttle
 from server.access import check_fetch, check_space_reader, member_of
@@ -197,10 +199,25 @@ async def _members_only(request: web.Request, view: SpaceView) -> web.Response |
     return await _page(request, "private.html", status=403, view=view, readers=who)
 
 
+SORTS = ("active", "new", "top")
+
+
+def _thread_order(sort: str, likes) -> tuple:
+    """active: latest activity first; new: newest threads first; top: most liked, then most replies."""
+    if sort == "new":
+        return (Object.published.desc(),)
+    if sort == "top":
+        return (likes.desc(), SpacePost.reply_count.desc(), SpacePost.last_activity_at.desc())
+    return (SpacePost.last_activity_at.desc(),)
+
+
 async def space_page(request: web.Request) -> web.Response:
     fed = request.app[FED]
     view = await _space_by_ref(request)
     page = page_number(request) or 1
+    sort = request.query.get("sort", "active")
+    if sort not in SORTS:
+        raise web.HTTPBadRequest(text="sort must be one of: active, new, top")
     async with fed.db.session() as session:
         if wants_json(request) and view.space.local and "page" not in request.query:
             return activity_json(await space_document(session, fed, view), request=request)
@@ -214,13 +231,19 @@ async def space_page(request: web.Request) -> web.Response:
             SpacePost.removed_at.is_(None),
         )
         total = await session.scalar(select(func.count()).select_from(SpacePost).where(*where)) or 0
+        likes = (
+            select(func.count(Favourite.id))
+            .where(Favourite.object_id == SpacePost.object_id)
+            .correlate(SpacePost)
+            .scalar_subquery()
+        )
         rows = (
             await session.execute(
-                select(SpacePost, Object, Actor)
+                select(SpacePost, Object, Actor, likes)
                 .join(Object, Object.id == SpacePost.object_id)
                 .outerjoin(Actor, Actor.id == SpacePost.author_id)
                 .where(*where)
-                .order_by(SpacePost.last_activity_at.desc(), SpacePost.id.desc())
+                .order_by(SpacePost.pinned.desc(), *_thread_order(sort, likes), SpacePost.id.desc())
                 .limit(PAGE_SIZE)
                 .offset((page - 1) * PAGE_SIZE)
             )
@@ -228,7 +251,7 @@ async def space_page(request: web.Request) -> web.Response:
         if wants_json(request):
             collection_id = fed.urls.base + space_path(view)
             return activity_json(
-                ordered_page(collection_id, page, [o.uri for _, o, _ in rows], total), request=request
+                ordered_page(collection_id, page, [o.uri for _, o, _, _ in rows], total), request=request
             )
         session_, viewer = await _viewer(request)
         followers = (
@@ -261,6 +284,8 @@ async def space_page(request: web.Request) -> web.Response:
         moderating = (
             viewer is not None and view.space.local and await may_moderate(session, view.space, viewer)
         )
+        ban = await ban_of(session, view.space, viewer)
+        unread_replies = await unread(session, viewer, [o.id for _, o, _, _ in rows])
         reports = (
             (
                 await session.scalars(
@@ -291,9 +316,12 @@ async def space_page(request: web.Request) -> web.Response:
         moderators=moderators,
         movements=movements,
         joined=joined,
-        may_post=may_post,
+        may_post=may_post and ban is None,
         moderating=moderating,
         reports=reports,
+        ban=ban,
+        sort=sort,
+        unread=unread_replies,
         rules=rules,
         space_path=space_path(view),
         ago=ago,
@@ -364,6 +392,11 @@ async def thread_page(request: web.Request) -> web.Response:
         moderating = (
             viewer is not None and view.space.local and await may_moderate(session, view.space, viewer)
         )
+        ids = [o.id for _, o, _ in rows]
+        facts = await post_facts(session, ids, viewer)
+        ban = await ban_of(session, view.space, viewer)
+        if viewer is not None:
+            await mark_read(session, viewer, root.object_id)
     async with fed.db.session() as session:
         who = await readers(session, view.space)
     return await _page(
@@ -374,8 +407,16 @@ async def thread_page(request: web.Request) -> web.Response:
         root=root,
         thread=thread,
         children=children,
-        may_post=may_post,
-        moderating=moderating,
+        t={
+            "may_post": may_post and ban is None,
+            "moderating": moderating,
+            "root": root,
+            "ago": ago,
+            "viewer": viewer,
+            "signed_in": viewer is not None and ban is None,
+            **facts,
+        },
+        ban=ban,
         space_path=space_path(view),
         ago=ago,
         error=notices.text_of(request.query.get("notice")),
@@ -398,7 +439,7 @@ async def space_outbox(request: web.Request) -> web.Response:
     where = (
         Activity.actor_id == view.actor.id,
         Activity.local.is_(True),
-        Activity.type.in_(("Announce", "Delete", "Lock", "Block", "Update")),
+        Activity.type.in_(("Announce", "Delete", "Lock", "Block", "Update", "Undo", "Add", "Remove")),
     )
     return await paged_collection(
         request,
@@ -445,6 +486,36 @@ async def space_moderators(request: web.Request) -> web.Response:
             "type": "OrderedCollection",
             "totalItems": len(items),
             "orderedItems": items,
+        },
+        request=request,
+    )
+
+
+async def space_featured(request: web.Request) -> web.Response:
+    """The pinned threads (Lemmy's `featured` collection), in full as Lemmy serves them."""
+    view = await _local_space(request)
+    await check_fetch(request, view.space)
+    async with request.app[FED].db.session() as session:
+        documents = (
+            await session.scalars(
+                select(Object.document)
+                .join(SpacePost, SpacePost.object_id == Object.id)
+                .where(
+                    SpacePost.space_id == view.space.id,
+                    SpacePost.pinned.is_(True),
+                    SpacePost.removed_at.is_(None),
+                    Object.deleted_at.is_(None),
+                )
+                .order_by(SpacePost.last_activity_at.desc())
+            )
+        ).all()
+    return activity_json(
+        {
+            "@context": AS,
+            "id": f"{view.actor.uri}/featured",
+            "type": "OrderedCollection",
+            "totalItems": len(documents),
+            "orderedItems": list(documents),
         },
         request=request,
     )
@@ -606,6 +677,19 @@ async def join_form(request: web.Request) -> web.Response:
     raise _back(space_path(view))
 
 
+async def leave_form(request: web.Request) -> web.Response:
+    """A member leaves a space (Undo{Follow} for a remote one)."""
+    view = await _space_by_ref(request)
+    member = await _member(request, await request.post())
+    fed = request.app[FED]
+    async with fed.db.session() as session:
+        await unfollow(
+            session, fed, await session.get(Actor, member.id), await session.get(Actor, view.actor.id)
+        )
+    fed.deliveries_queued.set()
+    raise _back(space_path(view), "left")
+
+
 async def new_thread(request: web.Request) -> web.Response:
     view = await _space_by_ref(request)
     form = await request.post()
@@ -638,40 +722,12 @@ async def reply_form(request: web.Request) -> web.Response:
     raise web.HTTPSeeOther(f"{path}#p{obj.id}")
 
 
-async def moderate_form(request: web.Request) -> web.Response:
-    view, root, rows = await _thread(request)
-    form = await request.post()
-    member = await _member(request, form)
-    fed = request.app[FED]
-    path = f"/threads/{root.object_id}"
-    target = next(((p, o, a) for p, o, a in rows if str(o.id) == str(form.get("post"))), None)
-    action = form.get("action")
-    if target is None or action not in ("remove", "lock", "unlock", "ban"):
-        raise _back(path, "unknown-moderation")
-    async with fed.db.session() as session:
-        space = await session.get(Space, view.space.id)
-        if not space.local or not await may_moderate(session, space, member):
-            raise web.HTTPForbidden(text="only the space's moderators may do that")
-        live = SpaceView(space, await session.get(Actor, space.actor_id))
-        post = await session.get(SpacePost, target[0].id)
-        reason = str(form.get("reason", "")).strip() or None
-        if action == "remove":
-            await moderate_remove(session, fed, live, post, reason)
-        elif action == "lock":
-            await moderate_lock(session, fed, live, post, reason)
-        elif action == "unlock":
-            await moderate_unlock(session, fed, live, post, reason)
-        elif target[2] is not None:
-            await moderate_ban(session, fed, live, await session.get(Actor, target[2].id), reason)
-    fed.deliveries_queued.set()
-    raise _back(path)
-
-
 def setup(app: web.Application) -> None:
     app[TEMPLATES].filters["ago"] = ago
     app.router.add_get("/spaces", spaces_index)
     app.router.add_get("/spaces/{ref}", space_page)
     app.router.add_post("/spaces/{ref}/join", join_form)
+    app.router.add_post("/spaces/{ref}/leave", leave_form)
     app.router.add_post("/spaces/{ref}/threads", new_thread)
     app.router.add_post("/spaces/{ref}/inbox", space_inbox)
     app.router.add_get("/spaces/{ref}/outbox", space_outbox)
@@ -679,9 +735,9 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/spaces/{ref}/following", space_following)
     app.router.add_get("/spaces/{ref}/moderators", space_moderators)
     app.router.add_get("/spaces/{ref}/threads", space_threads)
+    app.router.add_get("/spaces/{ref}/featured", space_featured)
     app.router.add_get("/threads/{n}", thread_page)
     app.router.add_post("/threads/{n}/reply", reply_form)
-    app.router.add_post("/threads/{n}/moderate", moderate_form)
     app.router.add_get("/objects/{id}/replies", object_replies)
     app.router.add_get("/tags/{tag}", tag_page)
     app.router.add_get("/login", login_form)
