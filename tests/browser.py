@@ -24,9 +24,10 @@ def chromium_path() -> str | None:
     return shutil.which("chromium")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
-    """One headless chromium for the whole worker."""
+    """One headless chromium per test module. Not per worker: while Playwright's sync API runs, its event
+    loop counts as running in this thread, and later modules' asyncio.run() would refuse to start."""
     executable = chromium_path()
     if executable is None:
         pytest.skip(
