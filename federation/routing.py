@@ -158,6 +158,8 @@ def build() -> RoutingTable:
     table.handle("Announce", "Delete", spaces.on_space_announces_delete)
     table.handle("Announce", "Like", spaces.on_space_announces_like)
     table.handle("Announce", "Undo", spaces.on_space_announces_undo)
+    for moderation in ("Lock", "Block", "Add", "Remove"):  # a moderator's, Announced by the space (Lemmy)
+        table.handle("Announce", moderation, spaces.on_space_announces_moderation)
     table.observe("Announce", spaces.index_announced_post)
     for post_type in ("Note", "Page", "Article"):
         table.handle("Delete", post_type, spaces.on_delete_post)

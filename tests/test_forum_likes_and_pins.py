@@ -97,3 +97,22 @@ def test_a_member_sees_threads_with_new_replies(world):
     wait_for(lambda: marker() == "1 new reply", what="the unread marker")
     ana.get(world.page_on(a, uri))
     assert marker() is None
+
+
+def test_replies_sort_by_likes_on_request(world):
+    a, b = world.a, world.b
+    uri = world.thread(b, "bea", "Best tools", "Which tool?")
+    b.cli("reply", "bea", uri, "A spade")
+    liked = b.cli("reply", "bea", uri, "A hoe").out.strip()
+    wait_for(lambda: a.sql("SELECT 1 FROM objects WHERE uri = :u", u=liked), what="the replies on A")
+    ana = sign_in(a, "ana")
+    post_form(ana, world.page_on(a, uri), a.url(f"/posts/{local_id(a, liked)}/like"))
+
+    def replies(sort):
+        page = text_of(requests.get(world.page_on(a, uri) + f"?sort={sort}", timeout=10).text)
+        return sorted(("A spade", "A hoe"), key=page.index)
+
+    assert replies("old") == ["A spade", "A hoe"]
+    assert replies("top") == ["A hoe", "A spade"]
+    assert replies("new") == ["A hoe", "A spade"]
+    assert requests.get(world.page_on(a, uri) + "?sort=loud", timeout=10).status_code == 400

@@ -15,7 +15,12 @@ from federation.interactions import count_like, uncount_like
 from federation.outbox import add_to_timelines, local_follower_ids, tombstone
 from federation.spaces.documents import POST_TYPES
 from federation.spaces.fetch import fetch_ancestors, fetch_post, known_or_fetched_author
-from federation.spaces.moderation import apply_collection_change, apply_remote_moderation, record_report
+from federation.spaces.moderation import (
+    apply_collection_change,
+    apply_remote_moderation,
+    log_moderation,
+    record_report,
+)
 from federation.spaces.posting import accept_change, accept_post
 from federation.spaces.rules import check_may_join
 from federation.spaces.store import (
@@ -157,8 +162,10 @@ async def prepare_announce(fed: Federation, document: dict, actor: Actor) -> dic
     ):
         return await _prepare_post(fed, inner["object"], actor) if actor.type == "Group" else {}
     if isinstance(inner, dict) and "actor" in inner:
+        if inner.get("type") in ("Add", "Remove"):  # a moderator's change, Announced by the space
+            return await prepare_collection_change(fed, inner, actor)
         if actor.type != "Group" or inner.get("type") not in ("Like", "Undo"):
-            return {}  # Announce{Delete}: nothing to fetch
+            return {}  # Announce{Delete|Lock|Block}: nothing to fetch
         try:  # the liker, counted on followers too
             return {"inner_actor": (await get_actor(fed, id_of(inner.get("actor")) or "")).uri}
         except ActorError:
@@ -211,11 +218,15 @@ async def on_space_announces_delete(incoming: Incoming) -> None:
     post = await post_by_uri(incoming.session, id_of(inner.get("object")) or "")
     if post is None or post.space_id != space.id:
         return
+    already = post.removed_at is not None
     await remove_post(incoming.session, post)
     obj = await incoming.session.get(Object, post.object_id)
     author = await incoming.session.get(Actor, obj.attributed_to_id) if obj.attributed_to_id else None
     if author is not None and not obj.local and id_of(inner.get("actor")) == author.uri:
         await tombstone(incoming.session, obj)
+    elif not already and (author is None or id_of(inner.get("actor")) != author.uri):
+        reason = inner.get("summary") if isinstance(inner.get("summary"), str) else None
+        await log_moderation(incoming.session, space, None, "remove", obj.uri, reason)
 
 
 async def _announced_actor(incoming: Incoming) -> Actor | None:
@@ -236,9 +247,13 @@ async def on_space_announces_like(incoming: Incoming) -> None:
 
 
 async def on_space_announces_undo(incoming: Incoming) -> None:
-    """An unlike relayed by a space we follow."""
+    """An unlike relayed by a space we follow, or a moderator's unlock or unban that it Announces."""
     space = await _remote_space(incoming)
     inner = incoming.object
+    undone = inner.get("object") if isinstance(inner, dict) else None
+    if space is not None and isinstance(undone, dict) and undone.get("type") in ("Lock", "Block"):
+        await apply_remote_moderation(incoming.session, incoming.actor, inner, vouched=True)
+        return
     liker = await _announced_actor(incoming)
     if space is None or liker is None or liker.local or not isinstance(inner, dict):
         return
@@ -248,6 +263,21 @@ async def on_space_announces_undo(incoming: Incoming) -> None:
     post = await post_by_uri(incoming.session, id_of(undone.get("object")) or "")
     if post is not None and post.space_id == space.id:
         await uncount_like(incoming.session, liker, post.object_id)
+
+
+async def on_space_announces_moderation(incoming: Incoming) -> None:
+    """Lemmy's shape: a moderator's Lock, Block, Add or Remove, Announced by the space, which vouches for
+    it (FEP-1b12); applied as the space's own."""
+    space = await _remote_space(incoming)
+    inner = incoming.object
+    if space is None or not isinstance(inner, dict):
+        return
+    if inner.get("type") in ("Add", "Remove"):
+        uri = incoming.prepared.get("target_actor")
+        target = await actor_by_uri(incoming.session, uri) if uri else None
+        await apply_collection_change(incoming.session, incoming.actor, inner, target)
+    else:
+        await apply_remote_moderation(incoming.session, incoming.actor, inner, vouched=True)
 
 
 async def space_relays_unlike(incoming: Incoming) -> None:

@@ -312,15 +312,18 @@ async def apply_collection_change(
     return False
 
 
-async def apply_remote_moderation(session: AsyncSession, space_actor: Actor, document: dict) -> bool:
-    """Applies a Delete, Lock or Block (or an Undo of a Lock or Block) sent by a remote space we know; False
-    when it is not one."""
+async def apply_remote_moderation(
+    session: AsyncSession, space_actor: Actor, document: dict, vouched: bool = False
+) -> bool:
+    """Applies a Delete, Lock or Block (or an Undo of a Lock or Block) sent by a remote space we know, or
+    by one of its moderators and Announced by the space (`vouched`, Lemmy's shape); False when it is not
+    one."""
     space = await space_of_actor(session, space_actor)
     if space is None or space.local:
         return False
     kind, target = document["type"], id_of(document.get("object"))
     if kind == "Undo":
-        return await _apply_remote_undo(session, space, space_actor, document.get("object"))
+        return await _apply_remote_undo(session, space, space_actor, document.get("object"), vouched)
     reason = document.get("summary") if isinstance(document.get("summary"), str) else None
     if kind == "Block":
         if target and not await is_banned(session, space, target):
@@ -347,9 +350,11 @@ async def apply_remote_moderation(session: AsyncSession, space_actor: Actor, doc
     return True
 
 
-async def _apply_remote_undo(session: AsyncSession, space: Space, space_actor: Actor, undone) -> bool:
-    if not isinstance(undone, dict) or id_of(undone.get("actor")) != space_actor.uri:
-        return False  # only the space's own moderation is undone here
+async def _apply_remote_undo(
+    session: AsyncSession, space: Space, space_actor: Actor, undone, vouched: bool = False
+) -> bool:
+    if not isinstance(undone, dict) or (not vouched and id_of(undone.get("actor")) != space_actor.uri):
+        return False  # only the space's own moderation (or what it Announces) is undone here
     kind, target = undone.get("type"), id_of(undone.get("object"))
     if kind == "Block" and target:
         await session.execute(

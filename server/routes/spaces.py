@@ -356,8 +356,23 @@ async def _thread(request: web.Request):
     return view, root, rows
 
 
+REPLY_SORTS = ("old", "new", "top")
+
+
+def sort_replies(children: dict, sort: str, likes: dict[int, int]) -> None:
+    """Orders the replies under each post: old (oldest first, the default), new, or top (most liked)."""
+    for replies in children.values():
+        if sort == "new":
+            replies.sort(key=lambda r: (r[1].published, r[1].id), reverse=True)
+        elif sort == "top":
+            replies.sort(key=lambda r: (-likes.get(r[1].id, 0), r[1].published, r[1].id))
+
+
 async def thread_page(request: web.Request) -> web.Response:
     fed = request.app[FED]
+    reply_sort = request.query.get("sort", "old")
+    if reply_sort not in REPLY_SORTS:
+        raise web.HTTPBadRequest(text="sort must be one of: old, new, top")
     view, root, rows = await _thread(request)
     refused = await _members_only(request, view)
     if refused is not None:
@@ -394,6 +409,7 @@ async def thread_page(request: web.Request) -> web.Response:
         )
         ids = [o.id for _, o, _ in rows]
         facts = await post_facts(session, ids, viewer)
+        sort_replies(children, reply_sort, facts["likes"])
         ban = await ban_of(session, view.space, viewer)
         if viewer is not None:
             await mark_read(session, viewer, root.object_id)
@@ -417,6 +433,7 @@ async def thread_page(request: web.Request) -> web.Response:
             **facts,
         },
         ban=ban,
+        reply_sort=reply_sort,
         space_path=space_path(view),
         ago=ago,
         error=notices.text_of(request.query.get("notice")),
