@@ -187,6 +187,14 @@ async def settings_page(request: web.Request) -> web.Response:
         if movement is None:
             raise not_found(request, f"no movement called {name} here")
         settings = await settings_of(session, movement.id)
+        recent = (
+            await session.scalars(
+                select(Decision)
+                .where(Decision.movement_id == movement.id)
+                .order_by(Decision.id.desc())
+                .limit(100)
+            )
+        ).all()
     may_edit = member is not None and member.movement_id == movement.id and member.role == "admin"
     if request.method == "POST":
         form = await request.post()
@@ -213,6 +221,7 @@ async def settings_page(request: web.Request) -> web.Response:
         settings=settings,
         may_edit=may_edit,
         saved=request.query.get("notice") == "saved",
+        decisions=recent,
     )
 
 
