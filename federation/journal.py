@@ -14,14 +14,13 @@ import random
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, and_, delete, exists, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import aliased
 
 from federation.context import Federation
 from federation.refusal import Refusal
 from federation.vocabulary import dumps, id_of, iso_or_none
 from models import InboxEntry, utcnow
-from models.base import is_busy
+from models.base import is_busy, postgresql_insert
 from models.inbox_entry import CLAIMABLE, FINISHED, UNFINISHED, InboxState, sources_of
 
 log = logging.getLogger(__name__)
@@ -106,7 +105,9 @@ def _insert_entries(conn: Connection, rows: list[dict]) -> list[int | None]:
     if conn.dialect.name == "sqlite":
         return _insert_sqlite(conn, rows)
     statement = (
-        pg_insert(InboxEntry.__table__).values(rows).on_conflict_do_nothing(index_elements=["activity_uri"])
+        postgresql_insert(InboxEntry.__table__)
+        .values(rows)
+        .on_conflict_do_nothing(index_elements=["activity_uri"])
     )
     inserted = dict(
         (uri, id_)

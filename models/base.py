@@ -10,7 +10,6 @@ from contextlib import asynccontextmanager
 from typing import AsyncIterator, Awaitable, Callable, TypeVar
 
 from sqlalchemy import Connection, DateTime, Engine, MetaData, Table, create_engine, event, insert
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -76,8 +75,15 @@ def _sqlite_pragmas(dbapi_connection, _record):
 T = TypeVar("T")
 
 
+def postgresql_insert(table):
+    """PostgreSQL's INSERT (with ON CONFLICT); its dialect is imported only where PostgreSQL is used."""
+    from sqlalchemy.dialects.postgresql import insert
+
+    return insert(table)
+
+
 def _insert_skipping_conflicts(session: AsyncSession, model: type, keys: list[str]):
-    dialect_insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+    dialect_insert = postgresql_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
     return dialect_insert(model).on_conflict_do_nothing(index_elements=keys)
 
 

@@ -3,13 +3,26 @@
 from urllib.parse import urlsplit
 
 from sqlalchemy import JSON, BigInteger, Integer, String
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.types import TypeDecorator
 
 # A 64-bit key on PostgreSQL; SQLite needs INTEGER to alias the rowid.
 IdType = BigInteger().with_variant(Integer(), "sqlite")
-JsonType = JSON().with_variant(JSONB(), "postgresql")
 MAX_URL = 2048
+
+
+class JsonType(TypeDecorator):
+    """JSON; JSONB on PostgreSQL. The PostgreSQL dialect (some 20 modules) is imported only when a
+    PostgreSQL database is used, not by an instance on SQLite."""
+
+    impl = JSON
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect):
+        if dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import JSONB
+
+            return dialect.type_descriptor(JSONB())
+        return dialect.type_descriptor(JSON())
 
 
 def web_url(value: object) -> str | None:

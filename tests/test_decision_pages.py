@@ -122,6 +122,8 @@ def test_members_decide_on_the_page_and_the_signatory_signs_with_the_mandate(sto
         lambda: "Outcome: passed" in html(b.url(decision)) and html(b.url(decision)), what="the close"
     )
     digest = re.search(r'SHA-256 <span class="hash">([0-9a-f]{64})', closed).group(1)
+    listing = html(b.url("/actors/fishers/decisions"))
+    assert "Shall we sign the river pact?" in listing and "passed" in listing
     record = b.get_json(decision).json()
     assert record["outcome"] == "passed" and record["oneOf"][0]["replies"]["totalItems"] == 2
     confirm = html(b.url(page.replace("/proposals/r/", "/proposals/") + "/sign"), bea)

@@ -183,6 +183,7 @@ async def maybe_agree(session: AsyncSession, proposal: Proposal) -> bool:
     proposal.agreement_canonical = canonical(document).decode("utf-8")
     proposal.agreed_version = proposal.current_version
     proposal.agreed_at = utcnow()
+    proposal.reminded_at = None  # the clock now reminds of the agreement's end, not the proposal's
     await transition(session, proposal, "agree", detail=proposal.current_version)
     if proposal.renews_uri:
         old = await agreement_by_uri(session, proposal.renews_uri)

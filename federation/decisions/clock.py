@@ -8,7 +8,7 @@ import datetime as dt
 import logging
 from urllib.parse import quote
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from federation.agreements.lifecycle import refresh_expiry
 from federation.agreements.store import parties_of
@@ -25,6 +25,18 @@ log = logging.getLogger(__name__)
 def _claim(query, fed: Federation):
     """Rows one process takes at a time (several serve processes share a PostgreSQL database)."""
     return query if fed.db.is_sqlite else query.with_for_update(skip_locked=True)
+
+
+async def _mark_reminded(session, model, row_id: int, state: str, now: dt.datetime) -> bool:
+    """Marks a row reminded unless it was already, or its state changed since it was read (compare-and-set:
+    the reminder goes out once, and says what is true when it goes)."""
+    result = await session.execute(
+        update(model)
+        .where(model.id == row_id, model.reminded_at.is_(None), model.state == state)
+        .values(reminded_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
 
 
 class Clock:
@@ -116,7 +128,8 @@ class Clock:
                 window = min(lead, (decision.closes_at - decision.created_at) / 4)
                 if decision.closes_at - now > window:
                     continue
-                decision.reminded_at = now
+                if not await _mark_reminded(session, Decision, decision.id, decision.state, now):
+                    continue
                 movement = await session.get(Actor, decision.movement_id)
                 voted = set(
                     (
@@ -138,7 +151,8 @@ class Clock:
         return done
 
     async def remind_agreements(self, now: dt.datetime) -> int:
-        """The members of each local party hear once that an agreement in force ends soon (to renew it)."""
+        """The members of each local party hear once that an open proposal closes soon (to sign or decline
+        it), or that an agreement in force ends soon (to renew it)."""
         lead = dt.timedelta(days=self.fed.settings.agreement_reminder_days)
         async with self.fed.db.session() as session:
             ending = (
@@ -146,7 +160,7 @@ class Clock:
                     _claim(
                         select(Proposal)
                         .where(
-                            Proposal.state == State.agreed.value,
+                            Proposal.state.in_([State.open.value, State.agreed.value]),
                             Proposal.reminded_at.is_(None),
                             Proposal.end_time.is_not(None),
                             Proposal.end_time <= now + lead,
@@ -158,21 +172,27 @@ class Clock:
                 )
             ).all()
             for proposal in ending:
-                proposal.reminded_at = now
+                if not await _mark_reminded(session, Proposal, proposal.id, proposal.state, now):
+                    continue  # the proposal changed meanwhile (say, agreed in another process)
                 uris = [p.actor_uri for p in await parties_of(session, proposal) if p.withdrawn_at is None]
                 movements = (
                     await session.scalars(
                         select(Actor).where(Actor.uri.in_(uris), Actor.local.is_(True), Actor.type == "Group")
                     )
                 ).all()
-                for movement in movements:
-                    await tell_members(
-                        session,
-                        self.fed,
-                        movement,
-                        await members_of_movement(session, movement),
+                if proposal.state == State.open.value:
+                    text = (
+                        f"The proposal [{proposal.title}]({proposal.uri}) closes at {iso(proposal.end_time)}; "
+                        "every party must sign it before then."
+                    )
+                else:
+                    text = (
                         f"The agreement [{proposal.title}]({proposal.agreement_uri}) ends at "
                         f"{iso(proposal.end_time)}. Renew it: "
-                        f"{self.fed.urls.base}/proposals/new?renews={quote(proposal.agreement_uri, safe='')}",
+                        f"{self.fed.urls.base}/proposals/new?renews={quote(proposal.agreement_uri, safe='')}"
+                    )
+                for movement in movements:
+                    await tell_members(
+                        session, self.fed, movement, await members_of_movement(session, movement), text
                     )
         return len(ending)

@@ -56,25 +56,14 @@ async def decision_page(request: web.Request) -> web.Response:
         owner = await session.get(Actor, decision.movement_id)
         proposal = await session.get(Proposal, decision.proposal_id) if decision.proposal_id else None
         votes = await votes_of(session, decision.id)
-        voters = (
-            {
-                a.uri: a
-                for a in (
-                    await session.scalars(select(Actor).where(Actor.uri.in_([v.voter_uri for v in votes])))
-                ).all()
-            }
-            if votes
-            else {}
-        )
     is_member = member is not None and member.movement_id == decision.movement_id
     mine = next((v for v in votes if member is not None and v.voter_uri == member.uri), None)
     hidden = decision.hide_results and decision.state == DecisionState.open.value
     counts = {o: 0 for o in KINDS[decision.kind]}
     followers = {o: 0 for o in KINDS[decision.kind]}
     for v in votes:
-        (counts if v.member else followers)[v.choice] = (counts if v.member else followers).get(
-            v.choice, 0
-        ) + 1
+        tally = counts if v.member else followers
+        tally[v.choice] = tally.get(v.choice, 0) + 1
     return await _page(
         request,
         "decision.html",
@@ -82,7 +71,6 @@ async def decision_page(request: web.Request) -> web.Response:
         owner=owner,
         proposal=proposal,
         votes=votes,
-        voters=voters,
         counts=counts,
         followers=followers,
         hidden=hidden,
@@ -187,6 +175,14 @@ async def settings_page(request: web.Request) -> web.Response:
         if movement is None:
             raise not_found(request, f"no movement called {name} here")
         settings = await settings_of(session, movement.id)
+        recent = (
+            await session.scalars(
+                select(Decision)
+                .where(Decision.movement_id == movement.id)
+                .order_by(Decision.id.desc())
+                .limit(100)
+            )
+        ).all()
     may_edit = member is not None and member.movement_id == movement.id and member.role == "admin"
     if request.method == "POST":
         form = await request.post()
@@ -213,6 +209,7 @@ async def settings_page(request: web.Request) -> web.Response:
         settings=settings,
         may_edit=may_edit,
         saved=request.query.get("notice") == "saved",
+        decisions=recent,
     )
 
 
