@@ -76,19 +76,35 @@ def tls_context(cert_file: str, key_file: str) -> ssl.SSLContext:
     return context
 
 
+M_ARENA_MAX = -8  # glibc's mallopt parameter
+MALLOC_ARENAS = 2  # instead of up to 8 per core: every worker thread (SQLite, executors) would get its own
+
+
+def _libc():
+    name = ctypes.util.find_library("c")
+    try:
+        return ctypes.CDLL(name) if name else None
+    except OSError:
+        return None
+
+
+def limit_malloc_arenas() -> None:
+    """Keeps glibc to a few heaps for all threads (what MALLOC_ARENA_MAX does), before any thread starts:
+    each thread's own arena holds pages that idle threads never give back. Elsewhere nothing happens."""
+    libc = _libc()
+    if libc is not None and hasattr(libc, "mallopt"):
+        libc.mallopt(M_ARENA_MAX, MALLOC_ARENAS)
+
+
 def release_start_up_memory() -> None:
     """Gives back to the system what start-up allocated and dropped: collects garbage, moves what is left
     out of the collector's sight (gc.freeze: fewer pages touched by later collections, shared by forks),
     and asks glibc to return free heap pages (malloc_trim; absent elsewhere, then nothing happens)."""
     gc.collect()
     gc.freeze()
-    name = ctypes.util.find_library("c")
-    try:
-        libc = ctypes.CDLL(name) if name else None
-        if libc is not None and hasattr(libc, "malloc_trim"):
-            libc.malloc_trim(0)
-    except OSError:
-        pass
+    libc = _libc()
+    if libc is not None and hasattr(libc, "malloc_trim"):
+        libc.malloc_trim(0)
 
 
 async def serve(
@@ -99,6 +115,7 @@ async def serve(
     ssl_context: ssl.SSLContext | None = None,
 ) -> None:
     """Runs the web server, the delivery worker and the inbox worker in this process until stop (or a signal)."""
+    limit_malloc_arenas()
     await upgrade(fed.db)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
