@@ -1,4 +1,4 @@
-"""A real browser for page stories: Debian's chromium driven by Playwright, one browser per test worker.
+"""A real browser for page stories: Debian's chromium driven by Playwright, one browser per module and worker.
 
 Tests that take the `page` fixture skip, saying why, when chromium or the playwright package is missing
 (deploy/test.sh installs chromium with apt-get when it runs as root).
@@ -24,9 +24,10 @@ def chromium_path() -> str | None:
     return shutil.which("chromium")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
-    """One headless chromium for the whole worker."""
+    """One headless chromium per test module in a worker. It is stopped when the module ends: while Playwright
+    runs it keeps an event loop running in this thread, where other modules' tests call asyncio.run."""
     executable = chromium_path()
     if executable is None:
         pytest.skip(
