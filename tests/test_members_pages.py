@@ -339,3 +339,24 @@ def test_a_member_is_told_when_a_moderator_removes_their_post(instances):
     post_form(mod, thread.url, f"{thread.url}/moderate", post=post_id, action="remove")
     page = ana.get(a.url("/notifications")).text
     assert "A moderator of Fields removed your post" in page
+
+
+def test_mastodon_apps_see_the_title_rules_and_sign_up_the_admins_set(instances):
+    a = instances.new("a")
+    a.movement("land")
+    a.member("ada", "land", role="admin")
+    ada = sign_in(a, "ada")
+    post_form(
+        ada,
+        a.url("/admin/settings"),
+        a.url("/admin/settings"),
+        title="Land Forum",
+        description="",
+        rules="1. Be kind\n2. No spam",
+        signup="approval",
+    )
+    v2 = requests.get(a.url("/api/v2/instance")).json()
+    assert v2["title"] == "Land Forum" and v2["registrations"]["enabled"] is True
+    assert [r["text"] for r in requests.get(a.url("/api/v1/instance/rules")).json()] == ["Be kind", "No spam"]
+    bad = post_form(ada, a.url("/admin/settings"), a.url("/admin/settings"), title="", signup="approval")
+    assert bad.status_code == 400 and "needs a title" in bad.text
