@@ -162,7 +162,8 @@ def test_a_member_changes_the_password_and_an_admin_link_resets_it(instances):
         password2="second password",
     )
     assert "Your password was changed" in changed.text
-    sign_in(a, "bo", "second password")
+    other_device = sign_in(a, "bo", "second password")
+    assert "Your account" in bo.get(a.url("/account")).text  # the session that changed it stays in
 
     ada = sign_in(a, "ada")
     made = post_form(ada, a.url("/admin/members"), a.url("/admin/members/bo/reset"))
@@ -175,6 +176,8 @@ def test_a_member_changes_the_password_and_an_admin_link_resets_it(instances):
     )
     assert "Your password was changed" in done.text
     sign_in(a, "bo", "third password")
+    for signed_out in (bo, other_device):  # sessions made before the reset are signed out
+        assert signed_out.get(a.url("/account"), allow_redirects=False).status_code == 303
     assert requests.get(link).status_code == 410  # one time only
     cli_link = a.cli("reset-password", "bo").out.strip()
     assert requests.get(cli_link).status_code == 200

@@ -238,7 +238,7 @@ async def password_change(request: web.Request) -> web.Response:
         )
     async with fed.db.session() as db:
         (await db.get(Actor, member.id)).password_hash = password_hash
-    raise web.HTTPSeeOther("/account?changed=1")
+    raise await sign_in_as(request, member, "/account?changed=1")  # other sessions are signed out
 
 
 async def reset_page(request: web.Request) -> web.Response:
