@@ -128,6 +128,7 @@ def test_open_sign_up_waits_for_an_admins_approval(instances):
         ).status_code
         == 401
     )
+    assert "nia asks to join your movement" in ada.get(a.url("/notifications")).text
     members = ada.get(a.url("/admin/members")).text
     assert "nia" in members and "I farm" in members
     request_id = re.search(r'action="/admin/requests/(\d+)"', members).group(1)
