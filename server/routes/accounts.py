@@ -18,10 +18,10 @@ from federation.refusal import Refusal
 from federation.urls import INSTANCE_ACTOR
 from models import Actor
 from models.space import Space
-from server import sessions
+from server import sessions, throttle
 from server.keys import FED
 from server.page_context import info
-from server.passwords import check_password_evenly, hash_password
+from server.passwords import hash_password
 from server.routes.common import render
 
 MAX_FORM = 20_000  # characters in any one field of these forms
@@ -219,7 +219,10 @@ async def password_change(request: web.Request) -> web.Response:
     member = await signed_in(request)
     fed = request.app[FED]
     try:
-        if not await check_password_evenly(member.password_hash, field(form, "current")):
+        checked, wait = await throttle.sign_in(request, member.username, field(form, "current"))
+        if wait:
+            raise Refusal(429, throttle.wait_message(wait))
+        if checked is None:
             raise Refusal(403, "The current password is wrong.")
         password = check_password(field(form, "password"), field(form, "password2"))
         password_hash = await asyncio.to_thread(hash_password, password)
