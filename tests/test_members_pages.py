@@ -364,3 +364,25 @@ def test_mastodon_apps_see_the_title_rules_and_sign_up_the_admins_set(instances)
     assert [r["text"] for r in requests.get(a.url("/api/v1/instance/rules")).json()] == ["Be kind", "No spam"]
     bad = post_form(ada, a.url("/admin/settings"), a.url("/admin/settings"), title="", signup="approval")
     assert bad.status_code == 400 and "needs a title" in bad.text
+
+
+def test_one_address_may_send_a_few_join_requests_an_hour(instances):
+    a = instances.new("a")
+    a.movement("land")
+    a.member("ada", "land", role="admin")
+    ada = sign_in(a, "ada")
+    post_form(ada, a.url("/admin/settings"), a.url("/admin/settings"), title="Land", signup="approval")
+    person = requests.Session()
+    answers = [
+        post_form(
+            person,
+            a.url("/join"),
+            a.url("/join"),
+            movement="land",
+            username=f"p{n}",
+            password="p" * 9,
+            password2="p" * 9,
+        ).status_code
+        for n in range(6)
+    ]
+    assert answers == [200] * 5 + [429]
