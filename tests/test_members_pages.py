@@ -108,6 +108,7 @@ def test_open_sign_up_waits_for_an_admins_approval(instances):
     assert "<h2>Be kind</h2>" in home and "<h1>Be kind" not in home  # Markdown headings sit under the h1
     assert 'href="/join"' in home and "Sign in" in home
 
+    assert 'href="/join?movement=land"' in requests.get(a.url("/actors/land")).text
     person = requests.Session()
     sent = post_form(
         person,
