@@ -36,6 +36,7 @@ class Chrome:
     member: Actor | None = None
     unread: int = 0
     csrf: str = ""
+    open_signup: bool = False
 
     @property
     def is_admin(self) -> bool:
@@ -66,7 +67,8 @@ def _may_be_page(request: web.Request) -> bool:
 async def chrome_of(request: web.Request) -> Chrome:
     if CHROME in request:
         return request[CHROME]
-    chrome = Chrome(title=(await info(request.app)).title, path=request.path_qs)
+    site = await info(request.app)
+    chrome = Chrome(title=site.title, path=request.path_qs, open_signup=site.open_signup)
     if sessions.COOKIE in request.cookies:
         session = await sessions.load(request)
         if session.member_id is not None:

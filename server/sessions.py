@@ -5,13 +5,16 @@ The signing secret is made once and kept in the settings table, so every process
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
 
 from aiohttp import web
 from itsdangerous import BadSignature, URLSafeTimedSerializer
+from sqlalchemy import select
 
+from models import Actor
 from models.setting import get_setting, set_setting
 from server.keys import FED
 
@@ -39,6 +42,16 @@ async def _serializer(app: web.Application) -> URLSafeTimedSerializer:
     return app[_SERIALIZER]
 
 
+async def password_stamp(app: web.Application, member_id: int | None) -> str | None:
+    """A short fingerprint of the member's password hash: a session made before a password change (or a
+    reset) carries another one, and is signed out."""
+    if member_id is None:
+        return None
+    async with app[FED].db.session() as db:
+        stored = await db.scalar(select(Actor.password_hash).where(Actor.id == member_id))
+    return hashlib.sha256((stored or "").encode()).hexdigest()[:16]
+
+
 async def load(request: web.Request) -> Session:
     """The request's session, or a fresh anonymous one (with its own CSRF token)."""
     if "session" in request:
@@ -52,15 +65,19 @@ async def load(request: web.Request) -> Session:
             found = Session(data.get("m"), data["c"])
         except (BadSignature, KeyError, TypeError):
             found = None
+        if found is not None and found.member_id is not None:
+            if data.get("p") != await password_stamp(request.app, found.member_id):
+                found.member_id = None  # the password changed since: signed out, the form token kept
     request["session"] = found or Session(None, secrets.token_urlsafe(24), fresh=True)
     return request["session"]
 
 
 async def save(request: web.Request, response: web.StreamResponse, session: Session) -> None:
     serializer = await _serializer(request.app)
+    stamp = await password_stamp(request.app, session.member_id)
     response.set_cookie(
         COOKIE,
-        serializer.dumps({"m": session.member_id, "c": session.csrf}),
+        serializer.dumps({"m": session.member_id, "c": session.csrf, "p": stamp}),
         max_age=MAX_AGE,
         httponly=True,
         samesite="Lax",

@@ -1,4 +1,4 @@
-"""A real browser for page stories: Debian's chromium driven by Playwright, one browser per test worker.
+"""A real browser for page stories: Debian's chromium driven by Playwright, one browser per module and worker.
 
 Tests that take the `page` fixture skip, saying why, when chromium or the playwright package is missing
 (deploy/test.sh installs chromium with apt-get when it runs as root).
@@ -26,8 +26,8 @@ def chromium_path() -> str | None:
 
 @pytest.fixture(scope="module")
 def browser():
-    """One headless chromium per test module. Not per worker: while Playwright's sync API runs, its event
-    loop counts as running in this thread, and later modules' asyncio.run() would refuse to start."""
+    """One headless chromium per test module in a worker. It is stopped when the module ends: while Playwright
+    runs it keeps an event loop running in this thread, where other modules' tests call asyncio.run."""
     executable = chromium_path()
     if executable is None:
         pytest.skip(

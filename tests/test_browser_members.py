@@ -94,7 +94,7 @@ def test_an_admin_blocks_a_domain_and_its_follow_is_refused(instances, page):
     assert refused.code != 0 and "blocked" in refused.err
 
 
-def test_the_main_pages_fit_a_390_px_phone(instances, phone):
+def test_the_main_pages_fit_a_390_px_phone(instances, phone, tmp_path):
     a = instances.new("a")
     a.movement("land", "Land Rights")
     a.member("ada", "land", role="admin", password="ada's password")
@@ -108,8 +108,15 @@ def test_the_main_pages_fit_a_390_px_phone(instances, phone):
     thread = ada.post(
         a.url("/spaces/fields/threads"), data={"csrf": csrf_of(space), "title": word, "text": word}
     )
+    a.movement("water", "Water")
+    text = tmp_path / "pact.md"
+    text.write_text(f"# {word}\n\n{word}")
+    proposal = a.cli(
+        "proposal", "create", "land", "--title", word, "--text-file", str(text), "--party", a.handle("water")
+    ).out.strip()
     sign_in(phone, a, "ada", "ada's password")
     pages = [
+        proposal,
         "/",
         "/spaces",
         "/spaces/fields",
@@ -119,6 +126,7 @@ def test_the_main_pages_fit_a_390_px_phone(instances, phone):
         "/notifications",
         "/account",
         "/actors/land",
+        "/actors/land/charter",
         "/admin",
         "/admin/members",
         "/admin/invitations",

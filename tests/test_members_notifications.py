@@ -57,3 +57,34 @@ def test_members_hear_of_proposals_amendments_and_agreements_of_their_movement(i
     for instance, browser in ((a, alice), (b, bob)):
         wait_for(lambda: "Agreement in force" in notices(browser, instance), what=f"{instance.host} in force")
     assert '<b class="unread"' in bob.get(b.url("/spaces")).text
+
+
+def test_members_hear_when_the_other_party_withdraws_from_an_agreement(instances, tmp_path):
+    a, b = instances.new("a"), instances.new("b")
+    a.movement("rivers")
+    a.member("alice", "rivers")
+    b.movement("fishers")
+    text = tmp_path / "pact.md"
+    text.write_text("We share the river.")
+    url = a.cli(
+        "proposal",
+        "create",
+        "rivers",
+        "--title",
+        "River pact",
+        "--text-file",
+        str(text),
+        "--party",
+        b.handle("fishers"),
+    ).out.strip()
+    wait_for(lambda: b.proposal(url), what="the proposal on b")
+    a.cli("proposal", "sign", url, "--as", "rivers")
+    b.cli("proposal", "sign", url, "--as", "fishers")
+    wait_for(lambda: (a.proposal(url) or {}).get("status") == "agreed", what="the agreement on a")
+    agreement = a.proposal(url)["agreement"]
+    b.cli("agreement", "withdraw", agreement, "--as", "fishers")
+    alice = sign_in(a, "alice")
+    page = wait_for(
+        lambda: "Agreement withdrawn" in notices(alice, a) and notices(alice, a), what="withdrawal"
+    )
+    assert "Agreement in force" in page and "River pact" in page

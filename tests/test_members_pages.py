@@ -108,6 +108,7 @@ def test_open_sign_up_waits_for_an_admins_approval(instances):
     assert "<h2>Be kind</h2>" in home and "<h1>Be kind" not in home  # Markdown headings sit under the h1
     assert 'href="/join"' in home and "Sign in" in home
 
+    assert 'href="/join?movement=land"' in requests.get(a.url("/actors/land")).text
     person = requests.Session()
     sent = post_form(
         person,
@@ -128,6 +129,7 @@ def test_open_sign_up_waits_for_an_admins_approval(instances):
         ).status_code
         == 401
     )
+    assert "nia asks to join your movement" in ada.get(a.url("/notifications")).text
     members = ada.get(a.url("/admin/members")).text
     assert "nia" in members and "I farm" in members
     request_id = re.search(r'action="/admin/requests/(\d+)"', members).group(1)
@@ -162,7 +164,8 @@ def test_a_member_changes_the_password_and_an_admin_link_resets_it(instances):
         password2="second password",
     )
     assert "Your password was changed" in changed.text
-    sign_in(a, "bo", "second password")
+    other_device = sign_in(a, "bo", "second password")
+    assert "Your account" in bo.get(a.url("/account")).text  # the session that changed it stays in
 
     ada = sign_in(a, "ada")
     made = post_form(ada, a.url("/admin/members"), a.url("/admin/members/bo/reset"))
@@ -175,6 +178,8 @@ def test_a_member_changes_the_password_and_an_admin_link_resets_it(instances):
     )
     assert "Your password was changed" in done.text
     sign_in(a, "bo", "third password")
+    for signed_out in (bo, other_device):  # sessions made before the reset are signed out
+        assert signed_out.get(a.url("/account"), allow_redirects=False).status_code == 303
     assert requests.get(link).status_code == 410  # one time only
     cli_link = a.cli("reset-password", "bo").out.strip()
     assert requests.get(cli_link).status_code == 200
@@ -339,3 +344,46 @@ def test_a_member_is_told_when_a_moderator_removes_their_post(instances):
     post_form(mod, thread.url, f"{thread.url}/moderate", post=post_id, action="remove")
     page = ana.get(a.url("/notifications")).text
     assert "A moderator of Fields removed your post" in page
+
+
+def test_mastodon_apps_see_the_title_rules_and_sign_up_the_admins_set(instances):
+    a = instances.new("a")
+    a.movement("land")
+    a.member("ada", "land", role="admin")
+    ada = sign_in(a, "ada")
+    post_form(
+        ada,
+        a.url("/admin/settings"),
+        a.url("/admin/settings"),
+        title="Land Forum",
+        description="",
+        rules="1. Be kind\n2. No spam",
+        signup="approval",
+    )
+    v2 = requests.get(a.url("/api/v2/instance")).json()
+    assert v2["title"] == "Land Forum" and v2["registrations"]["enabled"] is True
+    assert [r["text"] for r in requests.get(a.url("/api/v1/instance/rules")).json()] == ["Be kind", "No spam"]
+    bad = post_form(ada, a.url("/admin/settings"), a.url("/admin/settings"), title="", signup="approval")
+    assert bad.status_code == 400 and "needs a title" in bad.text
+
+
+def test_one_address_may_send_a_few_join_requests_an_hour(instances):
+    a = instances.new("a")
+    a.movement("land")
+    a.member("ada", "land", role="admin")
+    ada = sign_in(a, "ada")
+    post_form(ada, a.url("/admin/settings"), a.url("/admin/settings"), title="Land", signup="approval")
+    person = requests.Session()
+    answers = [
+        post_form(
+            person,
+            a.url("/join"),
+            a.url("/join"),
+            movement="land",
+            username=f"p{n}",
+            password="p" * 9,
+            password2="p" * 9,
+        ).status_code
+        for n in range(6)
+    ]
+    assert answers == [200] * 5 + [429]

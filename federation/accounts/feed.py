@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from models import Actor, Object, utcnow
+from models.account import JoinRequest, JoinState
 from models.agreement import Proposal, ProposalEvent, ProposalParty
 from models.interaction import Notification
 from models.oauth import Marker
@@ -223,7 +224,31 @@ async def _moderation(session, member: Actor, since, limit) -> list[Item]:
     return items
 
 
-SOURCES = (_stored, _replies, _proposals, _moderation)
+async def _join_requests(session, member: Actor, since, limit) -> list[Item]:
+    """For the admins of a movement: people asking to join it, while their request waits."""
+    if member.role != "admin" or member.movement_id is None:
+        return []
+    query = (
+        select(JoinRequest)
+        .where(JoinRequest.movement_id == member.movement_id, JoinRequest.state == JoinState.pending.value)
+        .order_by(JoinRequest.id.desc())
+        .limit(limit)
+    )
+    if since is not None:
+        query = query.where(JoinRequest.created_at > since)
+    return [
+        Item(
+            r.created_at,
+            "join request",
+            f"{r.username} asks to join your movement",
+            "/admin/members#requests",
+            quote=r.message,
+        )
+        for r in (await session.scalars(query)).all()
+    ]
+
+
+SOURCES = (_stored, _replies, _proposals, _moderation, _join_requests)
 
 
 async def feed(session: AsyncSession, member: Actor, limit: int = 50, since=None) -> list[Item]:

@@ -39,7 +39,7 @@ async def instance_info(session: AsyncSession, settings) -> InstanceInfo:
         title=values["title"] or extra.get("title") or settings.host,
         description=values["description"]
         if values["description"] is not None
-        else extra.get("description", "A forum instance for social movements."),
+        else extra.get("description", ""),
         rules=values["rules"] or "",
         signup=values["signup"] if values["signup"] in SIGNUP_MODES else "invite",
     )

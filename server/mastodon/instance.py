@@ -10,6 +10,7 @@ from functools import lru_cache
 from aiohttp import web
 from sqlalchemy import distinct, func, select
 
+from federation.accounts.instance import instance_info
 from federation.urls import INSTANCE_ACTOR
 from models import Actor, Object, utcnow
 from models.oauth import Marker
@@ -86,23 +87,24 @@ async def instance_v1(request: web.Request, params: Params, caller: Caller):
     base, host = fed.settings.base_url, fed.settings.host
     async with fed.db.session() as session:
         stats = await _stats(session)
+        site = await instance_info(session, fed.settings)
     return {
         "uri": host,
-        "title": fed.settings.extra.get("title") or host,
-        "short_description": _description(fed),
-        "description": _description(fed),
+        "title": site.title,
+        "short_description": site.description or _description(fed),
+        "description": site.description or _description(fed),
         "email": fed.settings.extra.get("contact_email") or "",
         "version": MASTODON_VERSION,
         "urls": {"streaming_api": _streaming(base)},
         "stats": stats,
         "thumbnail": f"{base}/headers/default.png",
         "languages": ["en"],
-        "registrations": False,
+        "registrations": site.open_signup,
         "approval_required": True,
-        "invites_enabled": False,
+        "invites_enabled": True,
         "configuration": _configuration(),
         "contact_account": None,
-        "rules": [],
+        "rules": _rules(site),
     }
 
 
@@ -112,6 +114,7 @@ async def instance_v2(request: web.Request, params: Params, caller: Caller):
     base, host = fed.settings.base_url, fed.settings.host
     async with fed.db.session() as session:
         stats = await _stats(session)
+        site = await instance_info(session, fed.settings)
     configuration = _configuration()
     configuration.update(
         urls={"streaming": _streaming(base), "status": None, "about": f"{base}/"},
@@ -120,19 +123,24 @@ async def instance_v2(request: web.Request, params: Params, caller: Caller):
     )
     return {
         "domain": host,
-        "title": fed.settings.extra.get("title") or host,
+        "title": site.title,
         "version": MASTODON_VERSION,
         "source_url": SOURCE_URL,
-        "description": _description(fed),
+        "description": site.description or _description(fed),
         "usage": {"users": {"active_month": stats["user_count"]}},
         "thumbnail": {"url": f"{base}/headers/default.png", "blurhash": None, "versions": {}},
         "icon": [],
         "languages": ["en"],
         "configuration": configuration,
-        "registrations": {"enabled": False, "approval_required": True, "message": None, "url": None},
+        "registrations": {
+            "enabled": site.open_signup,
+            "approval_required": True,
+            "message": None,
+            "url": f"{base}/join" if site.open_signup else None,
+        },
         "api_versions": API_VERSIONS,
         "contact": {"email": fed.settings.extra.get("contact_email") or "", "account": None},
-        "rules": [],
+        "rules": _rules(site),
     }
 
 
@@ -149,9 +157,17 @@ async def activity(request: web.Request, params: Params, caller: Caller):
     return []
 
 
-@endpoint("GET", "/api/v1/instance/rules", summary="Server rules (none)")
+def _rules(site) -> list[dict]:
+    """The rules the admins wrote (/admin/settings), one a non-empty line."""
+    lines = [line.strip().lstrip("-*#0123456789. ").strip() for line in site.rules.splitlines()]
+    return [{"id": str(n), "text": text, "hint": ""} for n, text in enumerate((t for t in lines if t), 1)]
+
+
+@endpoint("GET", "/api/v1/instance/rules", summary="Server rules (set at /admin/settings)")
 async def rules(request: web.Request, params: Params, caller: Caller):
-    return []
+    fed = request.app[FED]
+    async with fed.db.session() as session:
+        return _rules(await instance_info(session, fed.settings))
 
 
 @endpoint(

@@ -190,6 +190,7 @@ async def _page(request: web.Request, checked: _Request | None, status: int = 20
             scopes=getattr(checked, "scopes", []),
             scope_text=lambda s: SCOPE_TEXT.get(s, s),
             host=request.host,
+            chrome=request.get("chrome"),
             **context,
         )
     )

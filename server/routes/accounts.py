@@ -4,6 +4,7 @@ approval, password change and reset, and the notifications page."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import secrets
 
 from aiohttp import web
@@ -16,12 +17,13 @@ from federation.accounts.members import check_name, check_password, check_userna
 from federation.accounts.resets import open_reset, use_reset
 from federation.refusal import Refusal
 from federation.urls import INSTANCE_ACTOR
-from models import Actor
+from models import Actor, utcnow
 from models.space import Space
-from server import sessions
+from models.throttle import failures_since, record_failure
+from server import sessions, throttle
 from server.keys import FED
 from server.page_context import info
-from server.passwords import check_password_evenly, hash_password
+from server.passwords import hash_password
 from server.routes.common import render
 
 MAX_FORM = 20_000  # characters in any one field of these forms
@@ -142,6 +144,21 @@ async def open_invitation_or_raise(db, token: str):
 
 # ---------------------------------------------------------------- sign-up with approval
 
+JOIN_WINDOW = dt.timedelta(hours=1)
+JOINS_PER_ADDRESS = 5  # join requests one client address may send per JOIN_WINDOW
+
+
+def join_key(request: web.Request) -> str:
+    return f"join:{throttle.client_address(request, request.app[FED].settings)}"
+
+
+async def join_allowed(request: web.Request) -> None:
+    """Refusal(429) when this address sent many join requests lately (counted with the sign-in failures)."""
+    async with request.app[FED].db.session() as db:
+        count, _ = await failures_since(db, join_key(request), utcnow() - JOIN_WINDOW)
+    if count >= JOINS_PER_ADDRESS:
+        raise Refusal(429, "Too many join requests from your address: try again in an hour.")
+
 
 async def join_page(request: web.Request) -> web.Response:
     fed = request.app[FED]
@@ -176,9 +193,11 @@ async def join_send(request: web.Request) -> web.Response:
         username = check_username(typed["username"])
         name = check_name(typed["name"])
         password = check_password(field(form, "password"), field(form, "password2"))
+        await join_allowed(request)
         password_hash = await asyncio.to_thread(hash_password, password)
         async with fed.db.session() as db:
             await request_to_join(db, movement, username, password_hash, name, typed["message"])
+            await record_failure(db, [join_key(request)], utcnow() - JOIN_WINDOW)
     except Refusal as refusal:
         return await page(
             request,
@@ -219,7 +238,10 @@ async def password_change(request: web.Request) -> web.Response:
     member = await signed_in(request)
     fed = request.app[FED]
     try:
-        if not await check_password_evenly(member.password_hash, field(form, "current")):
+        checked, wait = await throttle.sign_in(request, member.username, field(form, "current"))
+        if wait:
+            raise Refusal(429, throttle.wait_message(wait))
+        if checked is None:
             raise Refusal(403, "The current password is wrong.")
         password = check_password(field(form, "password"), field(form, "password2"))
         password_hash = await asyncio.to_thread(hash_password, password)
@@ -238,7 +260,7 @@ async def password_change(request: web.Request) -> web.Response:
         )
     async with fed.db.session() as db:
         (await db.get(Actor, member.id)).password_hash = password_hash
-    raise web.HTTPSeeOther("/account?changed=1")
+    raise await sign_in_as(request, member, "/account?changed=1")  # other sessions are signed out
 
 
 async def reset_page(request: web.Request) -> web.Response:
