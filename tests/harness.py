@@ -48,7 +48,8 @@ UNFINISHED_ENTRIES = (
 # suite) do not walk the same ports in step.
 _WORKER = int(re.sub(r"\D", "", os.environ.get("PYTEST_XDIST_WORKER", "")) or 0)
 _PORT_SLICE = 22000 // max(1, int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
-_FIRST_PORT = 10000 + _WORKER * _PORT_SLICE
+_PORT_BASE = int(os.environ.get("INTERPEOPLE_TEST_PORT_BASE", "10000"))  # moves every slice
+_FIRST_PORT = _PORT_BASE + _WORKER * _PORT_SLICE
 _START = random.randrange(_PORT_SLICE)
 _next_ports = (_FIRST_PORT + (_START + i) % _PORT_SLICE for i in range(_PORT_SLICE))
 
