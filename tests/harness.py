@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
 import concurrent.futures
 import contextlib
 import io
@@ -11,9 +12,11 @@ import multiprocessing
 import os
 import random
 import re
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import tomllib
 import uuid
@@ -152,11 +155,40 @@ class ServeProcess:
         self._process.kill()
 
 
-class PostgresDatabases:
-    """A fresh PostgreSQL database per instance, dropped at the end."""
+async def _migrate(database_url: str) -> None:
+    from models import Database
+    from models.migrate import upgrade
 
-    def __init__(self, base_url: str):
+    db = Database(database_url)
+    try:
+        await upgrade(db)
+    finally:
+        await db.close()
+
+
+_sqlite_template: Path | None = None
+
+
+def migrated_sqlite_template() -> Path:
+    """An empty SQLite database at the newest revision, made once per test process: the suite's instances
+    start from a copy, and `init` then finds no migration to run (each instance saves ~0.3 s of CPU)."""
+    global _sqlite_template
+    if _sqlite_template is None:
+        folder = Path(tempfile.mkdtemp(prefix="interpeople-template-"))
+        outside_loop(asyncio.run, _migrate(f"sqlite:///{folder / 'template.db'}"))
+        _sqlite_template = folder / "template.db"
+    return _sqlite_template
+
+
+class PostgresDatabases:
+    """A fresh PostgreSQL database per instance, dropped at the end; with `from_template`, each is a copy
+    of a database migrated once per test process (CREATE DATABASE ... TEMPLATE)."""
+
+    _template: str | None = None  # per test process
+
+    def __init__(self, base_url: str, from_template: bool = False):
         self.base_url = base_url
+        self.from_template = from_template
         self.created: list[str] = []
 
     def _admin(self, sql: str) -> None:
@@ -172,11 +204,24 @@ class PostgresDatabases:
 
         outside_loop(asyncio.run, run())
 
+    def url_of(self, name: str) -> str:
+        return self.base_url.rsplit("/", 1)[0] + "/" + name
+
+    def template(self) -> str:
+        if PostgresDatabases._template is None:
+            name = f"ip_template_{uuid.uuid4().hex[:12]}"
+            self._admin(f'CREATE DATABASE "{name}"')
+            atexit.register(self._admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            outside_loop(asyncio.run, _migrate(self.url_of(name)))
+            PostgresDatabases._template = name
+        return PostgresDatabases._template
+
     def create(self) -> str:
         name = f"ip_test_{uuid.uuid4().hex[:12]}"
-        self._admin(f'CREATE DATABASE "{name}"')
+        template = f' TEMPLATE "{self.template()}"' if self.from_template else ""
+        self._admin(f'CREATE DATABASE "{name}"{template}')
         self.created.append(name)
-        return self.base_url.rsplit("/", 1)[0] + "/" + name
+        return self.url_of(name)
 
     def drop_all(self) -> None:
         for name in self.created:
@@ -385,21 +430,29 @@ class Instance:
 
 
 class InstanceFactory:
-    """Creates instances on free loopback ports; `preloaded` starts them as forks of a preloaded server
-    (the suite: fast), otherwise as fresh `python -m server.cli serve` processes (benchmarks: faithful)."""
+    """Creates instances on free loopback ports; `preloaded` (the suite: fast) starts them as forks of a
+    preloaded server, each from a copy of a database migrated once per process; otherwise (benchmarks:
+    faithful) as fresh `python -m server.cli serve` processes whose `init` runs the migrations."""
 
     def __init__(self, tmp_path: Path, backend: str, preloaded: bool = False):
         self.preloaded = preloaded
         self.tmp_path = tmp_path
         self.backend = backend
         self.instances: list[Instance] = []
-        self.pg = PostgresDatabases(os.environ[PG_ENV]) if backend == "postgresql" else None
+        self.pg = (
+            PostgresDatabases(os.environ[PG_ENV], from_template=preloaded)
+            if backend == "postgresql"
+            else None
+        )
 
     def new(self, name: str = "i", start: bool = True, **settings) -> Instance:
         database_url = self.pg.create() if self.pg else None
         instance = Instance(
             self.tmp_path / f"{name}{len(self.instances)}", free_port(), database_url, self.preloaded
         )
+        if self.preloaded and database_url is None:
+            instance.data.mkdir(parents=True)
+            shutil.copyfile(migrated_sqlite_template(), instance.data / "interpeople.db")
         instance.init(**settings)
         self.instances.append(instance)
         if start:

@@ -102,7 +102,7 @@ def test_members_decide_on_the_page_and_the_signatory_signs_with_the_mandate(sto
             "csrf": csrf_of(proposal),
             "question": "Shall we sign the river pact?",
             "kind": "consent",
-            "hours": "0.006",
+            "hours": "0.003",
         },
     )
     assert opened.status_code == 200 and "Shall we sign the river pact?" in opened.text

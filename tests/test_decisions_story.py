@@ -101,7 +101,7 @@ def test_each_movement_decides_internally_then_signs_with_its_mandate(world):
         movement, signatory, member = MOVEMENTS[key]
         refused = instance.cli("proposal", "sign", url, "--as", movement, check=False)
         assert refused.code == 1 and "only with a mandate" in refused.err
-        decisions[key] = open_decision(instance, url, movement, 20)
+        decisions[key] = open_decision(instance, url, movement, 10)
         instance.cli("decision", "vote", decisions[key], "agree", "--as", signatory)
         instance.cli("decision", "vote", decisions[key], "abstain", "--as", member)
     for key, instance in (("a", a), ("b", b), ("c", c)):
@@ -169,7 +169,7 @@ def test_a_signature_whose_linked_outcome_does_not_exist_is_refused(world):
 def test_a_signature_whose_linked_outcome_says_no_is_refused(world):
     a, b = world["a"], world["b"]
     url = propose(world, "b")
-    blocked = open_decision(b, url, "fishers", 15)
+    blocked = open_decision(b, url, "fishers", 6)
     b.cli("decision", "vote", blocked, "agree", "--as", "bea")
     b.cli("decision", "vote", blocked, "block", "--as", "bob")
     wait_for(
@@ -242,7 +242,7 @@ def test_an_open_poll_reaches_mastodon_followers_who_vote_in_it(world):
     try:
         mastodon.follow("reader", f"{b.base_url}/actors/fishers", f"{b.base_url}/actors/fishers/inbox")
         wait_for(lambda: b.cli("followers", "fishers", "--json").lines, what="the follow")
-        ref = open_decision(b, url, "fishers", 25, "--open-poll")
+        ref = open_decision(b, url, "fishers", 14, "--open-poll")
         question = wait_for(
             lambda: next(
                 (
@@ -300,7 +300,7 @@ def test_the_clock_reminds_and_expires_an_agreement_on_time_on_every_instance(wo
     a.movement("orchard")
     b.movement("bees")
     b.member("bee", "bees", role="signatory")
-    ends = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=20)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    ends = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=12)).strftime("%Y-%m-%dT%H:%M:%SZ")
     url = a.cli(
         "proposal",
         "create",
@@ -331,7 +331,7 @@ def test_the_clock_reminds_and_expires_an_agreement_on_time_on_every_instance(wo
 def test_members_who_have_not_voted_are_reminded_before_the_deadline(world):
     b = world["b"]
     url = propose(world, "b")
-    ref = open_decision(b, url, "fishers", 12)
+    ref = open_decision(b, url, "fishers", 8)
     b.cli("decision", "vote", ref, "agree", "--as", "bea")
     wait_for(lambda: state_in_database(b, ref)[0] == "closed", what="the close", timeout=40)
     reminders = b.sql("SELECT o.document FROM objects o WHERE o.content LIKE :c", c=f'%Reminder:%{ref}"%')

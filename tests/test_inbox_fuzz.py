@@ -21,7 +21,7 @@ from tests.signing import create_note, signed_post
 SEED = 20261202
 MAX_INPUTS = 1500
 MIN_INPUTS = 100  # sent even when the time budget runs out first (a loaded machine)
-TIME_BUDGET = 25.0  # seconds of sending, per backend
+TIME_BUDGET = 12.0  # seconds of sending, per backend
 
 
 @pytest.fixture(scope="module")
