@@ -73,6 +73,9 @@ class Settings:
     login_failures_per_account: int = 10
     login_failures_per_address: int = 50
     login_failure_window: float = 900.0
+    # Argon2id cost of new password hashes (each hash keeps its own, so changing these never locks anyone out).
+    password_time_cost: int = 3
+    password_memory_kib: int = 65536
     # Reverse proxies whose X-Forwarded-For names the client's address (for throttling).
     trusted_proxies: list = field(default_factory=lambda: ["127.0.0.1", "::1"])
     extra: dict = field(default_factory=dict)
@@ -121,6 +124,8 @@ POSITIVE = {
     "inbox_max_attempts",
     "inbox_lease",
     "clock_interval",
+    "password_time_cost",
+    "password_memory_kib",
 }
 
 

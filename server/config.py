@@ -14,6 +14,7 @@ import tomli_w
 from federation.context import Federation
 from federation.settings import Settings, SettingsError
 from models import Database
+from server import passwords
 
 CONFIG_NAME = "config.toml"
 SETTING_NAMES = {f.name for f in fields(Settings)} - {"extra", "local_testing"}
@@ -31,6 +32,9 @@ def config_path(data_dir: Path) -> Path:
 
 def default_database_url(data_dir: Path) -> str:
     return f"sqlite:///{(Path(data_dir) / 'interpeople.db').resolve()}"
+
+
+MIN_PASSWORD_MEMORY_KIB = 64  # Argon2 needs 8 KiB per lane, and argon2-cffi uses 4 lanes
 
 
 def load_settings(data_dir: Path) -> Settings:
@@ -54,9 +58,13 @@ def load_settings(data_dir: Path) -> Settings:
         if not isinstance(extra[name], str):
             raise ConfigError(f"{path}: {name} must be a string, got {extra[name]!r}")
     try:
-        return Settings(**known, extra=extra)
+        settings = Settings(**known, extra=extra)
     except (TypeError, SettingsError) as error:
         raise ConfigError(f"{path}: {error}") from None
+    if settings.password_memory_kib < MIN_PASSWORD_MEMORY_KIB:
+        raise ConfigError(f"{path}: password_memory_kib must be at least {MIN_PASSWORD_MEMORY_KIB}")
+    passwords.use_cost(settings.password_time_cost, settings.password_memory_kib)
+    return settings
 
 
 def check_names(path: Path, raw: dict) -> None:

@@ -3,13 +3,24 @@
 import asyncio
 import functools
 
+_cost = {"time_cost": 3, "memory_cost": 65536}  # argon2-cffi's defaults; the instance's settings set them
+
+
+def use_cost(time_cost: int, memory_kib: int) -> None:
+    """The Argon2id cost of new hashes (password_time_cost, password_memory_kib); verifying reads the cost
+    stored in each hash."""
+    if (_cost["time_cost"], _cost["memory_cost"]) != (time_cost, memory_kib):
+        _cost.update(time_cost=time_cost, memory_cost=memory_kib)
+        _hasher.cache_clear()
+        dummy_hash.cache_clear()
+
 
 @functools.cache
 def _hasher():
     # argon2-cffi loads at the first password checked or set, not in an idle server
     from argon2 import PasswordHasher
 
-    return PasswordHasher()
+    return PasswordHasher(**_cost)
 
 
 def hash_password(password: str) -> str:

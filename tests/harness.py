@@ -36,6 +36,9 @@ FAST_SETTINGS = {
     "inbox_poll_interval": 0.1,
     "inbox_retry_base": 0.3,
 }
+# The suite's instances hash passwords cheaply: every instance start, member and sign-in hashes one, and at
+# the default cost (64 MiB, 3 passes) that was the suite's largest CPU cost. Benchmarks keep the default.
+CHEAP_PASSWORDS = {"password_time_cost": 1, "password_memory_kib": 1024}
 # What `serve` imports, loaded once per test process into a fork server: each instance then starts as a fork
 # of it running the real `serve` command, without paying ~1 s of imports every time.
 SERVE_PRELOAD = ["server.cli", "server.app", "federation.delivery", "federation.inbox_worker"]
@@ -453,7 +456,7 @@ class InstanceFactory:
         if self.preloaded and database_url is None:
             instance.data.mkdir(parents=True)
             shutil.copyfile(migrated_sqlite_template(), instance.data / "interpeople.db")
-        instance.init(**settings)
+        instance.init(**({**CHEAP_PASSWORDS, **settings} if self.preloaded else settings))
         self.instances.append(instance)
         if start:
             instance.start()
