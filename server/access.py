@@ -4,6 +4,7 @@ and the answers for those a members-only space refuses (a styled page, or a JSON
 from __future__ import annotations
 
 import json
+from urllib.parse import quote
 
 from aiohttp import web
 
@@ -46,6 +47,22 @@ async def member_of(request: web.Request) -> Actor | None:
         return None
     async with request.app[FED].db.session() as db:
         return await db.get(Actor, session.member_id)
+
+
+async def signed_in(request: web.Request) -> Actor:
+    """The signed-in member; others are sent to sign in first (and brought back)."""
+    member = await member_of(request)
+    if member is None:
+        raise web.HTTPSeeOther(f"/login?next={quote(request.path)}")
+    return member
+
+
+async def admin_of(request: web.Request) -> Actor:
+    """The signed-in admin; others are sent to sign in (anonymous) or refused (403)."""
+    member = await signed_in(request)
+    if member.role != "admin":
+        raise web.HTTPForbidden(text="Only the instance's admins may see this page.")
+    return member
 
 
 async def check_fetch(request: web.Request, space: Space | None) -> None:

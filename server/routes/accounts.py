@@ -21,6 +21,7 @@ from models import Actor, utcnow
 from models.space import Space
 from models.throttle import failures_since, record_failure
 from server import sessions, throttle
+from server.access import signed_in
 from server.keys import FED
 from server.page_context import info
 from server.passwords import hash_password
@@ -40,18 +41,6 @@ async def page(request: web.Request, template: str, status: int = 200, **context
         **context,
     )
     return await sessions.keep(request, response)
-
-
-async def signed_in(request: web.Request) -> Actor:
-    """The signed-in member; others are sent to sign in first."""
-    session = await sessions.load(request)
-    member = None
-    if session.member_id is not None:
-        async with request.app[FED].db.session() as db:
-            member = await db.get(Actor, session.member_id)
-    if member is None:
-        raise web.HTTPSeeOther(f"/login?next={request.path}")
-    return member
 
 
 async def form_of(request: web.Request):

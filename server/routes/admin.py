@@ -3,14 +3,13 @@ roles, join requests, invitations, domain blocks, delivery queue health, instanc
 
 from __future__ import annotations
 
-from urllib.parse import quote
-
 from aiohttp import web
 from sqlalchemy import func, select
 
 from federation.journal import list_entries, retry_parked
-from models import Actor, InboxEntry, InboxState
+from models import InboxEntry, InboxState
 from server import sessions
+from server.access import admin_of
 from server.keys import FED
 from server.routes import admin_pages
 from server.routes.common import render
@@ -18,22 +17,9 @@ from server.routes.common import render
 TROUBLE = [InboxState.parked.value, InboxState.refused.value]
 
 
-async def _admin(request: web.Request) -> tuple[sessions.Session, Actor]:
-    """The signed-in admin; others are sent to sign in (anonymous) or refused (403)."""
-    session = await sessions.load(request)
-    member = None
-    if session.member_id is not None:
-        async with request.app[FED].db.session() as db:
-            member = await db.get(Actor, session.member_id)
-    if member is None:
-        raise web.HTTPSeeOther(f"/login?next={quote(request.path)}")
-    if member.role != "admin":
-        raise web.HTTPForbidden(text="Only the instance's admins may see this page.")
-    return session, member
-
-
 async def inbox_page(request: web.Request) -> web.Response:
-    session, member = await _admin(request)
+    member = await admin_of(request)
+    session = await sessions.load(request)
     fed = request.app[FED]
     entries = await list_entries(fed, TROUBLE, limit=500)
     async with fed.db.session() as db:
@@ -56,7 +42,7 @@ async def inbox_page(request: web.Request) -> web.Response:
 async def inbox_retry(request: web.Request) -> web.Response:
     form = await request.post()
     await sessions.check_csrf(request, form)
-    await _admin(request)
+    await admin_of(request)
     raw = str(form.get("id", "")).strip()
     count = await retry_parked(request.app[FED], int(raw) if raw.isdigit() else None)
     raise web.HTTPSeeOther(f"/admin/inbox?retried={count}")

@@ -33,26 +33,12 @@ from models import Actor, Delivery, InboxEntry, utcnow
 from models.actor import ROLES, local_movement, local_person
 from models.delivery import PENDING
 from models.space import Space
-from server import sessions
+from server.access import admin_of
 from server.keys import FED
 from server.page_context import forget_info
 from server.routes.accounts import field, form_of, movements, page
 
 LIMITS = {"slug": 64, "name": 100, "summary": 2000, "rules": 5000, "reason": 500}
-
-
-async def admin_of(request: web.Request) -> Actor:
-    """The signed-in admin; others are sent to sign in (anonymous) or refused (403)."""
-    session = await sessions.load(request)
-    member = None
-    if session.member_id is not None:
-        async with request.app[FED].db.session() as db:
-            member = await db.get(Actor, session.member_id)
-    if member is None:
-        raise web.HTTPSeeOther(f"/login?next={quote(request.path)}")
-    if member.role != "admin":
-        raise web.HTTPForbidden(text="Only the instance's admins may see this page.")
-    return member
 
 
 async def admin_form(request: web.Request):
