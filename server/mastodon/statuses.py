@@ -46,6 +46,19 @@ async def visible_status(session, caller: Caller, status_id: int) -> Object:
     return obj
 
 
+def status_text(params: Params) -> str:
+    """The text of a status being posted or edited, refused (422, as Mastodon words it) when blank, too
+    long, or carrying media or a poll (not supported here)."""
+    text = params.str("status") or ""
+    if not text.strip():
+        raise ApiError(422, "Validation failed: Text can't be blank")
+    if len(text) > MAX_CHARACTERS:
+        raise ApiError(422, f"Validation failed: Text character limit of {MAX_CHARACTERS} exceeded")
+    if params.list("media_ids") or params.get("poll") or params.get("poll[options][]"):
+        raise ApiError(422, "Validation failed: media and polls are not supported here")
+    return text
+
+
 @endpoint(
     "POST",
     "/api/v1/statuses",
@@ -55,18 +68,9 @@ async def visible_status(session, caller: Caller, status_id: int) -> Object:
 )
 async def create_status(request: web.Request, params: Params, caller: Caller):
     fed = request.app[FED]
-    text = params.str("status") or ""
-    if not text.strip():
-        raise ApiError(422, "Validation failed: Text can't be blank")
-    if len(text) > MAX_CHARACTERS:
-        raise ApiError(422, f"Validation failed: Text character limit of {MAX_CHARACTERS} exceeded")
-    if (
-        params.list("media_ids")
-        or params.get("poll")
-        or params.get("poll[options][]")
-        or params.get("scheduled_at")
-    ):
-        raise ApiError(422, "Validation failed: media, polls and scheduled posts are not supported here")
+    text = status_text(params)
+    if params.get("scheduled_at"):
+        raise ApiError(422, "Validation failed: scheduled posts are not supported here")
     visibility = params.str("visibility") or "public"
     if visibility not in VISIBILITIES:
         raise ApiError(422, "Validation failed: Visibility is not included in the list")
@@ -211,13 +215,7 @@ async def _own_status(session, caller: Caller, request: web.Request) -> Object:
 )
 async def edit_status(request: web.Request, params: Params, caller: Caller):
     fed = request.app[FED]
-    text = params.str("status") or ""
-    if not text.strip():
-        raise ApiError(422, "Validation failed: Text can't be blank")
-    if len(text) > MAX_CHARACTERS:
-        raise ApiError(422, f"Validation failed: Text character limit of {MAX_CHARACTERS} exceeded")
-    if params.list("media_ids") or params.get("poll"):
-        raise ApiError(422, "Validation failed: media and polls are not supported here")
+    text = status_text(params)
     async with fed.db.session() as session:
         obj = await _own_status(session, caller, request)
     try:
