@@ -5,26 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-import requests
-
-from tests.harness import Instance, csrf_of, wait_for
-
-
-def sign_in(instance: Instance, username: str) -> requests.Session:
-    browser = requests.Session()
-    page = browser.get(instance.url("/login")).text
-    answer = browser.post(
-        instance.url("/login"),
-        data={"csrf": csrf_of(page), "username": username, "password": "correct horse", "next": "/spaces"},
-    )
-    assert answer.status_code == 200, answer.text
-    return browser
-
-
-def post_form(browser: requests.Session, page_url: str, form_url: str, **data) -> requests.Response:
-    """Submits a form found on page_url (its CSRF token included), following the redirect."""
-    page = browser.get(page_url).text
-    return browser.post(form_url, data={"csrf": csrf_of(page), **data})
+from tests.harness import Instance, wait_for
 
 
 def threads(instance: Instance, space_handle: str) -> list[dict]:

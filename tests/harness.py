@@ -94,6 +94,30 @@ def csrf_of(html: str) -> str:
     return re.search(r'name="csrf" value="([^"]+)"', html).group(1)
 
 
+def sign_in(instance, username: str, password: str = "correct horse") -> requests.Session:
+    """A browser-like session signed in on the instance's /login page (the harness's members' password)."""
+    browser = requests.Session()
+    form = browser.get(instance.url("/login")).text
+    answer = browser.post(
+        instance.url("/login"), data={"username": username, "password": password, "csrf": csrf_of(form)}
+    )
+    assert answer.status_code == 200, answer.text
+    return browser
+
+
+def post_form(browser: requests.Session, page_url: str, action_url: str, **fields) -> requests.Response:
+    """Opens a page, then sends one of its forms with the page's CSRF token (following the redirect)."""
+    page = browser.get(page_url).text
+    return browser.post(action_url, data={"csrf": csrf_of(page), **fields})
+
+
+def html(url: str, session: requests.Session | None = None) -> str:
+    """A page's HTML, asserting that it was served (200)."""
+    response = (session or requests).get(url, headers={"Accept": "text/html"}, timeout=10)
+    assert response.status_code == 200, (url, response.status_code, response.text[:300])
+    return response.text
+
+
 def wait_for(check, timeout: float = 15.0, interval: float = 0.1, what: str = "condition"):
     """Polls check() until it returns something truthy; fails the test after timeout."""
     deadline = time.monotonic() + timeout
@@ -219,9 +243,10 @@ class PostgresDatabases:
             PostgresDatabases._template = name
         return PostgresDatabases._template
 
-    def create(self) -> str:
+    def create(self, empty: bool = False) -> str:
+        """A new database: migrated (with from_template) unless `empty` (for restore and migrate-db)."""
         name = f"ip_test_{uuid.uuid4().hex[:12]}"
-        template = f' TEMPLATE "{self.template()}"' if self.from_template else ""
+        template = f' TEMPLATE "{self.template()}"' if self.from_template and not empty else ""
         self._admin(f'CREATE DATABASE "{name}"{template}')
         self.created.append(name)
         return self.url_of(name)

@@ -9,13 +9,7 @@ import re
 import pytest
 import requests
 
-from tests.harness import csrf_of, wait_for
-
-
-def html(url: str, session: requests.Session | None = None) -> str:
-    response = (session or requests).get(url, headers={"Accept": "text/html"}, timeout=10)
-    assert response.status_code == 200, (url, response.status_code, response.text[:300])
-    return response.text
+from tests.harness import csrf_of, html, sign_in, wait_for
 
 
 @pytest.fixture(scope="module")
@@ -59,24 +53,12 @@ def signed(module_instances, tmp_path_factory):
     return a, b, url
 
 
-def login(instance, username: str) -> requests.Session:
-    browser = requests.Session()
-    page = html(instance.url("/login?next=/"), browser)
-    csrf = csrf_of(page)
-    response = browser.post(
-        instance.url("/login"),
-        data={"csrf": csrf, "username": username, "password": "correct horse", "next": "/"},
-    )
-    assert response.status_code == 200 and browser.cookies
-    return browser
-
-
 def test_a_signatory_signs_through_the_page_after_confirming_with_a_reason(signed):
     a, b, url = signed
     copy = f"/proposals/r/{b.sql('SELECT id FROM proposals WHERE uri = :u', u=url)[0][0]}"
-    member = login(b, "bob")
+    member = sign_in(b, "bob")
     assert "Sign this version" not in html(b.url(copy), member), "a plain member may not sign"
-    signatory = login(b, "bea")
+    signatory = sign_in(b, "bea")
     page = html(b.url(copy), signatory)
     link = re.search(r'href="(/proposals/\d+/sign)"', page).group(1)
     confirm = html(b.url(link), signatory)
@@ -103,7 +85,7 @@ def test_the_pages_print_without_forms_and_export_json_ld(signed):
     assert "@media print" in page and "Accountability timeline" in page
     exported = requests.get(url + "?format=json", timeout=10)
     assert exported.json()["type"] == "Proposal" and len(exported.json()["versions"]) == 2
-    signatory = login(b, "bea")
+    signatory = sign_in(b, "bea")
     copy = f"/agreements/r/{b.sql('SELECT id FROM proposals WHERE uri = :u', u=url)[0][0]}"
     agreement = html(b.url(copy), signatory)
     assert "/proposals/new?renews=" in agreement and "Withdraw from the agreement" in agreement

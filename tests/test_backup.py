@@ -34,7 +34,7 @@ def story(instances, tmp_path):
 
 def restored_copy(instances, a: Instance, archive, tmp_path) -> Instance:
     """A fresh folder (on PostgreSQL also a fresh database) restored from the archive, on A's port."""
-    database_url = instances.pg.create() if instances.pg else None
+    database_url = instances.pg.create(empty=True) if instances.pg else None
     restored = Instance(tmp_path / "restored", a.port, database_url)
     args = ["restore", str(archive)] + (["--database-url", database_url] if database_url else [])
     out = restored.cli(*args).out

@@ -7,25 +7,8 @@ import re
 import pytest
 import requests
 
-from tests.harness import csrf_of
+from tests.harness import csrf_of, html, sign_in
 from tests.harness import wait_for as harness_wait_for
-
-
-def html(url: str, session: requests.Session | None = None) -> str:
-    response = (session or requests).get(url, headers={"Accept": "text/html"}, timeout=10)
-    assert response.status_code == 200, (url, response.status_code, response.text[:300])
-    return response.text
-
-
-def login(instance, username: str) -> requests.Session:
-    browser = requests.Session()
-    page = html(instance.url("/login?next=/"), browser)
-    response = browser.post(
-        instance.url("/login"),
-        data={"csrf": csrf_of(page), "username": username, "password": "correct horse", "next": "/"},
-    )
-    assert response.status_code == 200 and browser.cookies
-    return browser
 
 
 def wait_for(check, timeout: float = 45.0, **kwargs):
@@ -63,7 +46,7 @@ def story(module_instances, tmp_path_factory):
 
 def test_an_admin_sets_how_the_movement_decides(story):
     _, b, _, _ = story
-    admin = login(b, "ada")
+    admin = sign_in(b, "ada")
     form = html(b.url("/actors/fishers/decisions"), admin)
     assert '<label for="quorum">' in form and '<label for="threshold">' in form
     bad = admin.post(b.url("/actors/fishers/decisions"), data={"csrf": csrf_of(form), "quorum": "150%"})
@@ -82,7 +65,7 @@ def test_an_admin_sets_how_the_movement_decides(story):
     assert saved.status_code == 200 and "Saved." in saved.text
     shown = b.cli("movement", "set", "fishers").out
     assert '"require_mandate": true' in shown and '"quorum": 0.5' in shown and '"duration_hours": 48' in shown
-    member = login(b, "bob")
+    member = sign_in(b, "bob")
     assert "requires a passing decision" in html(b.url("/actors/fishers/decisions"), member)
     assert member.post(b.url("/actors/fishers/decisions"), data={"csrf": csrf_of(form)}).status_code in (
         403,
@@ -93,7 +76,7 @@ def test_an_admin_sets_how_the_movement_decides(story):
 def test_members_decide_on_the_page_and_the_signatory_signs_with_the_mandate(story):
     a, b, url, page = story
     b.cli("movement", "set", "fishers", "--require-mandate", "yes", "--hide-results", "yes")
-    bea = login(b, "bea")
+    bea = sign_in(b, "bea")
     proposal = html(b.url(page), bea)
     assert '<label for="question">' in proposal
     opened = bea.post(
@@ -108,12 +91,12 @@ def test_members_decide_on_the_page_and_the_signatory_signs_with_the_mandate(sto
     assert opened.status_code == 200 and "Shall we sign the river pact?" in opened.text
     decision = re.search(r"/decisions/(\d+)", opened.url).group(0)
     for name, choice in (("bea", "consent"), ("bob", "consent")):
-        browser = login(b, name)
+        browser = sign_in(b, name)
         form = html(b.url(decision), browser)
         voted = browser.post(b.url(decision + "/vote"), data={"csrf": csrf_of(form), "choice": choice})
         assert voted.status_code == 200 and f"now: {choice}" in voted.text
         assert "Results stay hidden until the decision closes" in voted.text
-    sam = login(b, "sam")
+    sam = sign_in(b, "sam")
     outsider = html(b.url(decision), sam)
     assert "Only members of Fisher Folk vote" in outsider
     refused = sam.post(b.url(decision + "/vote"), data={"csrf": csrf_of(outsider), "choice": "object"})

@@ -6,8 +6,8 @@ import xml.etree.ElementTree as ET
 import pytest
 import requests
 
-from tests.forum_world import local_id, make_world, post_form, sign_in, text_of
-from tests.harness import wait_for
+from tests.forum_world import local_id, make_world, text_of
+from tests.harness import post_form, sign_in, wait_for
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 

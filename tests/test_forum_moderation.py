@@ -6,8 +6,8 @@ import re
 import pytest
 import requests
 
-from tests.forum_world import local_id, make_world, post_form, sign_in, text_of, threads
-from tests.harness import wait_for
+from tests.forum_world import local_id, make_world, text_of, threads
+from tests.harness import post_form, sign_in, wait_for
 
 
 @pytest.fixture(scope="module")

@@ -3,8 +3,8 @@ the new text with its history, or drops the post. A member leaves a space."""
 
 import pytest
 
-from tests.forum_world import local_id, make_world, post_form, sign_in, text_of, threads
-from tests.harness import wait_for
+from tests.forum_world import local_id, make_world, text_of, threads
+from tests.harness import post_form, sign_in, wait_for
 
 
 @pytest.fixture(scope="module")

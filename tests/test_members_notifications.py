@@ -3,17 +3,7 @@ an amendment (which cancels earlier signatures), the agreement coming into force
 
 import requests
 
-from tests.harness import csrf_of, wait_for
-
-
-def sign_in(instance, username: str) -> requests.Session:
-    browser = requests.Session()
-    form = browser.get(instance.url("/login")).text
-    browser.post(
-        instance.url("/login"),
-        data={"username": username, "password": "correct horse", "csrf": csrf_of(form)},
-    )
-    return browser
+from tests.harness import sign_in, wait_for
 
 
 def notices(browser: requests.Session, instance) -> str:

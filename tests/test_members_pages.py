@@ -4,25 +4,9 @@ import re
 
 import requests
 
-from tests.harness import csrf_of, wait_for
+from tests.harness import csrf_of, post_form, sign_in, wait_for
 
 PAGE = {"Accept": "text/html"}
-
-
-def sign_in(instance, username: str, password: str = "correct horse") -> requests.Session:
-    browser = requests.Session()
-    form = browser.get(instance.url("/login")).text
-    answer = browser.post(
-        instance.url("/login"), data={"username": username, "password": password, "csrf": csrf_of(form)}
-    )
-    assert answer.status_code == 200, answer.text
-    return browser
-
-
-def post_form(browser: requests.Session, page_url: str, action_url: str, **fields) -> requests.Response:
-    """Opens a page, then sends one of its forms with the page's CSRF token."""
-    html = browser.get(page_url).text
-    return browser.post(action_url, data={"csrf": csrf_of(html), **fields})
 
 
 def test_a_person_joins_by_an_invitation_link_from_the_cli(instances):

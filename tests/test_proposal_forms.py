@@ -9,25 +9,8 @@ import re
 import pytest
 import requests
 
-from tests.harness import csrf_of
+from tests.harness import csrf_of, html, sign_in
 from tests.harness import wait_for as harness_wait_for
-
-
-def html(url: str, session: requests.Session | None = None) -> str:
-    response = (session or requests).get(url, headers={"Accept": "text/html"}, timeout=10)
-    assert response.status_code == 200, (url, response.status_code, response.text[:300])
-    return response.text
-
-
-def login(instance, username: str) -> requests.Session:
-    browser = requests.Session()
-    page = html(instance.url("/login?next=/"), browser)
-    response = browser.post(
-        instance.url("/login"),
-        data={"csrf": csrf_of(page), "username": username, "password": "correct horse", "next": "/"},
-    )
-    assert response.status_code == 200 and browser.cookies
-    return browser
 
 
 def wait_for(check, timeout: float = 45.0, **kwargs):
@@ -60,7 +43,7 @@ def propose(a, b, browser, title: str, **extra) -> requests.Response:
 
 def test_a_signatory_proposes_from_the_web_finding_parties_by_handle(pair):
     a, b = pair
-    browser = login(a, "ria")
+    browser = sign_in(a, "ria")
     form = html(a.url("/proposals/new"), browser)
     for field in ("title", "text", "parties", "mediator", "starts", "ends", "renews"):
         assert f'<label for="{field}">' in form
@@ -76,24 +59,24 @@ def test_a_signatory_proposes_from_the_web_finding_parties_by_handle(pair):
 
 def test_a_bad_form_is_answered_with_a_clear_400(pair):
     a, b = pair
-    browser = login(a, "ria")
+    browser = sign_in(a, "ria")
     unknown = propose(a, b, browser, "Nobody", parties=f"nobody@{b.host}")
     assert unknown.status_code == 400 and "cannot find nobody@" in unknown.text
     assert 'value="Nobody"' in unknown.text, "the form keeps what was typed"
     bad_date = propose(a, b, browser, "Bad date", ends="next year")
     assert bad_date.status_code == 400 and "YYYY-MM-DD" in bad_date.text
-    member = login(a, "rob")
+    member = sign_in(a, "rob")
     assert member.get(a.url("/proposals/new")).status_code == 403
 
 
 def test_needs_my_signature_then_decline_with_a_reason_after_confirming(pair):
     a, b = pair
-    response = propose(a, b, login(a, "ria"), "To be declined")
+    response = propose(a, b, sign_in(a, "ria"), "To be declined")
     url = re.search(r'rel="alternate" type="application/activity\+json" href="([^"]+)"', response.text).group(
         1
     )
     wait_for(lambda: b.proposal(url), what="the proposal on B")
-    bea = login(b, "bea")
+    bea = sign_in(b, "bea")
     listing = html(b.url("/proposals"), bea)
     needs = listing.split('id="needs"')[1].split("</section>")[0]
     assert "To be declined" in needs
@@ -120,12 +103,12 @@ def test_needs_my_signature_then_decline_with_a_reason_after_confirming(pair):
 
 def test_signing_a_version_that_changed_meanwhile_is_refused(pair):
     a, b = pair
-    response = propose(a, b, login(a, "ria"), "Moving target")
+    response = propose(a, b, sign_in(a, "ria"), "Moving target")
     url = re.search(r'rel="alternate" type="application/activity\+json" href="([^"]+)"', response.text).group(
         1
     )
     wait_for(lambda: b.proposal(url), what="the proposal on B")
-    bea = login(b, "bea")
+    bea = sign_in(b, "bea")
     local_id = b.sql("SELECT id FROM proposals WHERE uri = :u", u=url)[0][0]
     confirm = html(b.url(f"/proposals/{local_id}/sign"), bea)
     stale = bea.post(
@@ -138,7 +121,7 @@ def test_signing_a_version_that_changed_meanwhile_is_refused(pair):
 
 def test_the_author_withdraws_its_proposal_after_confirming(pair):
     a, b = pair
-    browser = login(a, "ria")
+    browser = sign_in(a, "ria")
     response = propose(a, b, browser, "Short lived")
     url = re.search(r'rel="alternate" type="application/activity\+json" href="([^"]+)"', response.text).group(
         1
