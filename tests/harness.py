@@ -364,6 +364,17 @@ class Instance:
             "member", "create", username, "--movement", movement, "--role", role, stdin=password + "\n"
         ).out.strip()
 
+    def propose(
+        self, movement: str, parties: list[str], text: str = "We share the river.", title: str = "River pact"
+    ) -> str:
+        """Creates a proposal through the CLI (the text written to a file in the instance's folder); its URL."""
+        path = self.data / f"proposal-{uuid.uuid4().hex[:8]}.md"
+        path.write_text(text)
+        args = ["proposal", "create", movement, "--title", title, "--text-file", str(path)]
+        for party in parties:
+            args += ["--party", party]
+        return self.cli(*args).out.strip()
+
     def handle(self, name: str) -> str:
         return f"{name}@{self.host}"
 

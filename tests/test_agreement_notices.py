@@ -23,17 +23,7 @@ def test_followers_of_a_movement_are_notified_when_it_proposes(instances, tmp_pa
     )
     text = tmp_path / "pact.md"
     text.write_text("We share the river.")
-    proposal = a.cli(
-        "proposal",
-        "create",
-        "rivers",
-        "--title",
-        "River pact",
-        "--text-file",
-        str(text),
-        "--party",
-        b.handle("fishers"),
-    ).out.strip()
+    proposal = a.propose("rivers", [b.handle("fishers")])
 
     for instance, person in ((a, "alice"), (b, "bob")):
         app = password_login(instance, person)

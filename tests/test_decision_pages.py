@@ -28,17 +28,7 @@ def story(module_instances, tmp_path_factory):
     b.member("sam", "stranger", role="signatory")
     text = tmp_path_factory.mktemp("texts") / "text.md"
     text.write_text("We share the river.")
-    url = a.cli(
-        "proposal",
-        "create",
-        "rivers",
-        "--title",
-        "River pact",
-        "--text-file",
-        str(text),
-        "--party",
-        b.handle("fishers"),
-    ).out.strip()
+    url = a.propose("rivers", [b.handle("fishers")])
     wait_for(lambda: b.proposal(url), what="the proposal on B")
     page = f"/proposals/r/{b.sql('SELECT id FROM proposals WHERE uri = :u', u=url)[0][0]}"
     return a, b, url, page

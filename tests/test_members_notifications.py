@@ -18,17 +18,7 @@ def test_members_hear_of_proposals_amendments_and_agreements_of_their_movement(i
     b.member("bob", "fishers")
     text = tmp_path / "pact.md"
     text.write_text("We share the river.")
-    url = a.cli(
-        "proposal",
-        "create",
-        "rivers",
-        "--title",
-        "River pact",
-        "--text-file",
-        str(text),
-        "--party",
-        b.handle("fishers"),
-    ).out.strip()
+    url = a.propose("rivers", [b.handle("fishers")])
     bob, alice = sign_in(b, "bob"), sign_in(a, "alice")
     page = wait_for(lambda: "River pact" in notices(bob, b) and notices(bob, b), what="bob's proposal notice")
     assert "New proposal to your movement" in page
@@ -56,17 +46,7 @@ def test_members_hear_when_the_other_party_withdraws_from_an_agreement(instances
     b.movement("fishers")
     text = tmp_path / "pact.md"
     text.write_text("We share the river.")
-    url = a.cli(
-        "proposal",
-        "create",
-        "rivers",
-        "--title",
-        "River pact",
-        "--text-file",
-        str(text),
-        "--party",
-        b.handle("fishers"),
-    ).out.strip()
+    url = a.propose("rivers", [b.handle("fishers")])
     wait_for(lambda: b.proposal(url), what="the proposal on b")
     a.cli("proposal", "sign", url, "--as", "rivers")
     b.cli("proposal", "sign", url, "--as", "fishers")
