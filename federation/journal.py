@@ -19,7 +19,7 @@ from sqlalchemy.orm import aliased
 from federation.context import Federation
 from federation.refusal import Refusal
 from federation.vocabulary import dumps, id_of, iso_or_none
-from models import InboxEntry, utcnow
+from models import InboxEntry, InboxPayload, utcnow
 from models.base import is_busy, postgresql_insert
 from models.inbox_entry import CLAIMABLE, FINISHED, UNFINISHED, InboxState, sources_of
 
@@ -72,6 +72,7 @@ class Outcome:
 @dataclass
 class _Append:
     values: dict
+    payload: str
     answer: asyncio.Future
 
 
@@ -83,27 +84,32 @@ def _payload(body: bytes, document: dict) -> str:
         return dumps(document)
 
 
-def _insert_sqlite(conn: Connection, rows: list[dict]) -> list[int | None]:
+def _insert_sqlite(conn: Connection, rows: list[dict], payloads: list[str]) -> list[int | None]:
     """INSERT OR IGNORE straight on the sqlite3 connection (values converted by the columns' types)."""
     table = InboxEntry.__table__
     names = list(rows[0])
     processors = [table.c[name].type._cached_bind_processor(conn.dialect) for name in names]
     sql = f"INSERT OR IGNORE INTO {table.name} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
+    body_sql = f"INSERT INTO {InboxPayload.__tablename__} (entry_id, payload) VALUES (?, ?)"
     cursor = conn.connection.driver_connection.cursor()
     ids: list[int | None] = []
     try:
-        for row in rows:
+        for row, payload in zip(rows, payloads):
             cursor.execute(sql, [p(row[n]) if p else row[n] for n, p in zip(names, processors)])
-            ids.append(cursor.lastrowid if cursor.rowcount == 1 else None)
+            new_id = cursor.lastrowid if cursor.rowcount == 1 else None
+            if new_id is not None:
+                cursor.execute(body_sql, (new_id, payload))
+            ids.append(new_id)
     finally:
         cursor.close()
     return ids
 
 
-def _insert_entries(conn: Connection, rows: list[dict]) -> list[int | None]:
-    """Appends entries in one transaction; each one's new id, or None for an activity id already journaled."""
+def _insert_entries(conn: Connection, rows: list[dict], payloads: list[str]) -> list[int | None]:
+    """Appends entries and their payloads in one transaction; each one's new id, or None for an activity id
+    already journaled."""
     if conn.dialect.name == "sqlite":
-        return _insert_sqlite(conn, rows)
+        return _insert_sqlite(conn, rows, payloads)
     statement = (
         postgresql_insert(InboxEntry.__table__)
         .values(rows)
@@ -113,7 +119,11 @@ def _insert_entries(conn: Connection, rows: list[dict]) -> list[int | None]:
         (uri, id_)
         for id_, uri in conn.execute(statement.returning(InboxEntry.id, InboxEntry.activity_uri)).all()
     )
-    return [inserted.get(row["activity_uri"]) for row in rows]
+    ids = [inserted.get(row["activity_uri"]) for row in rows]
+    bodies = [{"entry_id": id_, "payload": payload} for id_, payload in zip(ids, payloads) if id_ is not None]
+    if bodies:
+        conn.execute(InboxPayload.__table__.insert(), bodies)
+    return ids
 
 
 class Journal:
@@ -140,13 +150,12 @@ class Journal:
             "actor_uri": id_of(document["actor"]),
             "order_key": order_key(document),
             "recipient_id": recipient_id,
-            "payload": _payload(body, document),
             "state": S.received.value,
             "attempts": 0,
             "next_attempt_at": now,
             "received_at": now,
         }
-        pending = _Append(values, asyncio.get_running_loop().create_future())
+        pending = _Append(values, _payload(body, document), asyncio.get_running_loop().create_future())
         self._waiting.append(pending)
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write())
@@ -155,15 +164,16 @@ class Journal:
     async def _write(self) -> None:
         while self._waiting:
             batch, self._waiting = self._waiting[:MAX_APPEND_BATCH], self._waiting[MAX_APPEND_BATCH:]
-            rows, seen, firsts = [], {}, []
+            rows, payloads, seen, firsts = [], [], {}, []
             for item in batch:  # the same id twice in one batch: the second is a duplicate
                 uri = item.values["activity_uri"]
                 firsts.append(uri not in seen)
                 if uri not in seen:
                     seen[uri] = len(rows)
                     rows.append(item.values)
+                    payloads.append(item.payload)
             try:
-                ids = await self._insert(rows)
+                ids = await self._insert(rows, payloads)
             except Exception as error:
                 for item in batch:
                     if not item.answer.done():
@@ -174,13 +184,13 @@ class Journal:
                     item.answer.set_result(ids[seen[item.values["activity_uri"]]] if first else None)
             self.appended.set()
 
-    async def _insert(self, rows: list[dict]) -> list[int | None]:
+    async def _insert(self, rows: list[dict], payloads: list[str]) -> list[int | None]:
         """The batch committed; a database that stays busy (SQLite's lock not had within busy_timeout, as
         on a machine starved of CPU) is tried again once, then refused with 503: nothing was stored, and
         the sender's retry delivers it later."""
         for attempt in range(APPEND_TRIES):
             try:
-                return await self.fed.db.run_in_transaction(_insert_entries, rows)
+                return await self.fed.db.run_in_transaction(_insert_entries, rows, payloads)
             except Exception as error:
                 if not is_busy(error):
                     raise
@@ -279,12 +289,28 @@ class Journal:
                         InboxEntry.id,
                         InboxEntry.activity_uri,
                         InboxEntry.recipient_id,
-                        InboxEntry.payload,
                         InboxEntry.attempts,
                     )
                 )
             ).all()
-        return sorted((Claimed(*row) for row in rows), key=lambda c: c.id)
+            bodies = dict(
+                (
+                    await session.execute(
+                        select(InboxPayload.entry_id, InboxPayload.payload).where(
+                            InboxPayload.entry_id.in_([row.id for row in rows])
+                        )
+                    )
+                ).all()
+                if rows
+                else ()
+            )
+        return sorted(
+            (
+                Claimed(row.id, row.activity_uri, row.recipient_id, bodies[row.id], row.attempts)
+                for row in rows
+            ),
+            key=lambda c: c.id,
+        )
 
     # ------------------------------------------------------------ outcomes
 

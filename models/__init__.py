@@ -5,7 +5,7 @@ from models.base import Base, Database, utcnow
 from models.content import Activity, Object, TimelineEntry
 from models.delivery import Delivery, DeliveryState
 from models.follow import Follow, FollowState
-from models.inbox_entry import InboxEntry, InboxState
+from models.inbox_entry import InboxEntry, InboxPayload, InboxState
 from models.setting import Setting
 
 __all__ = [
@@ -22,6 +22,7 @@ __all__ = [
     "Delivery",
     "DeliveryState",
     "InboxEntry",
+    "InboxPayload",
     "InboxState",
     "Setting",
 ]

@@ -65,7 +65,6 @@ class InboxEntry(Base):
     recipient_id: Mapped[int | None] = mapped_column(
         ForeignKey("actors.id", ondelete="SET NULL"), nullable=True
     )
-    payload: Mapped[str] = mapped_column(Text)
     state: Mapped[str] = mapped_column(String(16), default=InboxState.received.value)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -76,5 +75,23 @@ class InboxEntry(Base):
 
     __table_args__ = (
         Index("ix_inbox_entries_state", "state", "id"),
-        Index("ix_inbox_entries_order_key", "order_key", "id"),
+        # The claim's "earlier unfinished entry about the same object" check seeks by key and state, so
+        # it never walks the finished entries of a much-discussed object.
+        Index("ix_inbox_entries_order_key", "order_key", "state", "id"),
     )
+
+
+class InboxPayload(Base):
+    """An entry's activity as received, written once. Kept apart from the entry's small, often-updated row:
+    on SQLite an UPDATE rewrites the whole row, and a large body (up to the inbox limit) would be read and
+    written again at every state change, and read by every look at a later column."""
+
+    __tablename__ = "inbox_payloads"
+
+    entry_id: Mapped[int] = mapped_column(
+        IdType,
+        ForeignKey("inbox_entries.id", ondelete="CASCADE"),
+        primary_key=True,
+        autoincrement=False,
+    )
+    payload: Mapped[str] = mapped_column(Text)

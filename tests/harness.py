@@ -424,6 +424,53 @@ class Instance:
 
         return outside_loop(asyncio.run, run())
 
+    def journal(
+        self,
+        document: dict,
+        state: str = "received",
+        order_key: str | None = None,
+        attempts: int = 0,
+        error: str | None = None,
+        next_attempt: str = "CURRENT_TIMESTAMP",
+        received: str = "CURRENT_TIMESTAMP",
+        leased: bool = False,
+    ) -> None:
+        """Writes an entry and its payload into the inbox journal by hand, in one transaction (as a process
+        that died left it, or as an old entry); times are SQL expressions."""
+        from sqlalchemy import text
+
+        from models import Database
+
+        async def run():
+            db = Database(self.effective_database_url, pool_size=1)
+            try:
+                async with db.session() as session:
+                    entry_id = await session.scalar(
+                        text(
+                            "INSERT INTO inbox_entries (activity_uri, activity_type, actor_uri, order_key, "
+                            "state, attempts, error, next_attempt_at, lease_until, received_at) VALUES "
+                            f"(:u, :t, :a, :k, :s, :n, :e, {next_attempt}, "
+                            f"{'CURRENT_TIMESTAMP' if leased else 'NULL'}, {received}) RETURNING id"
+                        ),
+                        {
+                            "u": document["id"],
+                            "t": document["type"],
+                            "a": document["actor"],
+                            "k": order_key or document["id"],
+                            "s": state,
+                            "n": attempts,
+                            "e": error,
+                        },
+                    )
+                    await session.execute(
+                        text("INSERT INTO inbox_payloads (entry_id, payload) VALUES (:i, :p)"),
+                        {"i": entry_id, "p": json.dumps(document)},
+                    )
+            finally:
+                await db.close()
+
+        outside_loop(asyncio.run, run())
+
     async def _wait_drained(self, db, timeout: float = 15.0) -> None:
         from sqlalchemy import text
 

@@ -106,11 +106,13 @@ def test_the_inbox_journal_lag_shows_in_metrics_and_doctor(instances):
     assert sample(text, "interpeople_inbox_journal_lag_seconds") == 0
     assert sample(text, "interpeople_inbox_entries", state="parked") == 0
     # An activity journaled long ago and waiting for a retry far in the future: the journal lags behind.
-    a.sql(
-        "INSERT INTO inbox_entries (activity_uri, activity_type, actor_uri, order_key, payload, state, "
-        "attempts, next_attempt_at, received_at) VALUES ('https://peer.example/a/1', 'Create', "
-        "'https://peer.example/u', 'https://peer.example/o/1', '{}', 'retrying', 1, '2999-01-01 00:00:00', "
-        "'2020-01-01 00:00:00')"
+    a.journal(
+        {"id": "https://peer.example/a/1", "type": "Create", "actor": "https://peer.example/u"},
+        "retrying",
+        order_key="https://peer.example/o/1",
+        attempts=1,
+        next_attempt="'2999-01-01 00:00:00'",
+        received="'2020-01-01 00:00:00'",
     )
     text = metrics_of(a)
     assert sample(text, "interpeople_inbox_entries", state="retrying") == 1

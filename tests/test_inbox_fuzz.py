@@ -78,7 +78,9 @@ def test_no_journaled_activity_ended_in_an_internal_error(story, fuzzed):
     states = dict(a.sql("SELECT state, count(*) FROM inbox_entries GROUP BY state", drained=False))
     print(f"journal: {states}")
     failed = a.sql(
-        "SELECT state, error, payload FROM inbox_entries WHERE state IN ('parked', 'retrying')", drained=False
+        "SELECT state, error, payload FROM inbox_entries JOIN inbox_payloads ON entry_id = id "
+        "WHERE state IN ('parked', 'retrying')",
+        drained=False,
     )
     first = [(state, error, payload[:300]) for state, error, payload in failed[:3]]
     assert not failed, f"{len(failed)} entries failed in processing, first: {first}"

@@ -2,7 +2,6 @@
 journal, answers 202, and processes it afterwards -- in order, once, after a crash too; failures are
 retried, then parked for an admin, and refusals found while processing are recorded."""
 
-import json
 import uuid
 
 import pytest
@@ -92,18 +91,7 @@ def test_entries_about_one_object_are_applied_in_journal_order_after_a_crash(sto
     }
     a.kill()
     for document, state in ((created, "processing"), (updated, "received"), (deleted, "received")):
-        a.sql(
-            "INSERT INTO inbox_entries (activity_uri, activity_type, actor_uri, order_key, payload, state, "
-            "attempts, next_attempt_at, lease_until, received_at) VALUES (:u, :t, :a, :k, :p, :s, 0, "
-            "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)",
-            drained=False,
-            u=document["id"],
-            t=document["type"],
-            a=water,
-            k=note["id"],
-            p=json.dumps(document),
-            s=state,
-        )
+        a.journal(document, state, order_key=note["id"], leased=True)
     a.start()
     a.wait_inbox_drained(timeout=60)  # PostgreSQL takes a dead process's claims back when their lease ends
     assert [entry_of(a, d["id"])["state"] for d in (created, updated, deleted)] == ["done"] * 3
@@ -140,15 +128,7 @@ def test_a_failing_entry_is_retried_then_parked_and_can_be_retried(story):
         "actor": ghost,
         "object": f"{a.base_url}/actors/landrights",
     }
-    a.sql(
-        "INSERT INTO inbox_entries (activity_uri, activity_type, actor_uri, order_key, payload, state, attempts, "
-        "next_attempt_at, received_at) VALUES (:u, 'Like', :a, :u, :p, 'received', 0, CURRENT_TIMESTAMP, "
-        "CURRENT_TIMESTAMP)",
-        drained=False,
-        u=activity["id"],
-        a=ghost,
-        p=json.dumps(activity),
-    )
+    a.journal(activity)
     parked = wait_for(lambda: a.inbox("parked"), timeout=30, what="the entry parked")
     assert parked[0]["activity"] == activity["id"] and parked[0]["attempts"] == 3
     assert "cannot get the actor" in parked[0]["error"]
@@ -178,16 +158,7 @@ def test_only_admins_see_the_parked_and_refused_entries(story):
         ("refused", "only the author may delete it"),
     ):
         uri = f"http://127.0.0.1:9/activities/{state}"
-        a.sql(
-            "INSERT INTO inbox_entries (activity_uri, activity_type, actor_uri, order_key, payload, state, "
-            "attempts, error, next_attempt_at, received_at) VALUES (:u, 'Like', :a, :u, '{}', :s, 3, :e, "
-            "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)",
-            drained=False,
-            u=uri,
-            a=water,
-            s=state,
-            e=error,
-        )
+        a.journal({"id": uri, "type": "Like", "actor": water}, state, attempts=3, error=error)
     anonymous = requests.get(a.url("/admin/inbox"), allow_redirects=False)
     assert anonymous.status_code == 303 and "/login" in anonymous.headers["location"]
     assert sign_in(a, "max").get(a.url("/admin/inbox")).status_code == 403

@@ -264,9 +264,9 @@ def test_the_bulk_path_and_the_general_path_store_the_same_rows_for_one_create(t
 
 
 def test_entries_processed_long_ago_are_pruned_but_parked_and_recent_ones_stay(tmp_path):
-    from sqlalchemy import select
+    from sqlalchemy import func, select
 
-    from models import InboxEntry
+    from models import InboxEntry, InboxPayload
 
     now = dt.datetime.now(dt.timezone.utc)
     old, recent = now - dt.timedelta(days=20), now - dt.timedelta(days=1)
@@ -277,27 +277,29 @@ def test_entries_processed_long_ago_are_pruned_but_parked_and_recent_ones_stay(t
         async with fresh_federation(tmp_path) as fed:
             async with fed.db.session() as session:
                 for uri, (state, processed) in {**kept, **pruned}.items():
-                    session.add(
-                        InboxEntry(
-                            activity_uri=uri,
-                            activity_type="Create",
-                            actor_uri="a",
-                            order_key=uri,
-                            payload="{}",
-                            state=state.value,
-                            attempts=1,
-                            next_attempt_at=now,
-                            received_at=processed or now,
-                            processed_at=processed,
-                        )
+                    entry = InboxEntry(
+                        activity_uri=uri,
+                        activity_type="Create",
+                        actor_uri="a",
+                        order_key=uri,
+                        state=state.value,
+                        attempts=1,
+                        next_attempt_at=now,
+                        received_at=processed or now,
+                        processed_at=processed,
                     )
+                    session.add(entry)
+                    await session.flush()
+                    session.add(InboxPayload(entry_id=entry.id, payload="{}"))
             count = await Journal(fed).prune()
             async with fed.db.session() as session:
                 left = set((await session.scalars(select(InboxEntry.activity_uri))).all())
-            return count, left
+                payloads = await session.scalar(select(func.count()).select_from(InboxPayload))
+            return count, left, payloads
 
-    count, left = asyncio.run(run())
+    count, left, payloads = asyncio.run(run())
     assert count == len(pruned) and left == set(kept)
+    assert payloads == len(kept)  # a pruned entry's payload goes with it
 
 
 class _BusyDatabase:
@@ -307,7 +309,7 @@ class _BusyDatabase:
         self.busy_times = busy_times
         self.tries = 0
 
-    async def run_in_transaction(self, fn, rows):
+    async def run_in_transaction(self, fn, rows, payloads):
         import sqlite3
 
         self.tries += 1
