@@ -262,8 +262,15 @@ def main() -> None:
     factory = InstanceFactory(Path(tempfile.mkdtemp(prefix="bench-fanout-")), args.backend)
     try:
         instance = factory.new("fanout", start=False)
-        # Production settings, except that serve looks for rows queued by the CLI every 50 ms.
-        instance.configure(delivery_poll_interval=0.05, delivery_retry_base=30.0, delivery_retry_max=21600.0)
+        # Production settings (not the suite's fast polling), except that serve looks for rows queued by the
+        # CLI every 50 ms.
+        instance.configure(
+            delivery_poll_interval=0.05,
+            delivery_retry_base=30.0,
+            delivery_retry_max=21600.0,
+            inbox_poll_interval=1.0,
+            inbox_retry_base=30.0,
+        )
         instance.movement("bench")
         database_url = instance.effective_database_url
         process = start_serve(instance, None, profile=args.profile)
