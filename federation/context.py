@@ -14,6 +14,7 @@ from federation.fetch import (
     AP_ACCEPT,
     AP_TYPES,
     FetchError,
+    UnansweredHosts,
     check_url,
     get_checked,
     new_client_session,
@@ -26,6 +27,8 @@ from federation.signatures import sign_request
 from federation.urls import INSTANCE_ACTOR, Urls
 from models import Actor, Database, Key
 from models.actor import newest_private_key
+
+UNANSWERED_PAUSE = 60.0  # seconds a host whose fetch timed out is not tried again
 
 if TYPE_CHECKING:  # bovine loads at first use (it costs ~37 MB)
     from bovine.crypto.types import CryptographicSecret
@@ -41,6 +44,7 @@ class Federation:
         self.db = db
         self.urls = Urls(settings.base_url)
         self._http: aiohttp.ClientSession | None = None
+        self.unanswered = UnansweredHosts(UNANSWERED_PAUSE)
         self._instance_secret: CryptographicSecret | None = None
         self._keys = None
         self.deliveries_queued = asyncio.Event()
@@ -96,6 +100,7 @@ class Federation:
     async def fetch(self, url: str, accept: str = AP_ACCEPT, signed: bool = True) -> tuple[bytes, str]:
         """GET url within the limits (size, time, address); returns body and content type."""
         check_url(url, self.allow_private)
+        self.unanswered.check(url)
         secret = await self.instance_secret() if signed else None
 
         def headers_for(hop: str) -> dict:  # each hop signed for its own URL
@@ -112,6 +117,7 @@ class Federation:
         except FetchError:
             raise
         except asyncio.TimeoutError:
+            self.unanswered.timed_out(url)
             raise FetchError(f"{url} did not answer within {self.settings.fetch_timeout:.0f}s") from None
         except (aiohttp.ClientError, OSError) as error:
             raise FetchError(f"cannot reach {url}: {error}") from None

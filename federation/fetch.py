@@ -6,6 +6,7 @@ import ipaddress
 import json
 import socket
 import ssl
+import time
 from contextlib import asynccontextmanager
 from typing import AsyncIterator, Callable
 from urllib.parse import urljoin, urlsplit
@@ -117,13 +118,50 @@ def new_client_session(allow_private: bool, timeout: float, ca_file: str = "") -
     )
 
 
+async def read_up_to(stream: aiohttp.StreamReader, size: int) -> bytes:
+    """At most `size` bytes, reading until the end or that many (one read returns only what is buffered)."""
+    chunks, got = [], 0
+    while got < size:
+        chunk = await stream.read(size - got)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        got += len(chunk)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
 async def read_limited(response: aiohttp.ClientResponse, limit: int) -> bytes:
     if response.content_length is not None and response.content_length > limit:
         raise FetchError(f"response from {response.url} is larger than {limit} bytes")
-    body = await response.content.read(limit + 1)
+    body = await read_up_to(response.content, limit + 1)
     if len(body) > limit:
         raise FetchError(f"response from {response.url} is larger than {limit} bytes")
     return body
+
+
+class UnansweredHosts:
+    """Hosts that let a fetch time out lately: they are not tried again for a while, so activities naming
+    an unreachable server do not hold the inbox's processing slots for the whole fetch timeout each."""
+
+    def __init__(self, pause: float):
+        self.pause = pause
+        self._until: dict[str, float] = {}
+
+    def check(self, url: str) -> None:
+        host = urlsplit(url).netloc
+        until = self._until.get(host)
+        if until is None:
+            return
+        left = until - time.monotonic()
+        if left > 0:
+            raise FetchError(f"{host} did not answer lately; not tried again for {left:.0f}s")
+        del self._until[host]
+
+    def timed_out(self, url: str) -> None:
+        if len(self._until) > 10_000:  # many dead hosts: forget the oldest half rather than grow
+            for host in sorted(self._until, key=self._until.get)[:5_000]:
+                del self._until[host]
+        self._until[urlsplit(url).netloc] = time.monotonic() + self.pause
 
 
 def parse_json_document(body: bytes, url: str) -> dict:

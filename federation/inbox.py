@@ -86,15 +86,19 @@ class Inbox:
         self.fed = fed
         self.keys = fed.keys
         self.journal = Journal(fed)
+        self.receiving = 0  # requests being answered now (the processor gives way to them)
 
     async def receive(
         self, method: str, path_qs: str, headers, body: bytes, recipient: Actor | None = None
     ) -> tuple[int, str]:
+        self.receiving += 1
         try:
             return await self._receive(method, path_qs, headers, body, recipient)
         except Refusal as error:
             log.info("inbox refused (%d): %s", error.status, error.message)
             return error.status, error.message
+        finally:
+            self.receiving -= 1
 
     async def _receive(self, method, path_qs, headers, body, recipient) -> tuple[int, str]:
         """Checks what needs no processing (4xx at once), commits the activity to the journal, answers 202.

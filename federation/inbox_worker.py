@@ -18,6 +18,7 @@ from models import InboxEntry, InboxState, utcnow
 log = logging.getLogger(__name__)
 S = InboxState
 CLAIM_BATCH = 256
+GIVE_WAY_STEP = 0.01  # how often a processor giving way looks at the door again (s)
 PRUNE_EVERY = 600.0  # seconds between deletions of old processed entries
 _MARK_DONE = (
     update(InboxEntry.__table__)
@@ -57,6 +58,7 @@ class InboxWorker:
         self.settings = inbox.fed.settings
         self._slots = asyncio.Semaphore(max(1, self.settings.inbox_concurrency))
         self._in_flight: dict[asyncio.Task, int] = {}
+        self._lag = 0.0  # how long the oldest entry of the last claim had waited (s)
 
     async def run(self, stop: asyncio.Event) -> None:
         # One process owns a SQLite journal: whatever it had claimed when it died is taken again at once.
@@ -71,6 +73,7 @@ class InboxWorker:
         while not stop.is_set():
             try:
                 self.journal.appended.clear()
+                await self._give_way()
                 claimed = await self.run_once()
                 if loop.time() - last_recovery > min(30.0, self.settings.inbox_lease):
                     await self.journal.recover()
@@ -86,6 +89,18 @@ class InboxWorker:
                 await asyncio.sleep(1)
         await self.drain()
 
+    async def _give_way(self) -> None:
+        """Waits (up to `inbox_give_way`) while inbox requests are being answered: on one core, answering
+        first keeps senders from timing out and retrying, and what waits is safe in the journal. Not once the
+        journal is `inbox_max_lag` behind, nor while a request waits for its activity's outcome."""
+        limit = self.settings.inbox_give_way
+        if limit <= 0 or self._lag > self.settings.inbox_max_lag:
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + limit
+        while self.inbox.receiving and not self.journal.awaited and loop.time() < deadline:
+            await asyncio.sleep(GIVE_WAY_STEP)
+
     async def run_once(self) -> int:
         """Claims due entries and processes them: plain posts now, in bulk; the others started as tasks."""
         room = self.settings.inbox_concurrency * 4 - len(self._in_flight)
@@ -93,6 +108,8 @@ class InboxWorker:
             await asyncio.wait(set(self._in_flight), return_when=asyncio.FIRST_COMPLETED)
             return 1
         claimed = await self.journal.claim(CLAIM_BATCH)
+        oldest = claimed[0].received_at if claimed else None
+        self._lag = (utcnow() - oldest).total_seconds() if oldest is not None else 0.0
         plain: list[tuple[Claimed, PlainPost]] = []
         general: list[tuple[Claimed, dict]] = []
         for entry in claimed:

@@ -58,6 +58,7 @@ class Claimed:
     recipient_id: int | None
     payload: str
     attempts: int
+    received_at: dt.datetime | None = None
 
 
 @dataclass
@@ -211,6 +212,11 @@ class Journal:
         finally:
             self._watchers.pop(entry_id, None)
 
+    @property
+    def awaited(self) -> bool:
+        """Whether a request in this process is waiting for an entry's outcome."""
+        return bool(self._watchers)
+
     def tell(self, entry_id: int, outcome: Outcome) -> None:
         future = self._watchers.get(entry_id)
         if future is not None and not future.done():
@@ -290,6 +296,7 @@ class Journal:
                         InboxEntry.activity_uri,
                         InboxEntry.recipient_id,
                         InboxEntry.attempts,
+                        InboxEntry.received_at,
                     )
                 )
             ).all()
@@ -306,7 +313,14 @@ class Journal:
             )
         return sorted(
             (
-                Claimed(row.id, row.activity_uri, row.recipient_id, bodies[row.id], row.attempts)
+                Claimed(
+                    row.id,
+                    row.activity_uri,
+                    row.recipient_id,
+                    bodies[row.id],
+                    row.attempts,
+                    row.received_at,
+                )
                 for row in rows
             ),
             key=lambda c: c.id,

@@ -51,6 +51,11 @@ class Settings:
     inbox_answer_wait: float = 5.0
     inbox_poll_interval: float = 1.0  # how often the processor looks for entries journaled by other processes
     inbox_concurrency: int = 16  # entries (other than plain posts) processed at once
+    # While inbox requests are arriving, the processor waits up to this long between batches, so that on one
+    # core the door answers first (the journal keeps what waits); 0: no waiting. Never once the oldest entry
+    # waits longer than inbox_max_lag, nor while a request waits for its activity's outcome.
+    inbox_give_way: float = 0.5
+    inbox_max_lag: float = 10.0
     inbox_retry_base: float = 10.0  # seconds before a failed entry is processed again; doubles each time
     inbox_max_attempts: int = 6  # then the entry is parked with its error
     inbox_lease: float = 120.0  # a claimed entry whose process vanished is taken again after this (s)

@@ -341,3 +341,36 @@ def test_an_append_meeting_a_database_that_stays_busy_is_refused_503_so_the_send
 
     answer = _append_with(_BusyDatabase(busy_times=5))
     assert isinstance(answer, Refusal) and answer.status == 503 and "not stored" in answer.message
+
+
+def _worker_at_a_busy_door(watched: bool = False, lag: float = 0.0):
+    from federation.inbox_worker import InboxWorker
+
+    settings = SimpleNamespace(inbox_concurrency=4, inbox_give_way=0.2, inbox_max_lag=10.0)
+    journal = SimpleNamespace(awaited=watched)
+    inbox = SimpleNamespace(fed=SimpleNamespace(settings=settings), journal=journal, receiving=3)
+    worker = InboxWorker(inbox)
+    worker._lag = lag
+    return worker
+
+
+def _seconds_given_way(worker) -> float:
+    async def run() -> float:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await worker._give_way()
+        return loop.time() - started
+
+    return asyncio.run(run())
+
+
+def test_the_processor_gives_way_while_requests_are_being_answered():
+    assert 0.15 < _seconds_given_way(_worker_at_a_busy_door()) < 1.0
+
+
+def test_the_processor_does_not_give_way_when_a_request_waits_for_an_outcome():
+    assert _seconds_given_way(_worker_at_a_busy_door(watched=True)) < 0.05
+
+
+def test_the_processor_does_not_give_way_once_the_journal_lags_behind():
+    assert _seconds_given_way(_worker_at_a_busy_door(lag=11.0)) < 0.05

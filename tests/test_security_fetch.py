@@ -8,7 +8,15 @@ import threading
 import pytest
 from aiohttp import web
 
-from federation.fetch import FetchError, check_url, get_checked, new_client_session
+from federation.fetch import (
+    FetchError,
+    UnansweredHosts,
+    check_url,
+    get_checked,
+    new_client_session,
+    parse_json_document,
+    read_limited,
+)
 from tests.harness import free_port
 
 
@@ -30,6 +38,9 @@ class RedirectingPeer:
             raise web.HTTPFound(self.webfinger_to)
         if request.path == "/to":
             raise web.HTTPFound(request.query["url"])
+        if request.path == "/big":  # a document near the fetch limit, sent in many chunks
+            filler = "x" * int(request.query["bytes"])
+            return web.json_response({"id": f"{self.base_url}/big", "type": "Note", "content": filler})
         if request.path.startswith("/chain/"):
             left = int(request.path.rsplit("/", 1)[1])
             raise web.HTTPFound(f"/chain/{left - 1}" if left > 0 else "/doc")
@@ -148,3 +159,33 @@ def test_an_instance_refuses_a_bad_redirect_with_one_line(instances, peer, targe
     result = a.cli("follow", "landrights", f"someone@127.0.0.1:{peer.port}", check=False)
     assert result.code != 0 and refusal in result.err
     assert result.err.count("\n") == 1
+
+
+async def _read(url: str, limit: int) -> dict:
+    http = new_client_session(allow_private=True, timeout=5)
+    try:
+        async with get_checked(http, url, lambda hop: None, lambda hop: {}) as response:
+            return parse_json_document(await read_limited(response, limit), url)
+    finally:
+        await http.close()
+
+
+def test_a_document_near_the_limit_is_read_whole_not_only_its_first_chunk(peer):
+    document = asyncio.run(_read(f"{peer.base_url}/big?bytes=900000", 1_000_000))
+    assert len(document["content"]) == 900_000
+
+
+def test_a_document_over_the_limit_is_refused(peer):
+    with pytest.raises(FetchError, match="larger than"):
+        asyncio.run(_read(f"{peer.base_url}/big?bytes=1100000", 1_000_000))
+
+
+def test_a_host_that_let_a_fetch_time_out_is_not_tried_again_for_a_while():
+    hosts = UnansweredHosts(pause=60)
+    hosts.timed_out("https://dead.example/actors/a")
+    with pytest.raises(FetchError, match="did not answer lately"):
+        hosts.check("https://dead.example/objects/1")
+    hosts.check("https://alive.example/objects/1")  # other hosts are tried
+    hosts.pause = 0
+    hosts.timed_out("https://slow.example/a")
+    hosts.check("https://slow.example/a")  # the pause is over
