@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 
@@ -87,11 +88,13 @@ class Inbox:
         self.keys = fed.keys
         self.journal = Journal(fed)
         self.receiving = 0  # requests being answered now (the processor gives way to them)
+        self.last_arrival = 0.0  # event-loop time of the latest request
 
     async def receive(
         self, method: str, path_qs: str, headers, body: bytes, recipient: Actor | None = None
     ) -> tuple[int, str]:
         self.receiving += 1
+        self.last_arrival = asyncio.get_running_loop().time()
         try:
             return await self._receive(method, path_qs, headers, body, recipient)
         except Refusal as error:
@@ -99,6 +102,11 @@ class Inbox:
             return error.status, error.message
         finally:
             self.receiving -= 1
+
+    def busy(self, now: float, within: float) -> bool:
+        """Whether requests are being answered, or one arrived in the last `within` seconds (between two
+        requests of a burst the count drops to 0 for a moment)."""
+        return self.receiving > 0 or now - self.last_arrival < within
 
     async def _receive(self, method, path_qs, headers, body, recipient) -> tuple[int, str]:
         """Checks what needs no processing (4xx at once), commits the activity to the journal, answers 202.

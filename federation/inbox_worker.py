@@ -98,7 +98,11 @@ class InboxWorker:
             return
         loop = asyncio.get_running_loop()
         deadline = loop.time() + limit
-        while self.inbox.receiving and not self.journal.awaited and loop.time() < deadline:
+        while (
+            self.inbox.busy(loop.time(), GIVE_WAY_STEP * 2)
+            and not self.journal.awaited
+            and loop.time() < deadline
+        ):
             await asyncio.sleep(GIVE_WAY_STEP)
 
     async def run_once(self) -> int:

@@ -348,7 +348,9 @@ def _worker_at_a_busy_door(watched: bool = False, lag: float = 0.0):
 
     settings = SimpleNamespace(inbox_concurrency=4, inbox_give_way=0.2, inbox_max_lag=10.0)
     journal = SimpleNamespace(awaited=watched)
-    inbox = SimpleNamespace(fed=SimpleNamespace(settings=settings), journal=journal, receiving=3)
+    inbox = SimpleNamespace(
+        fed=SimpleNamespace(settings=settings), journal=journal, busy=lambda now, within: True
+    )
     worker = InboxWorker(inbox)
     worker._lag = lag
     return worker
