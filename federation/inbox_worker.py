@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import traceback
+from pathlib import Path
 
 from sqlalchemy import Connection, bindparam, update
 
@@ -45,6 +47,16 @@ def _store_and_finish(conn: Connection, entries: list[Claimed], posts: list[Plai
     if done:
         conn.execute(_MARK_DONE, done)
     return [answer is not None for answer in answers]
+
+
+def failure_text(error: BaseException) -> str:
+    """What a failed entry records: the error and where it was raised (so a parked entry can be reported)."""
+    text = f"{type(error).__name__}: {error}"
+    frames = traceback.extract_tb(error.__traceback__)
+    if frames:
+        where = frames[-1]
+        text += f" (at {Path(where.filename).name}:{where.lineno} in {where.name})"
+    return text[:2000]
 
 
 class InboxWorker:
@@ -147,8 +159,8 @@ class InboxWorker:
             try:
                 outcome = await self.inbox.process(entry, document)
             except Exception as error:
-                log.info("inbox entry %d (%s) failed: %r", entry.id, entry.activity_uri, error)
-                outcome = Outcome(S.retrying, f"{type(error).__name__}: {error}"[:2000])
+                log.info("inbox entry %d (%s) failed: %r", entry.id, entry.activity_uri, error, exc_info=True)
+                outcome = Outcome(S.retrying, failure_text(error))
             if outcome.state is not S.done:  # done is written in the transaction that applied it
                 state = await self.journal.finish(entry, outcome)
                 if state == S.refused.value:

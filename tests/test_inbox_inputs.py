@@ -6,6 +6,7 @@ big bodies, and objects that are no posts. Each request is signed as B would sig
 """
 
 import json
+import uuid
 
 import pytest
 import requests
@@ -173,3 +174,29 @@ def test_webfinger_takes_the_acct_scheme_and_names_in_any_case(story, resource):
     )
     assert response.status_code == 200, response.text
     assert response.json()["links"][0]["href"] == f"{a.base_url}/actors/landrights"
+
+
+def test_an_announce_naming_a_known_update_by_id_is_stored_and_fails_nothing(story):
+    """The object's type comes from the activity we know by that id; its handler wants it embedded."""
+    a, b, water = story
+    update = {
+        "@context": "https://www.w3.org/ns/activitystreams",
+        "id": f"{b.base_url}/activities/{uuid.uuid4()}",
+        "type": "Update",
+        "actor": water,
+        "object": {"id": water, "type": "Group", "name": "Water", "inbox": f"{water}/inbox"},
+    }
+    assert send(story, update).status_code == 202
+    announce = {
+        "@context": "https://www.w3.org/ns/activitystreams",
+        "id": f"{b.base_url}/activities/{uuid.uuid4()}",
+        "type": "Announce",
+        "actor": water,
+        "to": ["https://www.w3.org/ns/activitystreams#Public"],
+        "object": update["id"],
+    }
+    assert send(story, announce).status_code == 202
+    a.wait_inbox_drained()
+    assert a.sql(
+        "SELECT state, error FROM inbox_entries WHERE activity_uri = :u", drained=False, u=announce["id"]
+    ) == [("done", None)]

@@ -376,3 +376,17 @@ def test_the_processor_does_not_give_way_when_a_request_waits_for_an_outcome():
 
 def test_the_processor_does_not_give_way_once_the_journal_lags_behind():
     assert _seconds_given_way(_worker_at_a_busy_door(lag=11.0)) < 0.05
+
+
+def test_a_failure_records_where_it_was_raised():
+    from federation.inbox_worker import failure_text
+
+    def handler():
+        return "id".get("type")
+
+    try:
+        handler()
+    except AttributeError as error:
+        text = failure_text(error)
+    assert text.startswith("AttributeError: 'str' object has no attribute 'get' (at test_journal_units.py:")
+    assert text.endswith(" in handler)")

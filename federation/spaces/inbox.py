@@ -188,6 +188,8 @@ async def on_space_announces_post(incoming: Incoming) -> None:
     inner = incoming.object
     if space is None:
         return  # Mastodon ignores Announce{Create} from people too
+    if not isinstance(inner, dict):
+        return  # an activity named by id only (we know it): nothing to take from it
     obj_doc = inner["object"] if isinstance(inner.get("object"), dict) else None
     if obj_doc is None or obj_doc.get("type") not in POST_TYPES:
         return
