@@ -4,6 +4,7 @@ query, JSON or form bodies, the error shape, Mastodon pagination with Link heade
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
 from urllib.parse import parse_qsl, urlencode
@@ -17,6 +18,7 @@ from federation.vocabulary import dumps
 from models import Actor
 from models.oauth import AccessToken, digest
 from server.keys import FED
+from server.lru import Lru
 from server.mastodon import scopes as scope_rules
 
 
@@ -210,18 +212,54 @@ def _detached(model, values: dict):
 
 
 def _caller_row(conn, token_hash: str):
-    return conn.execute(_CALLER, {"hash": token_hash}).first()
+    row = conn.execute(_CALLER, {"hash": token_hash}).first()
+    return dict(row._mapping) if row is not None else None
+
+
+# A token's row (with its account's) is read again after TOKEN_TTL seconds: a token revoked here is dropped at
+# once (forget_token), one revoked by another process is refused by this one within TOKEN_TTL.
+TOKEN_TTL = 2.0
+TOKENS_KEPT = 10_000
+TOKENS = web.AppKey("mastodon_tokens", Lru)
+
+
+async def _caller_values(request: web.Request, token_hash: str) -> dict | None:
+    tokens = request.app.get(TOKENS)
+    now = time.monotonic()
+    found = tokens.used(token_hash) if tokens is not None else None
+    if found is not None and found[0] > now:
+        return found[1]
+    values = await request.app[FED].db.run_read(_caller_row, token_hash)
+    if tokens is not None:
+        if values is None:
+            tokens.pop(token_hash, None)
+        else:
+            tokens.keep(token_hash, (now + TOKEN_TTL, values))
+    return values
+
+
+def forget_token(app: web.Application, token_hash: str) -> None:
+    """A revoked token is refused by this process from now on."""
+    tokens = app.get(TOKENS)
+    if tokens is not None:
+        tokens.pop(token_hash, None)
+
+
+def forget_account(app: web.Application, account_id: int) -> None:
+    """Tokens acting as an account are read again (its row changed)."""
+    tokens = app.get(TOKENS)
+    if tokens is not None:
+        for key in [k for k, (_, values) in tokens.items() if values["account_id"] == account_id]:
+            tokens.pop(key, None)
 
 
 async def authenticate(request: web.Request, token_text: str | None) -> Caller | None:
     """The caller behind a token, or None for a missing, unknown or revoked one."""
     if not token_text:
         return None
-    # Read on every request (one indexed query, one lean read): a revocation holds at once in every process.
-    row = await request.app[FED].db.run_read(_caller_row, digest(token_text))
-    if row is None:
+    values = await _caller_values(request, digest(token_text))
+    if values is None:
         return None
-    values = row._mapping
     token = _detached(AccessToken, {c.key: values[c.key] for c in _TOKEN_COLUMNS})
     account = None
     if values["actor_id"] is not None:
@@ -381,6 +419,7 @@ async def cors_middleware(request: web.Request, handler):
 
 def add_routes(app: web.Application) -> None:
     """Every registered endpoint, with and without a trailing slash; fixed paths before ones with {ids}."""
+    app[TOKENS] = Lru(TOKENS_KEPT)
     for ep in sorted(ENDPOINTS, key=lambda e: ("{" in e.path, e.path)):
         handler = _wrap(ep)
         for path in (ep.path, ep.path + "/"):

@@ -1,0 +1,51 @@
+"""Hot read statements run lean: rows as named tuples; on SQLite the SQL is compiled once and run straight on
+the sqlite3 cursor, a list parameter (IN) passed as one JSON array read through json_each."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import namedtuple
+from typing import Any
+
+from sqlalchemy import Connection
+
+_LIST = re.compile(r"\(__\[POSTCOMPILE_(\w+)\]\)")
+
+
+class Lean:
+    """A Core select whose rows come back as named tuples, cheaply on SQLite (same connection, same
+    transaction). Its IN lists are `bindparam(name, expanding=True)`; on other backends it runs as is."""
+
+    def __init__(self, statement):
+        self.statement = statement
+        self.Row = namedtuple("Row", [str(c.key) for c in statement.selected_columns], rename=True)
+        self._sqlite: tuple | None = None
+
+    def _compiled(self, dialect) -> tuple:
+        compiled = self.statement.compile(dialect=dialect)
+        lists = set(_LIST.findall(compiled.string))
+        sql = _LIST.sub("(SELECT value FROM json_each(?))", compiled.string)
+        processors = compiled._bind_processors
+        order = [(name, name in lists, processors.get(name)) for name in compiled.positiontup]
+        self._sqlite = (sql, order, compiled.params)
+        return self._sqlite
+
+    def rows(self, conn: Connection, params: dict[str, Any]) -> list:
+        if conn.dialect.name != "sqlite":
+            make = self.Row._make
+            return [make(r) for r in conn.execute(self.statement, params)]
+        sql, order, defaults = self._sqlite or self._compiled(conn.dialect)
+        values = []
+        for name, is_list, process in order:
+            value = params[name] if name in params else defaults[name]
+            if is_list:
+                value = json.dumps(list(value))
+            elif process is not None:
+                value = process(value)
+            values.append(value)
+        cursor = conn.connection.driver_connection.cursor()
+        try:
+            return list(map(self.Row._make, cursor.execute(sql, values)))
+        finally:
+            cursor.close()
