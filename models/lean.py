@@ -1,5 +1,5 @@
-"""Hot read statements run lean: rows as named tuples; on SQLite the SQL is compiled once and run straight on
-the sqlite3 cursor, a list parameter (IN) passed as one JSON array read through json_each."""
+"""Hot read statements run lean: rows as named tuples; on a plain sqlite3 connection the SQL is compiled once
+and run straight on its cursor, a list parameter (IN) passed as one JSON array read through json_each."""
 
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ _LIST = re.compile(r"\(__\[POSTCOMPILE_(\w+)\]\)")
 
 
 class Lean:
-    """A Core select whose rows come back as named tuples, cheaply on SQLite (same connection, same
-    transaction). Its IN lists are `bindparam(name, expanding=True)`; on other backends it runs as is."""
+    """A Core select whose rows come back as named tuples, cheaply on a plain sqlite3 connection (the same
+    connection, the same transaction). Its IN lists are `bindparam(name, expanding=True)`; anywhere else
+    (PostgreSQL, aiosqlite) it runs through SQLAlchemy as is."""
 
     def __init__(self, statement):
         self.statement = statement
@@ -32,7 +33,7 @@ class Lean:
         return self._sqlite
 
     def rows(self, conn: Connection, params: dict[str, Any]) -> list:
-        if conn.dialect.name != "sqlite":
+        if conn.dialect.driver != "pysqlite":  # PostgreSQL, or SQLite through aiosqlite (a session's)
             make = self.Row._make
             return [make(r) for r in conn.execute(self.statement, params)]
         sql, order, defaults = self._sqlite or self._compiled(conn.dialect)
