@@ -43,17 +43,35 @@ def error_response(status: int, message: str, **extra) -> web.Response:
     return web.json_response({"error": message, **extra}, status=status)
 
 
-@dataclass
 class Caller:
-    """Who is calling: the token (if any), the account it acts as (None for app tokens) and its scopes."""
+    """Who is calling: the token (if any), the account it acts as (None for app tokens) and its scopes. The
+    token's and the account's model objects are made from the row read when first asked for."""
 
-    token: AccessToken | None = None
-    account: Actor | None = None
-    scopes: frozenset[str] = frozenset()
+    def __init__(self, values: dict | None = None):
+        self._values = values
+        self._made: dict = {}
+        self.scopes = frozenset(values["scopes"].split()) if values else frozenset()
+        self.account_id: int | None = values["actor_id"] if values else None
 
     @property
-    def account_id(self) -> int | None:
-        return self.account.id if self.account is not None else None
+    def token(self) -> AccessToken | None:
+        if self._values is None:
+            return None
+        if "token" not in self._made:
+            values = self._values
+            self._made["token"] = _detached(AccessToken, {c.key: values[c.key] for c in _TOKEN_COLUMNS})
+        return self._made["token"]
+
+    @property
+    def account(self) -> Actor | None:
+        if self.account_id is None:
+            return None
+        if "account" not in self._made:
+            values = self._values
+            self._made["account"] = _detached(
+                Actor, {c.key: values[f"actor_{c.key}"] for c in Actor.__table__.columns}
+            )
+        return self._made["account"]
 
 
 Handler = Callable[[web.Request, "Params", Caller], Awaitable[Any]]
@@ -258,13 +276,7 @@ async def authenticate(request: web.Request, token_text: str | None) -> Caller |
     if not token_text:
         return None
     values = await _caller_values(request, digest(token_text))
-    if values is None:
-        return None
-    token = _detached(AccessToken, {c.key: values[c.key] for c in _TOKEN_COLUMNS})
-    account = None
-    if values["actor_id"] is not None:
-        account = _detached(Actor, {c.key: values[f"actor_{c.key}"] for c in Actor.__table__.columns})
-    return Caller(token, account, frozenset(token.scopes.split()))
+    return Caller(values) if values is not None else None
 
 
 async def caller_for(request: web.Request, ep: Endpoint) -> Caller:

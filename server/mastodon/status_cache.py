@@ -331,7 +331,7 @@ class Fixed:
     """A rendered fixed part: the row it was made from, the fields as a dict, and as JSON without braces; the
     last whole JSON written from it, with what else went into that."""
 
-    __slots__ = ("row", "fields", "json", "mentions", "last")
+    __slots__ = ("row", "fields", "json", "mentions", "last", "stats")
 
     def __init__(self, row: tuple, fields: dict, mentions: list[str] | None = None):
         self.row = row
@@ -339,19 +339,18 @@ class Fixed:
         self.json = dumps(fields)[1:-1]
         self.mentions = mentions or []
         self.last: tuple = (None, None)
+        self.stats: tuple | None = None  # an account's: (key, statuses count, until, newest status time)
 
 
 class EntityCache:
-    """Fixed parts of statuses and accounts by id, each valid while its row is unchanged, and the authors'
-    statuses counts, each valid while its key is."""
+    """Fixed parts of statuses and accounts by id, each valid while its row is unchanged (an account's part
+    also keeps its statuses count, valid while that count's key is)."""
 
     def __init__(self, base: str, limit: int = CACHE_LIMIT):
         self.base = base
         self.limit = limit
         self.statuses: Lru = Lru(limit)
         self.accounts: Lru = Lru(limit)
-        self.counted: Lru = Lru(limit)  # author: ((newest live id, deleted count), statuses count, until)
-        self.latest: Lru = Lru(limit)  # author: (newest status id, its time)
         self.hits = self.misses = 0
 
     def status(self, row) -> Fixed:
@@ -393,43 +392,25 @@ STATUSES_COUNTS = Lean(
 )
 
 
-def account_counts_of(conn: Connection, cache: EntityCache, rows: list) -> dict[int, tuple]:
+def account_counts_of(conn: Connection, accounts: dict[int, Fixed], rows: list) -> dict[int, tuple]:
     """(followers, following, statuses, time of the newest status) for each actor row read by ACTORS_BY_ID.
 
     An author's statuses are counted again only when its key (newest live status, number of deleted ones)
-    moved, or after COUNT_TTL."""
+    moved, or after COUNT_TTL; the count is kept on the author's cached Fixed part."""
     now = time.monotonic()
-    keys = {r.id: (r.top, r.gone) for r in rows}
-    statuses: dict[int, int] = {}
-    stale = []
-    for who, key in keys.items():
-        found = cache.counted.used(who)
-        if found is not None and found[0] == key and found[2] > now:
-            statuses[who] = found[1]
-        elif key[0] is None:
-            statuses[who] = 0
-        else:
-            stale.append(who)
-    if stale:
-        counted = dict(STATUSES_COUNTS.rows(conn, {"ids": stale}))
-        for who in stale:
-            statuses[who] = cache.counted.keep(who, (keys[who], counted.get(who, 0), now + COUNT_TTL))[1]
-    newest = {who: key[0] for who, key in keys.items() if key[0] is not None}
-    unknown = [top for who, top in newest.items() if (cache.latest.used(who) or (None,))[0] != top]
-    if unknown:
-        published = dict(PUBLISHED_BY_ID.rows(conn, {"ids": unknown}))
-        for who, top in newest.items():
-            if top in published:
-                cache.latest.keep(who, (top, moment(published[top])))
-    return {
-        r.id: (
-            r.n_in,
-            r.n_out,
-            statuses[r.id],
-            (cache.latest.get(r.id) or (None, None))[1] if r.id in newest else None,
-        )
+    stale = [
+        r
         for r in rows
-    }
+        if (stats := accounts[r.id].stats) is None or stats[0] != (r.top, r.gone) or stats[2] <= now
+    ]
+    if stale:
+        tops = {r.id: r.top for r in stale if r.top is not None}
+        counted = dict(STATUSES_COUNTS.rows(conn, {"ids": list(tops)})) if tops else {}
+        published = dict(PUBLISHED_BY_ID.rows(conn, {"ids": list(tops.values())})) if tops else {}
+        for r in stale:
+            last = moment(published.get(r.top)) if r.top is not None else None
+            accounts[r.id].stats = ((r.top, r.gone), counted.get(r.id, 0), now + COUNT_TTL, last)
+    return {r.id: (r.n_in, r.n_out, *accounts[r.id].stats[1::2]) for r in rows}
 
 
 # ---------------------------------------------------------------- a page
@@ -475,7 +456,7 @@ class Page:
         rows = ACTORS_BY_ID.rows(self.conn, {"ids": list(ids)}) if ids else []
         for row in rows:
             self.accounts[row.id] = self.cache.account(row)
-        self.counts = account_counts_of(self.conn, self.cache, rows)
+        self.counts = account_counts_of(self.conn, self.accounts, rows)
 
     def _load_status_counts(self, content: list) -> None:
         """Per status: (favourites, boosts, replies, favourited, boosted, parent id, parent's author)."""
