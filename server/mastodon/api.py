@@ -288,7 +288,7 @@ async def caller_for(request: web.Request, ep: Endpoint) -> Caller:
         raise ApiError(401, "The access token is invalid" if token_text else "The access token is missing")
     if ep.scope is not None and not scope_rules.covers(caller.scopes, ep.scope):
         raise ApiError(403, "This action is outside the authorized scopes")
-    if ep.user and caller.account is None:
+    if ep.user and caller.account_id is None:
         raise ApiError(422, "This method requires an authenticated user")
     return caller
 
