@@ -29,14 +29,16 @@ class Lean:
         sql = _LIST.sub("(SELECT value FROM json_each(?))", compiled.string)
         processors = compiled._bind_processors
         order = [(name, name in lists, processors.get(name)) for name in compiled.positiontup]
-        self._sqlite = (sql, order, compiled.params)
+        results = [c.type._cached_result_processor(dialect, None) for c in self.statement.selected_columns]
+        convert = [(i, p) for i, p in enumerate(results) if p is not None]
+        self._sqlite = (sql, order, compiled.params, convert)
         return self._sqlite
 
     def rows(self, conn: Connection, params: dict[str, Any]) -> list:
         if conn.dialect.driver != "pysqlite":  # PostgreSQL, or SQLite through aiosqlite (a session's)
             make = self.Row._make
             return [make(r) for r in conn.execute(self.statement, params)]
-        sql, order, defaults = self._sqlite or self._compiled(conn.dialect)
+        sql, order, defaults, convert = self._sqlite or self._compiled(conn.dialect)
         values = []
         for name, is_list, process in order:
             value = params[name] if name in params else defaults[name]
@@ -47,6 +49,12 @@ class Lean:
             values.append(value)
         cursor = conn.connection.driver_connection.cursor()
         try:
-            return list(map(self.Row._make, cursor.execute(sql, values)))
+            found = cursor.execute(sql, values).fetchall()
         finally:
             cursor.close()
+        if convert:  # columns with a result type (raw() columns have none: read as the driver gives them)
+            found = [list(r) for r in found]
+            for r in found:
+                for i, process in convert:
+                    r[i] = process(r[i])
+        return list(map(self.Row._make, found))

@@ -34,6 +34,7 @@ CACHE_LIMIT = 20_000  # statuses (and as many accounts) kept per process, the le
 # How long a counted statuses_count is trusted while its author's (newest live status, deleted statuses) key is
 # unchanged: only a hard delete of an older row (an undone boost) escapes that key.
 COUNT_TTL = 30.0
+clock = time.monotonic
 
 
 def raw(column):
@@ -397,7 +398,7 @@ def account_counts_of(conn: Connection, accounts: dict[int, Fixed], rows: list) 
 
     An author's statuses are counted again only when its key (newest live status, number of deleted ones)
     moved, or after COUNT_TTL; the count is kept on the author's cached Fixed part."""
-    now = time.monotonic()
+    now = clock()
     stale = [
         r
         for r in rows
