@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 from collections import namedtuple
+from functools import partial
 from typing import Any
 
 from sqlalchemy import Connection
@@ -21,6 +22,7 @@ class Lean:
     def __init__(self, statement):
         self.statement = statement
         self.Row = namedtuple("Row", [str(c.key) for c in statement.selected_columns], rename=True)
+        self._make = partial(tuple.__new__, self.Row)  # a row from a tuple, without a Python call
         self._sqlite: tuple | None = None
 
     def _compiled(self, dialect) -> tuple:
@@ -36,8 +38,7 @@ class Lean:
 
     def rows(self, conn: Connection, params: dict[str, Any]) -> list:
         if conn.dialect.driver != "pysqlite":  # PostgreSQL, or SQLite through aiosqlite (a session's)
-            make = self.Row._make
-            return [make(r) for r in conn.execute(self.statement, params)]
+            return list(map(self._make, conn.execute(self.statement, params)))
         sql, order, defaults, convert = self._sqlite or self._compiled(conn.dialect)
         values = []
         for name, is_list, process in order:
@@ -57,4 +58,4 @@ class Lean:
             for r in found:
                 for i, process in convert:
                     r[i] = process(r[i])
-        return list(map(self.Row._make, found))
+        return list(map(self._make, found))
