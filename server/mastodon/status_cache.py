@@ -30,7 +30,7 @@ from server.lru import Lru
 
 GROUP_TYPES = ("Group", "Organization")
 BOT_TYPES = ("Application", "Service")
-CACHE_LIMIT = 20_000  # statuses (and as many accounts) kept per process, the least recently used dropped
+CACHE_LIMIT = 10_000  # statuses (and as many accounts) kept per process, the least recently used dropped
 # How long a counted statuses_count is trusted while its author's (newest live status, deleted statuses) key is
 # unchanged: only a hard delete of an older row (an undone boost) escapes that key.
 COUNT_TTL = 30.0
@@ -329,18 +329,21 @@ def status_fixed(base: str, row, document: dict) -> tuple[dict, list[str]]:
 
 
 class Fixed:
-    """A rendered fixed part: the row it was made from, the fields as a dict, and as JSON without braces; the
-    last whole JSON written from it, with what else went into that."""
+    """A rendered fixed part: the row it was made from and its fields as JSON without braces (a dict again
+    when asked for); an account's also keeps its last JSON with counts, and its statuses count."""
 
-    __slots__ = ("row", "fields", "json", "mentions", "last", "stats")
+    __slots__ = ("row", "json", "mentions", "last", "stats")
 
     def __init__(self, row: tuple, fields: dict, mentions: list[str] | None = None):
         self.row = row
-        self.fields = fields
         self.json = dumps(fields)[1:-1]
         self.mentions = mentions or []
-        self.last: tuple = (None, None)
+        self.last: tuple = (None, None)  # an account's: (counts, JSON with them)
         self.stats: tuple | None = None  # an account's: (key, statuses count, until, newest status time)
+
+    @property
+    def fields(self) -> dict:
+        return json.loads(f"{{{self.json}}}")
 
 
 class EntityCache:
@@ -526,7 +529,7 @@ class Page:
             "reblogged": inner["reblogged"],
         }
 
-    # -- JSON: each part written once, and a whole status again only when something in it changed
+    # -- JSON: each fixed part written once, joined with what was read for this page
 
     def account_json(self, actor_id: int) -> str:
         found = self.account_texts.get(actor_id)
@@ -543,35 +546,40 @@ class Page:
         found = self.account_texts[actor_id] = fixed.last[1]
         return found
 
-    def _dynamic_key(self, row, fixed: Fixed) -> tuple:
-        counts = self.status_counts[row.id]
-        if not fixed.mentions:
-            return counts
-        return (counts, tuple(self.mentioned.get(h, {}).get("id") for h in fixed.mentions))
+    def _dynamic_json(self, row, fixed: Fixed) -> str:
+        favourites, reblogs, replies, favourited, reblogged, parent, author = self.status_counts[row.id]
+        mentions = (
+            dumps([self.mentioned[h] for h in fixed.mentions if h in self.mentioned])
+            if fixed.mentions
+            else "[]"
+        )
+        return (
+            f'"mentions":{mentions},"reblogs_count":{reblogs},"favourites_count":{favourites},'
+            f'"replies_count":{replies},"in_reply_to_id":{_jid(parent)},'
+            f'"in_reply_to_account_id":{_jid(author)},"favourited":{_js(favourited)},'
+            f'"reblogged":{_js(reblogged)}'
+        )
 
     def status_json(self, row, original) -> str:
         fixed = self.fixed[row.id]
         account = self.account_json(row.attributed_to_id)
-        if original is not None:
-            inner = self.status_json(original, None)
-            key = (account, inner)
-        else:
-            key = (account, self._dynamic_key(row, fixed))
-        last_key, text = fixed.last
-        if last_key == key:
-            return text
-        if original is not None:
-            counts = self.status_counts[original.id]
-            flags = f'"favourited":{_js(counts[3])},"reblogged":{_js(counts[4])}'
-            text = f'{{{fixed.json},"account":{account},"reblog":{inner},{flags}}}'
-        else:
-            text = f'{{{fixed.json},"account":{account},{dumps(self._dynamic(row))[1:]}'
-        fixed.last = (key, text)
-        return text
+        if original is None:
+            return f'{{{fixed.json},"account":{account},{self._dynamic_json(row, fixed)}}}'
+        counts = self.status_counts[original.id]
+        inner = self.status_json(original, None)
+        return (
+            f'{{{fixed.json},"account":{account},"reblog":{inner},'
+            f'"favourited":{_js(counts[3])},"reblogged":{_js(counts[4])}}}'
+        )
 
 
 def _js(flag: bool) -> str:
     return "true" if flag else "false"
+
+
+def _jid(found: int | None) -> str:
+    """An id as Mastodon writes it: a JSON string, or null."""
+    return f'"{found}"' if found is not None else "null"
 
 
 def statuses_json(conn: Connection, base: str, viewer_id: int | None, rows: list) -> tuple[str, list[int]]:
