@@ -89,6 +89,15 @@ STATUS_FIELDS = len(STATUS_COLUMNS)
 STATUSES_BY_ID = Lean(select(*STATUS_COLUMNS).where(Object.id.in_(_IDS)))
 _ACCEPTED = Follow.state == FollowState.accepted.value
 _OF_ACTOR = Object.attributed_to_id == Actor.id
+# An author's newest live status: a backward read of the (author, deleted_at, id) index, in its order (for
+# max(id), PostgreSQL's planner walks the primary key back instead).
+_NEWEST = (
+    select(Object.id)
+    .where(_OF_ACTOR, Object.deleted_at.is_(None))
+    .order_by(Object.attributed_to_id.desc(), Object.deleted_at.desc(), Object.id.desc())
+    .limit(1)
+    .scalar_subquery()
+)
 # Each actor with its follow counts and the key of its statuses_count (all from indexes, one seek each).
 ACTORS_BY_ID = Lean(
     select(
@@ -98,10 +107,7 @@ ACTORS_BY_ID = Lean(
         .where(Follow.follower_id == Actor.id, _ACCEPTED)
         .scalar_subquery()
         .label("n_out"),
-        select(func.max(Object.id))
-        .where(_OF_ACTOR, Object.deleted_at.is_(None))
-        .scalar_subquery()
-        .label("top"),
+        _NEWEST.label("top"),
         select(func.count()).where(_OF_ACTOR, Object.deleted_at.is_not(None)).scalar_subquery().label("gone"),
     ).where(Actor.id.in_(_IDS))
 )
