@@ -315,7 +315,7 @@ def main() -> None:
         print(f"bare aiohttp JSON handler, same load: {bare:,.0f} requests/s")
         print(
             f"ratio home / bare: {home_rate / bare:.1%} (each home page is 20 full statuses with accounts, "
-            f"counts and flags, from about 10 queries)"
+            f"counts and flags, from six lean reads)"
         )
     finally:
         factory.close()
