@@ -14,6 +14,15 @@ from sqlalchemy import Connection
 _LIST = re.compile(r"\(__\[POSTCOMPILE_(\w+)\]\)")
 
 
+def json_list(values) -> str:
+    """A JSON array of the values: ids joined straight, anything else (text) through json.dumps."""
+    values = list(values)
+    try:
+        return "[" + ",".join(map(int.__repr__, values)) + "]"
+    except TypeError:
+        return json.dumps(values)
+
+
 class Lean:
     """A Core select whose rows come back as named tuples, cheaply on a plain sqlite3 connection (the same
     connection, the same transaction). Its IN lists are `bindparam(name, expanding=True)`; anywhere else
@@ -44,7 +53,7 @@ class Lean:
         for name, is_list, process in order:
             value = params[name] if name in params else defaults[name]
             if is_list:
-                value = json.dumps(list(value))
+                value = json_list(value)
             elif process is not None:
                 value = process(value)
             values.append(value)

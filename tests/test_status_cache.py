@@ -15,7 +15,7 @@ import models  # noqa: F401  (every table registered)
 from models import Actor, Follow, Object, utcnow
 from models.base import Base
 from models.interaction import Favourite
-from models.lean import Lean
+from models.lean import Lean, json_list
 from server.lru import Lru
 from server.mastodon import status_cache
 from server.mastodon.status_cache import cache_for, status_rows, statuses_dicts, statuses_json
@@ -228,3 +228,8 @@ def test_lean_rows_on_sqlite3_are_sqlalchemys_rows(conn):
     assert [r.id for r in rows] == [10, 11, 12] and rows[0].uri == "http://x/o/10"
     assert rows == sorted(tuple(r) for r in conn.execute(statement, params))
     assert lean.rows(conn, {**params, "ids": [], "uris": []}) == []
+
+
+def test_lean_lists_are_json_arrays_of_ids_or_texts():
+    assert json_list([3, 10]) == "[3,10]" and json_list(iter([])) == "[]"
+    assert json.loads(json_list(['http://x/o/"1"', "é"])) == ['http://x/o/"1"', "é"]
