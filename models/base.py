@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import sqlite3
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import AsyncIterator, Awaitable, Callable, TypeVar
@@ -73,6 +74,9 @@ def _sqlite_pragmas(dbapi_connection, _record):
 
 
 T = TypeVar("T")
+READERS = (
+    2  # reader threads (and sqlite3 connections) of run_read: one's SQLite work beside the other's Python
+)
 
 
 def postgresql_insert(table):
@@ -168,6 +172,8 @@ class Database:
         self._sync_thread: ThreadPoolExecutor | None = None
         self._read_engine: Engine | None = None
         self._read_thread: ThreadPoolExecutor | None = None
+        self._readers = threading.local()
+        self._reader_conns: list[Connection] = []
         self._write_gates: dict[asyncio.AbstractEventLoop, asyncio.Lock] = {}
 
     @property
@@ -234,17 +240,26 @@ class Database:
                 return await conn.run_sync(fn, *args)
         if self._read_engine is None:
             self._read_engine = create_engine(
-                self.url.replace("+aiosqlite", "", 1), pool_size=1, max_overflow=0
+                self.url.replace("+aiosqlite", "", 1), pool_size=READERS, max_overflow=0
             )
             event.listen(self._read_engine, "connect", _sqlite_pragmas)
-            self._read_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-reader")
+            self._read_thread = ThreadPoolExecutor(max_workers=READERS, thread_name_prefix="sqlite-reader")
+        engine, readers = self._read_engine, self._readers
 
         def run() -> T:
-            with self._read_engine.connect() as conn:
+            # Each reader thread keeps its connection (no pool check-out per call).
+            conn = getattr(readers, "conn", None)
+            if conn is None or conn.engine is not engine:
+                conn = readers.conn = engine.connect()
+                self._reader_conns.append(conn)
+            try:
+                return fn(conn, *args)
+            finally:
                 try:
-                    return fn(conn, *args)
-                finally:
                     conn.rollback()
+                except Exception:  # a broken connection: the next call opens another
+                    readers.conn = None
+                    conn.invalidate()
 
         return await asyncio.get_running_loop().run_in_executor(self._read_thread, run)
 
@@ -265,6 +280,9 @@ class Database:
             self._sync_engine = self._sync_thread = None
         if self._read_engine is not None:
             self._read_thread.shutdown(wait=True)
+            for conn in self._reader_conns:
+                conn.close()
+            self._reader_conns.clear()
             self._read_engine.dispose()
             self._read_engine = self._read_thread = None
         await self.engine.dispose()

@@ -77,6 +77,7 @@ class Follow(Base):
     __table_args__ = (
         Index("ix_follows_pair", "follower_id", "followee_id", unique=True),
         Index("ix_follows_followee_state", "followee_id", "state"),
+        Index("ix_follows_follower_state", "follower_id", "state"),
     )
 
 

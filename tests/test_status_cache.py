@@ -1,17 +1,22 @@
 """Fast unit tests of the status entity cache (server/mastodon/status_cache.py) on a plain SQLite file: the
-JSON written from cached parts says what the dicts say, and every change a reader must see shows at once."""
+JSON written from cached parts says what the dicts say, every change a reader must see shows at once (an
+undone older boost within COUNT_TTL), the cache stays within its limit, and lean statements (models/lean.py)
+read what SQLAlchemy reads."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import pytest
-from sqlalchemy import create_engine, delete, insert, update
+from sqlalchemy import bindparam, create_engine, delete, insert, select, update
 
 import models  # noqa: F401  (every table registered)
 from models import Actor, Follow, Object, utcnow
 from models.base import Base
 from models.interaction import Favourite
+from models.lean import Lean, json_list
+from server.lru import Lru
 from server.mastodon import status_cache
 from server.mastodon.status_cache import cache_for, status_rows, statuses_dicts, statuses_json
 
@@ -156,3 +161,75 @@ def test_a_removed_follow_lowers_the_followers_count(conn):
     conn.execute(delete(Follow))
     [note] = both(conn, [10])
     assert note["account"]["followers_count"] == 0
+
+
+def test_a_new_or_deleted_status_changes_the_authors_statuses_count_at_once(conn):
+    assert both(conn, [10])[0]["account"]["statuses_count"] == 1
+    conn.execute(
+        insert(Object).values(
+            id=13, uri="http://x/o/13", type="Note", attributed_to_id=2, published=utcnow(), document={}
+        )
+    )
+    assert both(conn, [10])[0]["account"]["statuses_count"] == 2
+    conn.execute(update(Object).where(Object.id == 10).values(deleted_at=utcnow()))
+    assert both(conn, [13])[0]["account"]["statuses_count"] == 1
+
+
+def test_a_hard_deleted_older_boost_is_counted_out_within_count_ttl(conn, monkeypatch):
+    conn.execute(
+        insert(Object).values(
+            id=13, uri="http://x/o/13", type="Note", attributed_to_id=3, published=utcnow(), document={}
+        )
+    )
+    assert both(conn, [13])[0]["account"]["statuses_count"] == 3  # the reply, the boost, this note
+    conn.execute(delete(Object).where(Object.id == 12))  # an undone boost: its row goes, the key stays
+    assert both(conn, [13])[0]["account"]["statuses_count"] == 3  # counted again only after COUNT_TTL
+    later = status_cache.clock() + status_cache.COUNT_TTL + 1
+    monkeypatch.setattr(status_cache, "clock", lambda: later)
+    assert both(conn, [13])[0]["account"]["statuses_count"] == 2
+
+
+def test_a_boost_by_the_viewer_shows_as_reblogged_in_the_cached_json(conn):
+    [boost] = both(conn, [12], viewer=3)
+    assert boost["reblogged"] is True and boost["reblog"]["reblogged"] is True
+    [boost] = both(conn, [12], viewer=1)
+    assert boost["reblogged"] is False and boost["reblog"]["reblogs_count"] == 1
+
+
+def test_the_cache_keeps_at_most_its_limit_dropping_the_least_recently_used(conn):
+    cache = cache_for(BASE)
+    cache.statuses.limit = cache.accounts.limit = 2
+    both(conn, [10])
+    both(conn, [11])
+    assert len(cache.statuses) <= 2 and len(cache.accounts) <= 2
+    assert list(cache.statuses) == [10, 11]
+    both(conn, [10])  # used again: now the most recent
+    assert list(cache.statuses) == [11, 10]
+
+
+def test_an_lru_drops_the_least_recently_used_entry():
+    kept = Lru(2)
+    kept.keep("a", 1)
+    kept.keep("b", 2)
+    assert kept.used("a") == 1 and kept.used("missing") is None
+    kept.keep("c", 3)
+    assert dict(kept) == {"a": 1, "c": 3}
+
+
+def test_lean_rows_on_sqlite3_are_sqlalchemys_rows(conn):
+    statement = select(Object.id, Object.uri, Object.published).where(
+        Object.id.in_(bindparam("ids", expanding=True)) | Object.uri.in_(bindparam("uris", expanding=True)),
+        Object.published > bindparam("since"),
+    )
+    params = {"ids": [10, 12], "uris": ["http://x/o/11"], "since": utcnow() - dt.timedelta(hours=1)}
+    lean = Lean(statement)
+    assert conn.dialect.driver == "pysqlite"
+    rows = sorted(lean.rows(conn, params))
+    assert [r.id for r in rows] == [10, 11, 12] and rows[0].uri == "http://x/o/10"
+    assert rows == sorted(tuple(r) for r in conn.execute(statement, params))
+    assert lean.rows(conn, {**params, "ids": [], "uris": []}) == []
+
+
+def test_lean_lists_are_json_arrays_of_ids_or_texts():
+    assert json_list([3, 10]) == "[3,10]" and json_list(iter([])) == "[]"
+    assert json.loads(json_list(['http://x/o/"1"', "é"])) == ['http://x/o/"1"', "é"]

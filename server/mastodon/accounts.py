@@ -20,6 +20,7 @@ from server.mastodon.api import (
     Caller,
     Params,
     endpoint,
+    forget_account,
     in_order,
     not_found,
     object_id,
@@ -69,6 +70,7 @@ async def update_credentials(request: web.Request, params: Params, caller: Calle
         actor = await session.get(Actor, caller.account_id)
         await update_profile(session, fed, actor, name, markdown_to_html(note) if note is not None else None)
         answer = await Renderer(session, fed, actor).credential_account(actor)
+    forget_account(request.app, actor.id)
     fed.deliveries_queued.set()
     return answer
 

@@ -4,6 +4,7 @@ query, JSON or form bodies, the error shape, Mastodon pagination with Link heade
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
 from urllib.parse import parse_qsl, urlencode
@@ -17,6 +18,7 @@ from federation.vocabulary import dumps
 from models import Actor
 from models.oauth import AccessToken, digest
 from server.keys import FED
+from server.lru import Lru
 from server.mastodon import scopes as scope_rules
 
 
@@ -41,17 +43,35 @@ def error_response(status: int, message: str, **extra) -> web.Response:
     return web.json_response({"error": message, **extra}, status=status)
 
 
-@dataclass
 class Caller:
-    """Who is calling: the token (if any), the account it acts as (None for app tokens) and its scopes."""
+    """Who is calling: the token (if any), the account it acts as (None for app tokens) and its scopes. The
+    token's and the account's model objects are made from the row read when first asked for."""
 
-    token: AccessToken | None = None
-    account: Actor | None = None
-    scopes: frozenset[str] = frozenset()
+    def __init__(self, values: dict | None = None):
+        self._values = values
+        self._made: dict = {}
+        self.scopes = frozenset(values["scopes"].split()) if values else frozenset()
+        self.account_id: int | None = values["actor_id"] if values else None
 
     @property
-    def account_id(self) -> int | None:
-        return self.account.id if self.account is not None else None
+    def token(self) -> AccessToken | None:
+        if self._values is None:
+            return None
+        if "token" not in self._made:
+            values = self._values
+            self._made["token"] = _detached(AccessToken, {c.key: values[c.key] for c in _TOKEN_COLUMNS})
+        return self._made["token"]
+
+    @property
+    def account(self) -> Actor | None:
+        if self.account_id is None:
+            return None
+        if "account" not in self._made:
+            values = self._values
+            self._made["account"] = _detached(
+                Actor, {c.key: values[f"actor_{c.key}"] for c in Actor.__table__.columns}
+            )
+        return self._made["account"]
 
 
 Handler = Callable[[web.Request, "Params", Caller], Awaitable[Any]]
@@ -210,23 +230,53 @@ def _detached(model, values: dict):
 
 
 def _caller_row(conn, token_hash: str):
-    return conn.execute(_CALLER, {"hash": token_hash}).first()
+    row = conn.execute(_CALLER, {"hash": token_hash}).first()
+    return dict(row._mapping) if row is not None else None
+
+
+# A token's row (with its account's) is read again after TOKEN_TTL seconds: a token revoked here is dropped at
+# once (forget_token), one revoked by another process is refused by this one within TOKEN_TTL.
+TOKEN_TTL = 2.0
+TOKENS_KEPT = 10_000
+TOKENS = web.AppKey("mastodon_tokens", Lru)
+
+
+async def _caller_values(request: web.Request, token_hash: str) -> dict | None:
+    tokens = request.app.get(TOKENS)
+    now = time.monotonic()
+    found = tokens.used(token_hash) if tokens is not None else None
+    if found is not None and found[0] > now:
+        return found[1]
+    values = await request.app[FED].db.run_read(_caller_row, token_hash)
+    if tokens is not None:
+        if values is None:
+            tokens.pop(token_hash, None)
+        else:
+            tokens.keep(token_hash, (now + TOKEN_TTL, values))
+    return values
+
+
+def forget_token(app: web.Application, token_hash: str) -> None:
+    """A revoked token is refused by this process from now on."""
+    tokens = app.get(TOKENS)
+    if tokens is not None:
+        tokens.pop(token_hash, None)
+
+
+def forget_account(app: web.Application, account_id: int) -> None:
+    """Tokens acting as an account are read again (its row changed)."""
+    tokens = app.get(TOKENS)
+    if tokens is not None:
+        for key in [k for k, (_, values) in tokens.items() if values["account_id"] == account_id]:
+            tokens.pop(key, None)
 
 
 async def authenticate(request: web.Request, token_text: str | None) -> Caller | None:
     """The caller behind a token, or None for a missing, unknown or revoked one."""
     if not token_text:
         return None
-    # Read on every request (one indexed query, one lean read): a revocation holds at once in every process.
-    row = await request.app[FED].db.run_read(_caller_row, digest(token_text))
-    if row is None:
-        return None
-    values = row._mapping
-    token = _detached(AccessToken, {c.key: values[c.key] for c in _TOKEN_COLUMNS})
-    account = None
-    if values["actor_id"] is not None:
-        account = _detached(Actor, {c.key: values[f"actor_{c.key}"] for c in Actor.__table__.columns})
-    return Caller(token, account, frozenset(token.scopes.split()))
+    values = await _caller_values(request, digest(token_text))
+    return Caller(values) if values is not None else None
 
 
 async def caller_for(request: web.Request, ep: Endpoint) -> Caller:
@@ -238,7 +288,7 @@ async def caller_for(request: web.Request, ep: Endpoint) -> Caller:
         raise ApiError(401, "The access token is invalid" if token_text else "The access token is missing")
     if ep.scope is not None and not scope_rules.covers(caller.scopes, ep.scope):
         raise ApiError(403, "This action is outside the authorized scopes")
-    if ep.user and caller.account is None:
+    if ep.user and caller.account_id is None:
         raise ApiError(422, "This method requires an authenticated user")
     return caller
 
@@ -381,6 +431,7 @@ async def cors_middleware(request: web.Request, handler):
 
 def add_routes(app: web.Application) -> None:
     """Every registered endpoint, with and without a trailing slash; fixed paths before ones with {ids}."""
+    app[TOKENS] = Lru(TOKENS_KEPT)
     for ep in sorted(ENDPOINTS, key=lambda e: ("{" in e.path, e.path)):
         handler = _wrap(ep)
         for path in (ep.path, ep.path + "/"):

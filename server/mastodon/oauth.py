@@ -20,7 +20,7 @@ from models.oauth import AccessToken, AuthorizationCode, OAuthApp, digest
 from server import sessions, throttle
 from server.keys import FED, TEMPLATES
 from server.mastodon import scopes as scope_rules
-from server.mastodon.api import ApiError, Caller, Params, endpoint, json_answer, read_params
+from server.mastodon.api import ApiError, Caller, Params, endpoint, forget_token, json_answer, read_params
 from server.mastodon.entities import application
 
 OOB = "urn:ietf:wg:oauth:2.0:oob"
@@ -429,6 +429,8 @@ async def revoke(request: web.Request) -> web.Response:
         )
         if found is not None and found.revoked_at is None:
             found.revoked_at = utcnow()
+    if found is not None:
+        forget_token(request.app, found.token_hash)
     return json_answer({})
 
 

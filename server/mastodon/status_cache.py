@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import html
 import json
+import time
 from typing import Any, Iterable
 from urllib.parse import quote
 
@@ -23,11 +24,17 @@ from sqlalchemy.types import NullType
 from federation.vocabulary import PUBLIC_ALIASES, as_list, dumps, id_of
 from models import Actor, Follow, FollowState, Object
 from models.interaction import Favourite
+from models.lean import Lean
 from models.types import web_url
+from server.lru import Lru
 
 GROUP_TYPES = ("Group", "Organization")
 BOT_TYPES = ("Application", "Service")
-CACHE_LIMIT = 50_000  # statuses (and as many accounts) kept per process before the cache starts afresh
+CACHE_LIMIT = 10_000  # statuses (and as many accounts) kept per process, the least recently used dropped
+# How long a counted statuses_count is trusted while its author's (newest live status, deleted statuses) key is
+# unchanged: only a hard delete of an older row (an undone boost) escapes that key.
+COUNT_TTL = 30.0
+clock = time.monotonic
 
 
 def raw(column):
@@ -77,13 +84,63 @@ ACTOR_COLUMNS = tuple(
 
 _IDS = bindparam("ids", expanding=True)
 _ME = bindparam("me")
-# Statements built once (SQLAlchemy then finds their compiled form in its cache without rebuilding them).
-STATUSES_BY_ID = select(*STATUS_COLUMNS).where(Object.id.in_(_IDS))
-ACTORS_BY_ID = select(*ACTOR_COLUMNS).where(Actor.id.in_(_IDS))
-PUBLISHED_BY_ID = select(Object.id, raw(Object.published)).where(Object.id.in_(_IDS))
-PARENTS_BY_URI = select(Object.uri, Object.id, Object.attributed_to_id).where(Object.uri.in_(_IDS))
-MENTIONED_BY_URI = select(Actor.id, Actor.uri, Actor.username, Actor.host, Actor.local, Actor.url).where(
-    Actor.uri.in_(_IDS)
+STATUS_FIELDS = len(STATUS_COLUMNS)
+# Statements built once, run lean (models/lean.py).
+STATUSES_BY_ID = Lean(select(*STATUS_COLUMNS).where(Object.id.in_(_IDS)))
+_ACCEPTED = Follow.state == FollowState.accepted.value
+_OF_ACTOR = Object.attributed_to_id == Actor.id
+# An author's newest live status: a backward read of the (author, deleted_at, id) index, in its order (for
+# max(id), PostgreSQL's planner walks the primary key back instead).
+_NEWEST = (
+    select(Object.id)
+    .where(_OF_ACTOR, Object.deleted_at.is_(None))
+    .order_by(Object.attributed_to_id.desc(), Object.deleted_at.desc(), Object.id.desc())
+    .limit(1)
+    .scalar_subquery()
+)
+# Each actor with its follow counts and the key of its statuses_count (all from indexes, one seek each).
+ACTORS_BY_ID = Lean(
+    select(
+        *ACTOR_COLUMNS,
+        select(func.count()).where(Follow.followee_id == Actor.id, _ACCEPTED).scalar_subquery().label("n_in"),
+        select(func.count())
+        .where(Follow.follower_id == Actor.id, _ACCEPTED)
+        .scalar_subquery()
+        .label("n_out"),
+        _NEWEST.label("top"),
+        select(func.count()).where(_OF_ACTOR, Object.deleted_at.is_not(None)).scalar_subquery().label("gone"),
+    ).where(Actor.id.in_(_IDS))
+)
+ACTOR_FIELDS = len(ACTOR_COLUMNS)
+STATUS_COUNTS = Lean(  # (kind, status id, count, how many of them are the viewer's)
+    union_all(
+        select(
+            literal(0),
+            Favourite.object_id,
+            func.count(),
+            func.sum(case((Favourite.actor_id == _ME, 1), else_=0)),
+        )
+        .where(Favourite.object_id.in_(_IDS))
+        .group_by(Favourite.object_id),
+        select(
+            literal(1),
+            Object.reblog_of_id,
+            func.count(),
+            func.sum(case((Object.attributed_to_id == _ME, 1), else_=0)),
+        )
+        .where(Object.reblog_of_id.in_(_IDS), Object.deleted_at.is_(None))
+        .group_by(Object.reblog_of_id),
+    )
+)
+REPLY_COUNTS = Lean(
+    select(Object.in_reply_to, func.count())
+    .where(Object.in_reply_to.in_(_IDS), Object.deleted_at.is_(None))
+    .group_by(Object.in_reply_to)
+)
+PARENTS_BY_URI = Lean(select(Object.uri, Object.id, Object.attributed_to_id).where(Object.uri.in_(_IDS)))
+PUBLISHED_BY_ID = Lean(select(Object.id, raw(Object.published)).where(Object.id.in_(_IDS)))
+MENTIONED_BY_URI = Lean(
+    select(Actor.id, Actor.uri, Actor.username, Actor.host, Actor.local, Actor.url).where(Actor.uri.in_(_IDS))
 )
 
 
@@ -91,7 +148,7 @@ def status_rows(conn: Connection, ids: Iterable[int]) -> dict[int, Any]:
     ids = list(set(ids))
     if not ids:
         return {}
-    return {r.id: r for r in conn.execute(STATUSES_BY_ID, {"ids": ids})}
+    return {r.id: r for r in STATUSES_BY_ID.rows(conn, {"ids": ids})}
 
 
 # ---------------------------------------------------------------- pure steps
@@ -278,50 +335,51 @@ def status_fixed(base: str, row, document: dict) -> tuple[dict, list[str]]:
 
 
 class Fixed:
-    """A rendered fixed part: the row it was made from, the fields as a dict, and as JSON without braces."""
+    """A rendered fixed part: the row it was made from and its fields as JSON without braces (a dict again
+    when asked for); an account's also keeps its last JSON with counts, and its statuses count."""
 
-    __slots__ = ("row", "fields", "json", "mentions")
+    __slots__ = ("row", "json", "mentions", "last", "stats")
 
     def __init__(self, row: tuple, fields: dict, mentions: list[str] | None = None):
         self.row = row
-        self.fields = fields
         self.json = dumps(fields)[1:-1]
         self.mentions = mentions or []
+        self.last: tuple = (None, None)  # an account's: (counts, JSON with them)
+        self.stats: tuple | None = None  # an account's: (key, statuses count, until, newest status time)
+
+    @property
+    def fields(self) -> dict:
+        return json.loads(f"{{{self.json}}}")
 
 
 class EntityCache:
-    """Fixed parts of statuses and accounts by id, each valid while its row is unchanged."""
+    """Fixed parts of statuses and accounts by id, each valid while its row is unchanged (an account's part
+    also keeps its statuses count, valid while that count's key is)."""
 
     def __init__(self, base: str, limit: int = CACHE_LIMIT):
         self.base = base
         self.limit = limit
-        self.statuses: dict[int, Fixed] = {}
-        self.accounts: dict[int, Fixed] = {}
-        self.latest: dict[int, tuple[int, dt.datetime | None]] = {}  # author: (newest status id, its time)
+        self.statuses: Lru = Lru(limit)
+        self.accounts: Lru = Lru(limit)
         self.hits = self.misses = 0
 
     def status(self, row) -> Fixed:
-        key = tuple(row)
-        found = self.statuses.get(row.id)
+        key = tuple(row)[:STATUS_FIELDS]
+        found = self.statuses.used(row.id)
         if found is not None and found.row == key:
             self.hits += 1
             return found
         self.misses += 1
-        if len(self.statuses) >= self.limit:
-            self.statuses.clear()
         fields, mentions = status_fixed(self.base, row, document_of(row.document))
-        found = self.statuses[row.id] = Fixed(key, fields, mentions)
-        return found
+        return self.statuses.keep(row.id, Fixed(key, fields, mentions))
 
     def account(self, row) -> Fixed:
-        key = tuple(row)
-        found = self.accounts.get(row.id)
+        key = tuple(row)[:ACTOR_FIELDS]
+        found = self.accounts.used(row.id)
         if found is not None and found.row == key:
             return found
-        if len(self.accounts) >= self.limit:
-            self.accounts.clear()
-        found = self.accounts[row.id] = Fixed(key, account_fixed(self.base, row, document_of(row.document)))
-        return found
+        fields = account_fixed(self.base, row, document_of(row.document))
+        return self.accounts.keep(row.id, Fixed(key, fields))
 
 
 _CACHES: dict[str, EntityCache] = {}
@@ -336,61 +394,33 @@ def cache_for(base: str) -> EntityCache:
 
 # ---------------------------------------------------------------- counts read per page
 
-STATUS_COUNTS = union_all(  # (kind, status id, count, how many of them are the viewer's)
-    select(
-        literal(0), Favourite.object_id, func.count(), func.sum(case((Favourite.actor_id == _ME, 1), else_=0))
-    )
-    .where(Favourite.object_id.in_(_IDS))
-    .group_by(Favourite.object_id),
-    select(
-        literal(1),
-        Object.reblog_of_id,
-        func.count(),
-        func.sum(case((Object.attributed_to_id == _ME, 1), else_=0)),
-    )
-    .where(Object.reblog_of_id.in_(_IDS), Object.deleted_at.is_(None))
-    .group_by(Object.reblog_of_id),
-)
-REPLY_COUNTS = (
-    select(Object.in_reply_to, func.count())
-    .where(Object.in_reply_to.in_(_IDS), Object.deleted_at.is_(None))
-    .group_by(Object.in_reply_to)
-)
-
-_ACCEPTED = Follow.state == FollowState.accepted.value
-ACCOUNT_COUNTS = union_all(  # (kind, actor id, count, newest status id)
-    select(literal(0), Follow.followee_id, func.count(), literal(0))
-    .where(Follow.followee_id.in_(_IDS), _ACCEPTED)
-    .group_by(Follow.followee_id),
-    select(literal(1), Follow.follower_id, func.count(), literal(0))
-    .where(Follow.follower_id.in_(_IDS), _ACCEPTED)
-    .group_by(Follow.follower_id),
-    # from the (author, deleted_at, id) index alone
-    select(literal(2), Object.attributed_to_id, func.count(), func.max(Object.id))
+# from the (author, deleted_at, id) index alone
+STATUSES_COUNTS = Lean(
+    select(Object.attributed_to_id, func.count())
     .where(Object.attributed_to_id.in_(_IDS), Object.deleted_at.is_(None))
-    .group_by(Object.attributed_to_id),
+    .group_by(Object.attributed_to_id)
 )
 
 
-def account_counts_of(conn: Connection, cache: EntityCache, ids: set[int]) -> dict[int, tuple]:
-    """(followers, following, statuses, time of the newest status) for each actor id."""
-    if not ids:
-        return {}
-    found: dict[int, list] = {i: [0, 0, 0, None] for i in ids}
-    newest: dict[int, int] = {}
-    for kind, who, n, top in conn.execute(ACCOUNT_COUNTS, {"ids": list(ids)}):
-        found[who][kind] = n
-        if kind == 2:
-            newest[who] = top
-    unknown = [top for who, top in newest.items() if cache.latest.get(who, (None,))[0] != top]
-    if unknown:
-        published = dict(conn.execute(PUBLISHED_BY_ID, {"ids": unknown}).all())
-        for who, top in newest.items():
-            if top in published:
-                cache.latest[who] = (top, moment(published[top]))
-    for who, top in newest.items():
-        found[who][3] = cache.latest.get(who, (None, None))[1]
-    return {i: tuple(v) for i, v in found.items()}
+def account_counts_of(conn: Connection, accounts: dict[int, Fixed], rows: list) -> dict[int, tuple]:
+    """(followers, following, statuses, time of the newest status) for each actor row read by ACTORS_BY_ID.
+
+    An author's statuses are counted again only when its key (newest live status, number of deleted ones)
+    moved, or after COUNT_TTL; the count is kept on the author's cached Fixed part."""
+    now = clock()
+    stale = [
+        r
+        for r in rows
+        if (stats := accounts[r.id].stats) is None or stats[0] != (r.top, r.gone) or stats[2] <= now
+    ]
+    if stale:
+        tops = {r.id: r.top for r in stale if r.top is not None}
+        counted = dict(STATUSES_COUNTS.rows(conn, {"ids": list(tops)})) if tops else {}
+        published = dict(PUBLISHED_BY_ID.rows(conn, {"ids": list(tops.values())})) if tops else {}
+        for r in stale:
+            last = moment(published.get(r.top)) if r.top is not None else None
+            accounts[r.id].stats = ((r.top, r.gone), counted.get(r.id, 0), now + COUNT_TTL, last)
+    return {r.id: (r.n_in, r.n_out, *accounts[r.id].stats[1::2]) for r in rows}
 
 
 # ---------------------------------------------------------------- a page
@@ -405,6 +435,7 @@ class Page:
         self.me = viewer_id if viewer_id is not None else -1
         self.accounts: dict[int, Fixed] = {}
         self.counts: dict[int, tuple] = {}
+        self.account_texts: dict[int, str] = {}
 
     def load(self, rows: list) -> list[tuple]:
         """The statuses to show, in order: (row, original row or None), skipping deleted ones; loads
@@ -432,30 +463,32 @@ class Page:
 
     def _load_accounts(self, ids: set) -> None:
         ids.discard(None)
-        for row in self.conn.execute(ACTORS_BY_ID, {"ids": list(ids)}) if ids else ():
+        rows = ACTORS_BY_ID.rows(self.conn, {"ids": list(ids)}) if ids else []
+        for row in rows:
             self.accounts[row.id] = self.cache.account(row)
-        self.counts = account_counts_of(self.conn, self.cache, set(self.accounts))
+        self.counts = account_counts_of(self.conn, self.accounts, rows)
 
     def _load_status_counts(self, content: list) -> None:
-        self.favourites, self.reblogs, self.replies = {}, {}, {}
-        self.favourited, self.reblogged = set(), set()
-        ids = [r.id for r in content]
-        if ids:
-            counted = (self.favourites, self.reblogs)
-            for kind, status_id, n, mine in self.conn.execute(STATUS_COUNTS, {"ids": ids, "me": self.me}):
-                counted[kind][status_id] = n
-                if mine and kind == 0:
-                    self.favourited.add(status_id)
-                elif mine and kind == 1:
-                    self.reblogged.add(status_id)
-            by_uri = dict(self.conn.execute(REPLY_COUNTS, {"ids": [r.uri for r in content]}).all())
-            self.replies = {r.id: by_uri[r.uri] for r in content if r.uri in by_uri}
+        """Per status: (favourites, boosts, replies, favourited, boosted, parent id, parent's author)."""
+        found: dict[int, list] = {r.id: [0, 0, 0, False, False, None, None] for r in content}
+        self.status_counts = found
+        if not content:
+            return
+        for kind, status_id, n, mine in STATUS_COUNTS.rows(self.conn, {"ids": list(found), "me": self.me}):
+            found[status_id][kind] = n
+            found[status_id][3 + kind] = bool(mine)
+        by_uri = dict(REPLY_COUNTS.rows(self.conn, {"ids": [r.uri for r in content]}))
         parent_uris = list({r.in_reply_to for r in content if r.in_reply_to})
-        self.parents = (
-            {uri: (i, author) for uri, i, author in self.conn.execute(PARENTS_BY_URI, {"ids": parent_uris})}
+        parents = (
+            {uri: (i, author) for uri, i, author in PARENTS_BY_URI.rows(self.conn, {"ids": parent_uris})}
             if parent_uris
             else {}
         )
+        for r in {r.id: r for r in content}.values():
+            counts = found[r.id]
+            counts[2] = by_uri.get(r.uri, 0)
+            counts[5:] = parents.get(r.in_reply_to, (None, None)) if r.in_reply_to else (None, None)
+            found[r.id] = tuple(counts)
         hrefs = list({h for r in content for h in self.fixed[r.id].mentions})
         self.mentioned = (
             {
@@ -465,7 +498,7 @@ class Page:
                     "url": row.url or row.uri,
                     "acct": acct_of(row),
                 }
-                for row in self.conn.execute(MENTIONED_BY_URI, {"ids": hrefs})
+                for row in MENTIONED_BY_URI.rows(self.conn, {"ids": hrefs})
             }
             if hrefs
             else {}
@@ -477,16 +510,16 @@ class Page:
         return {**self.accounts[actor_id].fields, **account_counts(self.counts[actor_id])}
 
     def _dynamic(self, row) -> dict:
-        parent = self.parents.get(row.in_reply_to) if row.in_reply_to else None
+        favourites, reblogs, replies, favourited, reblogged, parent, author = self.status_counts[row.id]
         return {
             "mentions": [self.mentioned[h] for h in self.fixed[row.id].mentions if h in self.mentioned],
-            "reblogs_count": self.reblogs.get(row.id, 0),
-            "favourites_count": self.favourites.get(row.id, 0),
-            "replies_count": self.replies.get(row.id, 0),
-            "in_reply_to_id": str(parent[0]) if parent else None,
-            "in_reply_to_account_id": str(parent[1]) if parent and parent[1] else None,
-            "favourited": row.id in self.favourited,
-            "reblogged": row.id in self.reblogged,
+            "reblogs_count": reblogs,
+            "favourites_count": favourites,
+            "replies_count": replies,
+            "in_reply_to_id": str(parent) if parent is not None else None,
+            "in_reply_to_account_id": str(author) if author is not None else None,
+            "favourited": favourited,
+            "reblogged": reblogged,
         }
 
     def status_dict(self, row, original) -> dict:
@@ -502,32 +535,57 @@ class Page:
             "reblogged": inner["reblogged"],
         }
 
-    # -- JSON, each fixed part written once
+    # -- JSON: each fixed part written once, joined with what was read for this page
 
     def account_json(self, actor_id: int) -> str:
-        counts = self.counts[actor_id]
-        last = counts[3].date().isoformat() if counts[3] else None
+        found = self.account_texts.get(actor_id)
+        if found is not None:
+            return found
+        fixed, counts = self.accounts[actor_id], self.counts[actor_id]
+        if fixed.last[0] != counts:
+            last = counts[3].date().isoformat() if counts[3] else None
+            fixed.last = (
+                counts,
+                f'{{{fixed.json},"followers_count":{counts[0]},"following_count":{counts[1]},'
+                f'"statuses_count":{counts[2]},"last_status_at":{json.dumps(last)}}}',
+            )
+        found = self.account_texts[actor_id] = fixed.last[1]
+        return found
+
+    def _dynamic_json(self, row, fixed: Fixed) -> str:
+        favourites, reblogs, replies, favourited, reblogged, parent, author = self.status_counts[row.id]
+        mentions = (
+            dumps([self.mentioned[h] for h in fixed.mentions if h in self.mentioned])
+            if fixed.mentions
+            else "[]"
+        )
         return (
-            f'{{{self.accounts[actor_id].json},"followers_count":{counts[0]},'
-            f'"following_count":{counts[1]},'
-            f'"statuses_count":{counts[2]},"last_status_at":{json.dumps(last)}}}'
+            f'"mentions":{mentions},"reblogs_count":{reblogs},"favourites_count":{favourites},'
+            f'"replies_count":{replies},"in_reply_to_id":{_jid(parent)},'
+            f'"in_reply_to_account_id":{_jid(author)},"favourited":{_js(favourited)},'
+            f'"reblogged":{_js(reblogged)}'
         )
 
     def status_json(self, row, original) -> str:
+        fixed = self.fixed[row.id]
         account = self.account_json(row.attributed_to_id)
-        if original is not None:
-            inner = self.status_json(original, None)
-            flags = (
-                f'"favourited":{_js(original.id in self.favourited)},'
-                f'"reblogged":{_js(original.id in self.reblogged)}'
-            )
-            return f'{{{self.fixed[row.id].json},"account":{account},"reblog":{inner},{flags}}}'
-        dynamic = self._dynamic(row)
-        return f'{{{self.fixed[row.id].json},"account":{account},{dumps(dynamic)[1:]}'
+        if original is None:
+            return f'{{{fixed.json},"account":{account},{self._dynamic_json(row, fixed)}}}'
+        counts = self.status_counts[original.id]
+        inner = self.status_json(original, None)
+        return (
+            f'{{{fixed.json},"account":{account},"reblog":{inner},'
+            f'"favourited":{_js(counts[3])},"reblogged":{_js(counts[4])}}}'
+        )
 
 
 def _js(flag: bool) -> str:
     return "true" if flag else "false"
+
+
+def _jid(found: int | None) -> str:
+    """An id as Mastodon writes it: a JSON string, or null."""
+    return f'"{found}"' if found is not None else "null"
 
 
 def statuses_json(conn: Connection, base: str, viewer_id: int | None, rows: list) -> tuple[str, list[int]]:

@@ -8,6 +8,7 @@ from sqlalchemy import and_, bindparam, exists, or_, select
 
 from models import Actor, Object, TimelineEntry
 from models.interaction import Hashtag
+from models.lean import Lean
 from server.keys import FED
 from server.mastodon.api import (
     Caller,
@@ -57,7 +58,7 @@ def _bound(build, column, page: Page):
         bounds = Page(
             *(bindparam(n) if v else None for n, v in zip(names, shape[1:])), limit=bindparam("limit")
         )
-        found = _STATEMENTS[shape] = paginate(build(), column, bounds)
+        found = _STATEMENTS[shape] = Lean(paginate(build(), column, bounds))
     return found
 
 
@@ -73,7 +74,7 @@ def _values(page: Page, **more) -> dict:
 
 def _entries():
     return (
-        select(TimelineEntry.via_actor_id.label("via"), *STATUS_COLUMNS)
+        select(*STATUS_COLUMNS, TimelineEntry.via_actor_id.label("via"))
         .select_from(TimelineEntry)
         .join(Object, Object.id == TimelineEntry.object_id)
         .where(TimelineEntry.owner_id == bindparam("owner"))
@@ -86,8 +87,10 @@ def _own():
     )
 
 
-_BOOSTS_OF = select(Object.reblog_of_id, Object.attributed_to_id).where(
-    Object.reblog_of_id.in_(bindparam("ids", expanding=True)), Object.deleted_at.is_(None)
+_BOOSTS_OF = Lean(
+    select(Object.reblog_of_id, Object.attributed_to_id).where(
+        Object.reblog_of_id.in_(bindparam("ids", expanding=True)), Object.deleted_at.is_(None)
+    )
 )
 
 
@@ -98,13 +101,13 @@ def _received(conn, owner_id: int, page: Page) -> list:
     kept: list = []
     cursor = Page(page.max_id, page.since_id, page.min_id, page.limit + 5)
     while len(kept) < page.limit:
-        entries = conn.execute(
-            _bound(_entries, TimelineEntry.object_id, cursor), _values(cursor, owner=owner_id)
-        ).all()
+        entries = _bound(_entries, TimelineEntry.object_id, cursor).rows(
+            conn, _values(cursor, owner=owner_id)
+        )
         if not entries:
             break
         relayed = [e.id for e in entries if e.via is not None and e.via != e.attributed_to_id]
-        boosted = set(conn.execute(_BOOSTS_OF, {"ids": relayed}).all()) if relayed else set()
+        boosted = set(_BOOSTS_OF.rows(conn, {"ids": relayed})) if relayed else set()
         kept.extend(e for e in entries if e.deleted_at is None and (e.id, e.via) not in boosted)
         if len(entries) < cursor.limit:
             break
@@ -119,7 +122,7 @@ def home_rows(conn, owner_id: int, page: Page) -> list:
     """The home timeline's rows: what reached the account (boosts shown as the booster's status) and its own
     posts."""
     found = {r.id: r for r in _received(conn, owner_id, page)}
-    for row in conn.execute(_bound(_own, Object.id, page), _values(page, owner=owner_id)):
+    for row in _bound(_own, Object.id, page).rows(conn, _values(page, owner=owner_id)):
         found[row.id] = row
     # As in Mastodon, one's own boost of a post the timeline already shows is not shown a second time.
     shown = [r for r in found.values() if r.reblog_of_id not in found]

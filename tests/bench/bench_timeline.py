@@ -250,13 +250,15 @@ def wrk_rate(url: str, seconds: int, token: str | None = None) -> float:
 
 
 def py_spy(pid: int, seconds: int) -> subprocess.Popen | None:
-    """With BENCH_PYSPY=FILE, a py-spy recording of the server during the loaded run (raw format)."""
+    """With BENCH_PYSPY=FILE, a py-spy recording of the server during the loaded run (raw format); more py-spy
+    options in BENCH_PYSPY_ARGS (--gil: only the thread holding the GIL)."""
     if not os.environ.get("BENCH_PYSPY"):
         return None
     spy = str(Path(sys.executable).parent / "py-spy")
     return subprocess.Popen(
         [spy, "record", "-p", str(pid), "-r", "400", "-o", os.environ["BENCH_PYSPY"], "-f", "raw"]
         + ["-d", str(seconds), "--nonblocking"]
+        + os.environ.get("BENCH_PYSPY_ARGS", "").split()
     )
 
 
@@ -313,7 +315,7 @@ def main() -> None:
         print(f"bare aiohttp JSON handler, same load: {bare:,.0f} requests/s")
         print(
             f"ratio home / bare: {home_rate / bare:.1%} (each home page is 20 full statuses with accounts, "
-            f"counts and flags, from about 10 queries)"
+            f"counts and flags, from six lean reads)"
         )
     finally:
         factory.close()
