@@ -1,14 +1,14 @@
 """follower_state: an index of follows by follower and state (an account's following count, index alone)
 
-Revision ID: 0012_follower_state
-Revises: 0011_forum
+Revision ID: 0013_follower_state
+Revises: 0012_inbox_payloads
 Create Date: 2026-12-06
 """
 
 from alembic import op
 
-revision = "0012_follower_state"
-down_revision = "0011_forum"
+revision = "0013_follower_state"
+down_revision = "0012_inbox_payloads"
 branch_labels = None
 depends_on = None
 
