@@ -35,6 +35,7 @@ _WRAPPERS = ("Undo", "Accept", "Reject", "Announce")
 def order_key(document: dict) -> str:
     """What an activity is about, for ordering: the id of its object, looking through Undo/Accept/Reject/
     Announce of an embedded activity (Undo{Like{post}} is about the post); the activity's own id otherwise."""
+    own_id = document["id"]  # a string: the inbox refuses an activity without one
     value = document.get("object")
     for _ in range(3):
         if (
@@ -47,8 +48,8 @@ def order_key(document: dict) -> str:
             document, value = value, value.get("object")
             continue
         break
-    key = id_of(value) if value is not None else None
-    return (key or document.get("id") or "")[:2048]
+    key = id_of(value) or id_of(document.get("id")) or own_id
+    return key[:2048]
 
 
 @dataclass

@@ -78,6 +78,15 @@ NOTE = "https://b.example/objects/1"
             NOTE,
         ),
         ({"id": "a7", "type": "Flourish", "actor": "x"}, "a7"),
+        (  # an embedded activity whose own id is no string, about nothing we can name (a fuzzer's find)
+            {
+                "id": "a8",
+                "type": "Undo",
+                "actor": "x",
+                "object": {"id": {"id": 5}, "type": "Like", "actor": "x", "object": [3]},
+            },
+            "a8",
+        ),
     ],
 )
 def test_entries_about_one_object_share_an_order_key(document, key):
