@@ -33,6 +33,10 @@ def test_members_hear_of_proposals_amendments_and_agreements_of_their_movement(i
     assert "an amendment cancels earlier signatures" in page
 
     a.cli("proposal", "sign", url, "--as", "rivers")
+    current = a.proposal(url)["current_version"]
+    wait_for(
+        lambda: (b.proposal(url) or {}).get("current_version") == current, what="the amended version on b"
+    )
     b.cli("proposal", "sign", url, "--as", "fishers")
     for instance, browser in ((a, alice), (b, bob)):
         wait_for(lambda: "Agreement in force" in notices(browser, instance), what=f"{instance.host} in force")
