@@ -159,8 +159,8 @@ class InboxWorker:
             try:
                 outcome = await self.inbox.process(entry, document)
             except Exception as error:
-                log.info("inbox entry %d (%s) failed: %r", entry.id, entry.activity_uri, error, exc_info=True)
                 outcome = Outcome(S.retrying, failure_text(error))
+                log.info("inbox entry %d (%s) failed: %s", entry.id, entry.activity_uri, outcome.error)
             if outcome.state is not S.done:  # done is written in the transaction that applied it
                 state = await self.journal.finish(entry, outcome)
                 if state == S.refused.value:
