@@ -6,6 +6,7 @@ import json
 
 from aiohttp import web
 
+from federation.fetch import read_up_to
 from federation.urls import INSTANCE_ACTOR
 from models import Actor
 from models.actor import local_actor
@@ -16,14 +17,7 @@ async def _read_body(request: web.Request) -> bytes:
     limit = request.app[FED].settings.max_inbox_bytes
     if request.content_length is not None and request.content_length > limit:
         raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=request.content_length)
-    chunks, size = [], 0
-    while size <= limit:  # one read returns only what is buffered: read to the end or past the limit
-        chunk = await request.content.read(limit + 1 - size)
-        if not chunk:
-            break
-        chunks.append(chunk)
-        size += len(chunk)
-    body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    body = await read_up_to(request.content, limit + 1)
     if len(body) > limit:
         raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=len(body))
     return body
