@@ -16,7 +16,7 @@ depends_on = None
 ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
-def upgrade() -> None:
+def _create_payloads() -> None:
     op.create_table(
         "inbox_payloads",
         sa.Column("entry_id", ID, autoincrement=False, nullable=False),
@@ -29,20 +29,32 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("entry_id", name=op.f("pk_inbox_payloads")),
     )
-    op.execute("INSERT INTO inbox_payloads (entry_id, payload) SELECT id, payload FROM inbox_entries")
+
+
+def upgrade() -> None:
+    # The bodies wait in a plain table while inbox_entries loses its column: on SQLite that rebuilds the
+    # table, and dropping the old one would cascade into a table that already referenced it.
+    op.execute("CREATE TABLE inbox_payloads_moving AS SELECT id AS entry_id, payload FROM inbox_entries")
     op.drop_index("ix_inbox_entries_order_key", table_name="inbox_entries")
     with op.batch_alter_table("inbox_entries") as batch:
         batch.drop_column("payload")
     op.create_index("ix_inbox_entries_order_key", "inbox_entries", ["order_key", "state", "id"], unique=False)
+    _create_payloads()
+    op.execute(
+        "INSERT INTO inbox_payloads (entry_id, payload) SELECT entry_id, payload FROM inbox_payloads_moving"
+    )
+    op.drop_table("inbox_payloads_moving")
 
 
 def downgrade() -> None:
+    op.execute("CREATE TABLE inbox_payloads_moving AS SELECT entry_id, payload FROM inbox_payloads")
+    op.drop_table("inbox_payloads")
     op.drop_index("ix_inbox_entries_order_key", table_name="inbox_entries")
     with op.batch_alter_table("inbox_entries") as batch:
         batch.add_column(sa.Column("payload", sa.Text(), nullable=False, server_default=""))
     op.execute(
-        "UPDATE inbox_entries SET payload = (SELECT payload FROM inbox_payloads"
-        " WHERE inbox_payloads.entry_id = inbox_entries.id)"
+        "UPDATE inbox_entries SET payload = coalesce((SELECT payload FROM inbox_payloads_moving"
+        " WHERE inbox_payloads_moving.entry_id = inbox_entries.id), '')"
     )
+    op.drop_table("inbox_payloads_moving")
     op.create_index("ix_inbox_entries_order_key", "inbox_entries", ["order_key", "id"], unique=False)
-    op.drop_table("inbox_payloads")
