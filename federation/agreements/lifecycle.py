@@ -6,6 +6,7 @@ import datetime as dt
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import flag_modified
 
 from federation.agreements.store import (
     add_version,
@@ -184,6 +185,9 @@ async def maybe_agree(session: AsyncSession, proposal: Proposal) -> bool:
     proposal.agreed_version = proposal.current_version
     proposal.agreed_at = utcnow()
     proposal.reminded_at = None  # the clock now reminds of the agreement's end, not the proposal's
+    # Written even when this session read it as None: the clock may have reminded of the proposal's close
+    # since (another transaction), and the agreement's end must be reminded of all the same.
+    flag_modified(proposal, "reminded_at")
     await transition(session, proposal, "agree", detail=proposal.current_version)
     if proposal.renews_uri:
         old = await agreement_by_uri(session, proposal.renews_uri)
