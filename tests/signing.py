@@ -11,6 +11,17 @@ from federation.keys import secret_for
 from federation.signatures import sign_request
 
 
+def activity(actor: str, host_base: str, kind: str, **fields) -> dict:
+    """An activity of `kind` by actor, its id on the actor's host."""
+    return {
+        "@context": "https://www.w3.org/ns/activitystreams",
+        "id": f"{host_base}/activities/{uuid.uuid4()}",
+        "type": kind,
+        "actor": actor,
+        **fields,
+    }
+
+
 def create_note(actor: str, host_base: str, text: str = "hello", **note_fields) -> dict:
     """A Create{Note} by actor, with ids on the actor's host."""
     note_id = f"{host_base}/objects/{uuid.uuid4()}"

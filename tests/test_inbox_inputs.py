@@ -6,13 +6,12 @@ big bodies, and objects that are no posts. Each request is signed as B would sig
 """
 
 import json
-import uuid
 
 import pytest
 import requests
 
 from tests.harness import wait_for
-from tests.signing import create_note, signed_post
+from tests.signing import activity, create_note, signed_post
 
 
 @pytest.fixture(scope="module")
@@ -179,22 +178,20 @@ def test_webfinger_takes_the_acct_scheme_and_names_in_any_case(story, resource):
 def test_an_announce_naming_a_known_update_by_id_is_stored_and_fails_nothing(story):
     """The object's type comes from the activity we know by that id; its handler wants it embedded."""
     a, b, water = story
-    update = {
-        "@context": "https://www.w3.org/ns/activitystreams",
-        "id": f"{b.base_url}/activities/{uuid.uuid4()}",
-        "type": "Update",
-        "actor": water,
-        "object": {"id": water, "type": "Group", "name": "Water", "inbox": f"{water}/inbox"},
-    }
+    update = activity(
+        water,
+        b.base_url,
+        "Update",
+        object={"id": water, "type": "Group", "name": "Water", "inbox": f"{water}/inbox"},
+    )
     assert send(story, update).status_code == 202
-    announce = {
-        "@context": "https://www.w3.org/ns/activitystreams",
-        "id": f"{b.base_url}/activities/{uuid.uuid4()}",
-        "type": "Announce",
-        "actor": water,
-        "to": ["https://www.w3.org/ns/activitystreams#Public"],
-        "object": update["id"],
-    }
+    announce = activity(
+        water,
+        b.base_url,
+        "Announce",
+        to=["https://www.w3.org/ns/activitystreams#Public"],
+        object=update["id"],
+    )
     assert send(story, announce).status_code == 202
     a.wait_inbox_drained()
     assert a.sql(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Awaitable, Callable
 from urllib.parse import parse_qsl, urlencode
 
@@ -49,29 +50,21 @@ class Caller:
 
     def __init__(self, values: dict | None = None):
         self._values = values
-        self._made: dict = {}
         self.scopes = frozenset(values["scopes"].split()) if values else frozenset()
         self.account_id: int | None = values["actor_id"] if values else None
 
-    @property
+    @cached_property
     def token(self) -> AccessToken | None:
         if self._values is None:
             return None
-        if "token" not in self._made:
-            values = self._values
-            self._made["token"] = _detached(AccessToken, {c.key: values[c.key] for c in _TOKEN_COLUMNS})
-        return self._made["token"]
+        return _detached(AccessToken, {c.key: self._values[c.key] for c in _TOKEN_COLUMNS})
 
-    @property
+    @cached_property
     def account(self) -> Actor | None:
         if self.account_id is None:
             return None
-        if "account" not in self._made:
-            values = self._values
-            self._made["account"] = _detached(
-                Actor, {c.key: values[f"actor_{c.key}"] for c in Actor.__table__.columns}
-            )
-        return self._made["account"]
+        values = self._values
+        return _detached(Actor, {c.key: values[f"actor_{c.key}"] for c in Actor.__table__.columns})
 
 
 Handler = Callable[[web.Request, "Params", Caller], Awaitable[Any]]
