@@ -18,7 +18,7 @@ key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                         serialization.NoEncryption()).decode()
 pool = SigningPool(2)  # kept: a collected pool would stop its workers itself
-pool.start(pem, key)
+pool.start(pem)
 print("started", flush=True)
 time.sleep(600)
 """

@@ -368,7 +368,8 @@ def main() -> None:
         result = replay(inbox_url, prefix, args)
         cpu_accepting = sum(cpu.cpu_times()[:2]) - cpu_before
         backlog = unfinished(instance)
-        drained_after = wait_drained(instance, 600) + time.monotonic() - started
+        wait_drained(instance, 600)
+        drained_after = time.monotonic() - started  # from the load's start to an empty journal
         cpu_used = sum(cpu.cpu_times()[:2]) - cpu_before
         if spy is not None:
             spy.wait()
