@@ -194,6 +194,8 @@ class Inbox:
             if not (isinstance(document.get(name), str) or (name == "actor" and id_of(document.get(name)))):
                 if name != "type" or not isinstance(document.get(name), list):
                     raise Refusal(400, f"activity has no {name}")
+        if document["id"] == id_of(document["actor"]):
+            raise Refusal(400, "activity id is its actor's id")  # it would be stored under the actor's URI
         check_sizes(document)
         return document, cleaned
 

@@ -197,3 +197,13 @@ def test_an_announce_naming_a_known_update_by_id_is_stored_and_fails_nothing(sto
     assert a.sql(
         "SELECT state, error FROM inbox_entries WHERE activity_uri = :u", drained=False, u=announce["id"]
     ) == [("done", None)]
+
+
+def test_an_activity_whose_id_is_its_actors_id_is_refused_with_400(story):
+    a, b, water = story
+    update = activity(water, b.base_url, "Update", object={"id": water, "type": "Group", "name": "Water"})
+    update["id"] = water
+    response = send(story, update)
+    assert response.status_code == 400, response.text
+    assert "actor's id" in response.json()["error"]
+    assert a.sql("SELECT count(*) FROM activities WHERE uri = :u", u=water) == [(0,)]
