@@ -119,7 +119,7 @@ class DeliveryWorker:
         self._progress = asyncio.Event()  # set when enough outcomes wait or room for claims opened
         self._flush_lock = asyncio.Lock()
         self._bodies: dict[int, tuple[bytes, str]] = {}  # activity id -> body, its digest
-        self._secrets: dict[int, tuple[float, object, str]] = {}
+        self._secrets: dict[int, tuple[float, str, str]] = {}  # signer -> (read at, key id, PEM)
         self._pending = 0  # claimed rows not yet sent and recorded
         self._idle = False  # the last claim found nothing: the next poll asks cheaply first
         self._sqlite_path = fed.db.engine.url.database if fed.db.is_sqlite else None

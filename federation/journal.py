@@ -110,7 +110,8 @@ def _insert_sqlite(conn: Connection, rows: list[dict], payloads: list[str]) -> l
 
 @functools.cache
 def _append_on_postgresql():
-    """The journal's INSERT on PostgreSQL: an activity id already journaled is skipped (no row returned)."""
+    """The journal's INSERT on PostgreSQL: an activity id already journaled is skipped (no row returned).
+    Built at first use: the PostgreSQL dialect is imported only where PostgreSQL is used."""
     return (
         postgresql_insert(InboxEntry.__table__)
         .on_conflict_do_nothing(index_elements=["activity_uri"])
