@@ -260,7 +260,7 @@ def forget_account(app: web.Application, account_id: int) -> None:
     """Tokens acting as an account are read again (its row changed)."""
     tokens = app.get(TOKENS)
     if tokens is not None:
-        for key in [k for k, (_, values) in tokens.items() if values["account_id"] == account_id]:
+        for key in [k for k, (_, values) in tokens.items() if values["actor_id"] == account_id]:
             tokens.pop(key, None)
 
 

@@ -435,7 +435,6 @@ class Page:
         self.me = viewer_id if viewer_id is not None else -1
         self.accounts: dict[int, Fixed] = {}
         self.counts: dict[int, tuple] = {}
-        self.account_texts: dict[int, str] = {}
 
     def load(self, rows: list) -> list[tuple]:
         """The statuses to show, in order: (row, original row or None), skipping deleted ones; loads
@@ -538,19 +537,16 @@ class Page:
     # -- JSON: each fixed part written once, joined with what was read for this page
 
     def account_json(self, actor_id: int) -> str:
-        found = self.account_texts.get(actor_id)
-        if found is not None:
-            return found
         fixed, counts = self.accounts[actor_id], self.counts[actor_id]
-        if fixed.last[0] != counts:
-            last = counts[3].date().isoformat() if counts[3] else None
-            fixed.last = (
+        last = fixed.last  # read once: a page in another reader thread may replace it meanwhile
+        if last[0] != counts:
+            seen = counts[3].date().isoformat() if counts[3] else None
+            last = fixed.last = (
                 counts,
                 f'{{{fixed.json},"followers_count":{counts[0]},"following_count":{counts[1]},'
-                f'"statuses_count":{counts[2]},"last_status_at":{json.dumps(last)}}}',
+                f'"statuses_count":{counts[2]},"last_status_at":{json.dumps(seen)}}}',
             )
-        found = self.account_texts[actor_id] = fixed.last[1]
-        return found
+        return last[1]
 
     def _dynamic_json(self, row, fixed: Fixed) -> str:
         favourites, reblogs, replies, favourited, reblogged, parent, author = self.status_counts[row.id]
